@@ -1,0 +1,62 @@
+"""The admin sidebar, grouped by job. An entry appears once its model exists and
+the user may view it, so each app's issue only has to list its models here."""
+
+from __future__ import annotations
+
+from django.apps import apps
+from django.urls import NoReverseMatch, reverse
+
+# (group title, [(item title, material icon, "app_label.model_name" or URL name)])
+GROUPS: list[tuple[str, list[tuple[str, str, str]]]] = [
+    ("Customers", [
+        ("End-users", "group", "customers.customer"),
+        ("Wallets", "account_balance_wallet", "customers.wallet"),
+        ("Exchange links", "link", "customers.exchangelink"),
+        ("Balance history", "monitoring", "customers.balancesnapshot"),
+    ]),
+    ("Trading", [
+        ("Order intents", "pending_actions", "orders.orderintent"),
+        ("Orders", "receipt_long", "orders.order"),
+        ("Fills", "done_all", "orders.fill"),
+        ("Positions", "stacked_line_chart", "orders.position"),
+        ("Markets", "storefront", "orders.market"),
+        ("Approval requests", "how_to_reg", "orders.approvalrequest"),
+        ("Kill switches", "block", "orders.killswitch"),
+    ]),
+    ("Escrow", [
+        ("Fee escrow records", "savings", "orders.feeescrowrecord"),
+    ]),
+    ("Compliance", [
+        ("Alerts", "notification_important", "compliance.alert"),
+        ("Reviews", "fact_check", "compliance.review"),
+        ("Audit log", "history_edu", "compliance.auditevent"),
+    ]),
+    ("System", [
+        ("Sync runs", "sync", "customers.syncrun"),
+        ("Parsec call log", "swap_horiz", "parsec.outboundcall"),
+        ("API tokens", "key", "backoffice.apitoken"),
+        ("Staff users", "badge", "auth.user"),
+        ("Roles", "shield_person", "auth.group"),
+    ]),
+]
+
+
+def _model_item(request, title: str, icon: str, label: str) -> dict | None:
+    app_label, _, model_name = label.partition(".")
+    try:
+        apps.get_model(app_label, model_name)
+        link = reverse(f"admin:{app_label}_{model_name}_changelist")
+    except (LookupError, NoReverseMatch):
+        return None
+    if not request.user.has_perm(f"{app_label}.view_{model_name}"):
+        return None
+    return {"title": title, "icon": icon, "link": link}
+
+
+def sidebar(request) -> list[dict]:
+    groups = []
+    for title, entries in GROUPS:
+        items = [item for entry in entries if (item := _model_item(request, *entry))]
+        if items:
+            groups.append({"title": title, "separator": True, "collapsible": False, "items": items})
+    return groups

@@ -1,0 +1,18 @@
+"""The whole beat schedule. Every interval is a setting (seconds)."""
+
+from django.conf import settings
+
+
+def beat_schedule() -> dict:
+    schedule: dict = {}
+    for name, task, setting, default in SCHEDULE:
+        seconds = getattr(settings, setting, default)
+        if seconds:
+            schedule[name] = {"task": task, "schedule": float(seconds)}
+    return schedule
+
+
+# (entry name, task path, setting holding the interval in seconds, default)
+SCHEDULE: list[tuple[str, str, str, int]] = [
+    ("prune-parsec-call-log", "parsec.tasks.prune_call_log", "PARSEC_CALL_LOG_PRUNE_INTERVAL", 3600),
+]

@@ -1,0 +1,148 @@
+"""Shared fixtures: personas for the three roles and a real sandbox process.
+
+The sandbox runs as its own process (``manage.py parsec_sandbox``) on a free port
+with its own SQLite file, exactly as an operator starts it; tests reach it over
+HTTP, through the official SDK or through our gateway.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+SANDBOX_ADMIN_KEY = "sandbox-admin-test-key"
+SANDBOX_BUILDER_KEY = "pk_sandbox_demo_builder_key"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class SandboxProcess:
+    base_url: str
+    builder_key: str
+    admin_key: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def control(self, method: str, path: str, **kwargs) -> requests.Response:
+        """Call the sandbox control plane (/_sandbox/...)."""
+        headers = {"X-Sandbox-Admin-Key": self.admin_key, **kwargs.pop("headers", {})}
+        response = requests.request(method, f"{self.base_url}/_sandbox/{path.lstrip('/')}", headers=headers, timeout=30, **kwargs)
+        response.raise_for_status()
+        return response
+
+    def sdk(self, **kwargs):
+        import parsec_api
+
+        kwargs.setdefault("max_retries", 0)
+        return parsec_api.ParsecAPI(api_key=self.builder_key, base_url=self.base_url, **kwargs)
+
+
+def start_sandbox(tmp_dir: Path, *, seed: int = 7, extra_env: dict | None = None) -> SandboxProcess:
+    port = free_port()
+    log_path = tmp_dir / f"sandbox-{port}.log"
+    env = {
+        **os.environ,
+        "SANDBOX_DATABASE_URL": f"sqlite:///{tmp_dir / f'sandbox-{port}.sqlite3'}",
+        "PARSEC_SANDBOX_ADMIN_KEY": SANDBOX_ADMIN_KEY,
+        "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
+    }
+    log = open(log_path, "w")  # noqa: SIM115 (kept open for the process's life)
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "parsec_sandbox", "--port", str(port), "--seed", str(seed), "--reset"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"sandbox exited with {process.returncode}:\n{log_path.read_text()}")
+        try:
+            if requests.get(f"{base_url}/_sandbox/health", timeout=1).ok:
+                return SandboxProcess(base_url, SANDBOX_BUILDER_KEY, SANDBOX_ADMIN_KEY, process, log_path)
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"sandbox did not become healthy:\n{log_path.read_text()}")
+
+
+def stop_sandbox(sandbox: SandboxProcess) -> None:
+    sandbox.process.terminate()
+    try:
+        sandbox.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        sandbox.process.kill()
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory) -> SandboxProcess:
+    """One sandbox process for the whole test session."""
+    proc = start_sandbox(tmp_path_factory.mktemp("sandbox"))
+    yield proc
+    stop_sandbox(proc)
+
+
+@pytest.fixture
+def parsec_settings(settings, sandbox):
+    """Point the back-office's gateway at the test sandbox."""
+    settings.PARSEC_API_BASE_URL = sandbox.base_url
+    settings.PARSEC_API_KEY = sandbox.builder_key
+    return settings
+
+
+# --- Personas -----------------------------------------------------------------
+
+def _staff(django_user_model, username: str, role: str | None):
+    from django.contrib.auth.models import Group
+
+    user = django_user_model.objects.create_user(username=username, password="correct-horse-battery", is_staff=True)
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@pytest.fixture
+def operator(db, django_user_model):
+    return _staff(django_user_model, "olivia.operator", "Operations")
+
+
+@pytest.fixture
+def second_operator(db, django_user_model):
+    return _staff(django_user_model, "oscar.operator", "Operations")
+
+
+@pytest.fixture
+def reviewer(db, django_user_model):
+    return _staff(django_user_model, "carla.compliance", "Compliance")
+
+
+@pytest.fixture
+def administrator(db, django_user_model):
+    return _staff(django_user_model, "ada.admin", "Administrators")
+
+
+@pytest.fixture
+def operator_client(client, operator):
+    client.force_login(operator)
+    return client
+
+
+@pytest.fixture
+def reviewer_client(client, reviewer):
+    client.force_login(reviewer)
+    return client
