@@ -1,0 +1,176 @@
+"""Set up and run the whole product: sandbox, web, worker and scheduler, with demo data.
+
+This is README command 1 (``make run``). It is safe to run again: migrations and the
+demo seed are idempotent, and a second copy refuses to start on ports already taken.
+Ctrl-C stops every process it started.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+ROOT = Path(settings.BASE_DIR)
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _wait_http(url: str, seconds: float, process: subprocess.Popen) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 (loopback URL we built)
+                if response.status < 500:
+                    return True
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500:
+                return True
+        except OSError:
+            pass
+        time.sleep(0.3)
+    return False
+
+
+class Command(BaseCommand):
+    help = "Run the sandbox, the web server, a Celery worker and the beat scheduler, with demo data."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--sandbox-port", type=int, default=3000)
+        parser.add_argument("--seed", type=int, default=42, help="sandbox seed (markets and demo customers)")
+        parser.add_argument("--no-sandbox", action="store_true", help="use PARSEC_API_BASE_URL as it is")
+        parser.add_argument("--concurrency", type=int, default=2, help="Celery worker processes")
+
+    def handle(self, *args, **opts):
+        self.children: list[tuple[str, subprocess.Popen]] = []
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+        try:
+            self._run(opts)
+        except KeyboardInterrupt:
+            self.stdout.write("\nStopping…")
+        finally:
+            self._stop_all()
+
+    # -- steps ----------------------------------------------------------------
+
+    def _run(self, opts):
+        host, port = opts["host"], opts["port"]
+        if not _port_free(host, port):
+            raise CommandError(f"Port {port} on {host} is taken: is the back-office already running? (use --port)")
+
+        self.stdout.write("Migrating the back-office database…")
+        call_command("migrate", interactive=False, verbosity=0)
+        username, password = self._ensure_superuser()
+
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        sandbox_url = settings.PARSEC_API_BASE_URL
+        if not opts["no_sandbox"]:
+            sandbox_port = opts["sandbox_port"]
+            sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+            if _port_free("127.0.0.1", sandbox_port):
+                sandbox = self._spawn(
+                    "sandbox",
+                    [sys.executable, "manage.py", "parsec_sandbox", "--port", str(sandbox_port), "--seed", str(opts["seed"])],
+                    env,
+                )
+                if not _wait_http(f"{sandbox_url}/_sandbox/health", 90, sandbox):
+                    raise CommandError("The Parsec sandbox did not start; see its output above.")
+            elif urlparse(settings.PARSEC_API_BASE_URL).port == sandbox_port:
+                self.stdout.write(f"A Parsec sandbox already answers on port {sandbox_port}; using it.")
+            else:
+                raise CommandError(f"Port {sandbox_port} is taken by something else (use --sandbox-port).")
+            env["PARSEC_API_BASE_URL"] = sandbox_url
+            os.environ["PARSEC_API_BASE_URL"] = sandbox_url
+            settings.PARSEC_API_BASE_URL = sandbox_url
+
+        self.stdout.write("Seeding demo data (idempotent)…")
+        call_command("seed_demo")
+
+        self._spawn(
+            "worker",
+            [sys.executable, "-m", "celery", "-A", "backoffice", "worker", "--beat", "--loglevel", "INFO",
+             "--concurrency", str(opts["concurrency"]), "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME],
+            env,
+        )
+        web = self._spawn(
+            "web",
+            [sys.executable, "-m", "waitress", "--listen", f"{host}:{port}", "--threads", "8", "backoffice.wsgi:application"],
+            env,
+        )
+        if not _wait_http(f"http://{host}:{port}/admin/login/", 60, web):
+            raise CommandError("The web server did not start; see its output above.")
+
+        self.stdout.write(self.style.SUCCESS(
+            f"\nThe back-office is running: http://{host}:{port}/admin/\n"
+            f"  Parsec endpoint: {sandbox_url}\n"
+            f"  Sign in as {username!r}"
+            + (f" with password {password!r} (printed once; keep it)" if password
+               else " (its password was printed when it was created; set DJANGO_SUPERUSER_PASSWORD to change it)")
+            + "\n"
+            "  Ctrl-C stops the sandbox, the web server, the worker and the scheduler.\n"
+        ))
+        while True:
+            for name, child in self.children:
+                if child.poll() is not None:
+                    raise CommandError(f"{name} exited with status {child.returncode}; stopping everything.")
+            time.sleep(1)
+
+    def _ensure_superuser(self) -> tuple[str, str | None]:
+        """The admin account: from the environment, or generated with a password printed once."""
+        from django.contrib.auth import get_user_model
+
+        user_model = get_user_model()
+        username = os.environ.get("DJANGO_SUPERUSER_USERNAME", "admin")
+        env_password = os.environ.get("DJANGO_SUPERUSER_PASSWORD")
+        user = user_model.objects.filter(username=username).first()
+        if user is None:
+            password = env_password or secrets.token_urlsafe(12)
+            user_model.objects.create_superuser(username=username, email="", password=password)
+            return username, (None if env_password else password)
+        if env_password and not user.check_password(env_password):
+            user.set_password(env_password)
+            user.save(update_fields=["password"])
+        return username, None
+
+    # -- process supervision ------------------------------------------------------
+
+    def _spawn(self, name: str, argv: list[str], env: dict) -> subprocess.Popen:
+        self.stdout.write(f"Starting {name}: {' '.join(argv[1:4])}…")
+        child = subprocess.Popen(argv, cwd=ROOT, env=env, start_new_session=True)
+        self.children.append((name, child))
+        return child
+
+    def _stop_all(self):
+        for _name, child in reversed(self.children):
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for _name, child in reversed(self.children):
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
