@@ -18,7 +18,7 @@ READABLE_APPS = ("customers", "orders", "compliance", "parsec")
 # Extra permissions per role, as "app_label.codename". Apps add their own custom
 # permissions (Meta.permissions) and list them here.
 ROLE_PERMISSIONS: dict[str, set[str]] = {
-    OPERATIONS: set(),
+    OPERATIONS: {"customers.sync_customer"},
     COMPLIANCE: set(),
 }
 

@@ -1,0 +1,315 @@
+"""The mirror of what Parsec holds for the builder's end-users: markets, orders, fills, positions.
+
+A mirrored row is the Parsec id (unique) + typed columns + the raw payload + when it was last
+seen. Rows are written by ``orders.sync`` (and, later, ``orders.services``); nothing here calls
+the network.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from customers.enums import Exchange
+from customers.models import Customer
+
+logger = logging.getLogger(__name__)
+
+
+def price_field(**kwargs) -> models.DecimalField:
+    """A probability price in [0, 1], to 1e-8 (ticks are 0.01 or 0.001 in practice)."""
+    return models.DecimalField(max_digits=12, decimal_places=8, **kwargs)
+
+
+def quantity_field(**kwargs) -> models.DecimalField:
+    """Contracts/shares or USDC amounts as Decimal."""
+    return models.DecimalField(max_digits=20, decimal_places=8, **kwargs)
+
+
+class Side(models.TextChoices):
+    BUY = "buy", "Buy"
+    SELL = "sell", "Sell"
+
+
+class Market(models.Model):
+    """A market in Parsec's catalogue (``/markets``), so that people read titles, not hex ids."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        CLOSED = "closed", "Closed"
+        RESOLVED = "resolved", "Resolved"
+        ARCHIVED = "archived", "Archived"
+        UNKNOWN = "unknown", "Unknown"
+
+    parsec_id = models.CharField("Parsec id", max_length=255, unique=True)
+    exchange = models.CharField(max_length=16, choices=Exchange.choices)
+    exchange_market_id = models.CharField(max_length=255)
+    # The id orders, fills and positions carry (``market_id``). For Kalshi it is the ticker, the
+    # same as exchange_market_id; for Polymarket the sources disagree (numeric id vs condition
+    # id, API-NOTES §1), so the sync records whichever the orders use.
+    order_market_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001 (NULL: not known, unique when set)
+    condition_id = models.CharField(max_length=80, blank=True)
+    event_id = models.CharField(max_length=255, blank=True)
+    question = models.TextField()
+    group_title = models.TextField(blank=True)
+    outcomes = models.JSONField(default=list, blank=True, help_text="[{name, token_id?, price?}]")
+    market_type = models.CharField(max_length=16, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    tick_size = price_field(null=True, blank=True)
+    min_order_size = quantity_field(null=True, blank=True)
+    end_date = models.DateTimeField(null=True, blank=True)
+    last_price = price_field(null=True, blank=True)
+    raw = models.JSONField(default=dict, blank=True)
+    first_seen_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_seen_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["exchange", "question"]
+        constraints = [
+            models.UniqueConstraint(fields=["exchange", "exchange_market_id"], name="market_unique_native_id"),
+            models.UniqueConstraint(fields=["exchange", "order_market_id"], name="market_unique_order_market_id"),
+            models.CheckConstraint(condition=Q(tick_size__isnull=True) | Q(tick_size__gt=0), name="market_tick_size_positive"),
+            models.CheckConstraint(
+                condition=Q(min_order_size__isnull=True) | Q(min_order_size__gte=0), name="market_min_size_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(last_price__isnull=True) | Q(last_price__gte=0, last_price__lte=1), name="market_last_price_in_unit",
+            ),
+        ]
+        indexes = [models.Index(fields=["exchange", "status"], name="market_exchange_status_idx")]
+
+    def __str__(self) -> str:
+        return self.question
+
+    @property
+    def outcome_names(self) -> list[str]:
+        return [outcome.get("name", "") for outcome in self.outcomes if isinstance(outcome, dict)]
+
+
+class Order(models.Model):
+    """An order Parsec holds for an end-user on one exchange (the ``Order`` object)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        OPEN = "open", "Open"
+        PARTIALLY_FILLED = "partially_filled", "Partially filled"
+        FILLED = "filled", "Filled"
+        CANCELLED = "cancelled", "Cancelled"
+        REJECTED = "rejected", "Rejected"
+        UNKNOWN = "unknown", "Unknown"
+
+    class PlacedBy(models.TextChoices):
+        OPERATOR = "operator", "An operator"
+        API_CLIENT = "api_client", "An API client"
+        OUTSIDE = "outside", "Outside the back-office"
+
+    TERMINAL_STATUSES = frozenset({Status.FILLED, Status.CANCELLED, Status.REJECTED})
+    LIVE_STATUSES = frozenset({Status.PENDING, Status.OPEN, Status.PARTIALLY_FILLED, Status.UNKNOWN})
+    # Order of progress; a status never moves to a lower rank, and terminal ones never move.
+    STATUS_RANK = {
+        Status.UNKNOWN: 0, Status.PENDING: 0, Status.OPEN: 1, Status.PARTIALLY_FILLED: 2,
+        Status.FILLED: 3, Status.CANCELLED: 3, Status.REJECTED: 3,
+    }
+
+    parsec_order_id = models.CharField("Parsec order id", max_length=255)
+    exchange = models.CharField(max_length=16, choices=Exchange.choices)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
+    market = models.ForeignKey(Market, null=True, blank=True, on_delete=models.SET_NULL, related_name="orders")
+    market_native_id = models.CharField(max_length=255)
+    outcome = models.CharField(max_length=255)
+    side = models.CharField(max_length=4, choices=Side.choices)
+    price = price_field()
+    size = quantity_field()
+    filled = quantity_field(default=Decimal("0"))
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    parsec_status = models.CharField(
+        max_length=64, blank=True, help_text="The status string as Parsec last sent it (kept when we do not know it).",
+    )
+    order_type = models.CharField(max_length=8, blank=True)
+    expiration = models.DateTimeField(null=True, blank=True)
+    placed_by = models.CharField(max_length=16, choices=PlacedBy.choices, default=PlacedBy.OUTSIDE)
+    placed_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+    )
+    fee_auth_order_id = models.CharField("fee_auth order id (bytes32)", max_length=66, null=True, blank=True, db_index=True)  # noqa: DJ001 (NULL: no escrow)
+    created_at = models.DateTimeField("created at Parsec")
+    updated_at = models.DateTimeField("updated at Parsec", null=True, blank=True)
+    raw = models.JSONField(default=dict, blank=True)
+    first_seen_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["exchange", "parsec_order_id"], name="order_unique_per_exchange"),
+            models.CheckConstraint(condition=Q(size__gt=0), name="order_size_positive"),
+            models.CheckConstraint(condition=Q(filled__gte=0) & Q(filled__lte=F("size")), name="order_filled_within_size"),
+            models.CheckConstraint(condition=Q(price__gte=0) & Q(price__lte=1), name="order_price_in_unit"),
+            models.CheckConstraint(
+                condition=Q(placed_by_user__isnull=True) | Q(placed_by="operator"), name="order_user_only_for_operator",
+            ),
+            models.CheckConstraint(
+                condition=Q(fee_auth_order_id__isnull=True) | Q(fee_auth_order_id__regex=r"^0x[0-9a-fA-F]{64}$"),
+                name="order_fee_auth_order_id_bytes32",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["customer", "-created_at"], name="order_customer_created_idx"),
+            models.Index(fields=["exchange", "status"], name="order_exchange_status_idx"),
+            models.Index(fields=["market", "-created_at"], name="order_market_idx"),
+            models.Index(fields=["-created_at"], name="order_created_idx"),
+            models.Index(fields=["-last_seen_at"], name="order_last_seen_idx"),
+            # The poll-by-id of every order still live in the mirror reads exactly these rows.
+            models.Index(
+                fields=["customer", "exchange"], name="order_live_idx",
+                condition=Q(status__in=["pending", "open", "partially_filled", "unknown"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.size} {self.outcome} @ {self.price} ({self.parsec_order_id})"
+
+    @classmethod
+    def next_status(cls, current: str | None, incoming: str) -> str:
+        """The status to store when Parsec says ``incoming`` and the mirror holds ``current``.
+
+        Reads can arrive out of order (a list fetched before a cancel lands after the poll), so a
+        status only moves forward and a terminal one never moves. An unknown status keeps what
+        we have (or ``unknown`` for a new row); the caller records the raw string.
+        """
+        if incoming not in cls.STATUS_RANK or incoming == cls.Status.UNKNOWN:
+            return current or cls.Status.UNKNOWN
+        if current is None or current == cls.Status.UNKNOWN:
+            return incoming
+        if current in cls.TERMINAL_STATUSES:
+            return current
+        return incoming if cls.STATUS_RANK[incoming] >= cls.STATUS_RANK[current] else current
+
+    def advance_status(self, incoming: str) -> bool:
+        """Apply a status read from Parsec in memory; True when ``status`` changed."""
+        if incoming not in self.STATUS_RANK:
+            logger.warning("order %s on %s: unknown Parsec status %r", self.parsec_order_id, self.exchange, incoming)
+        self.parsec_status = str(incoming)[:64]
+        new = self.next_status(self.status if self.pk or self.status else None, incoming)
+        changed = new != self.status
+        self.status = new
+        return changed
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in self.TERMINAL_STATUSES
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.size - self.filled
+
+    @property
+    def notional(self) -> Decimal:
+        return self.price * self.size
+
+    @property
+    def market_title(self) -> str:
+        return self.market.question if self.market_id else self.market_native_id
+
+
+class Fill(models.Model):
+    """One execution (``/fills``), deduplicated by ``fill_id``; linked to its order when known."""
+
+    fill_id = models.CharField(max_length=255, unique=True)
+    order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="fills")
+    parsec_order_id = models.CharField("Parsec order id", max_length=255)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="fills")
+    exchange = models.CharField(max_length=16, choices=Exchange.choices)
+    market = models.ForeignKey(Market, null=True, blank=True, on_delete=models.SET_NULL, related_name="fills")
+    market_native_id = models.CharField(max_length=255)
+    outcome = models.CharField(max_length=255)
+    side = models.CharField(max_length=4, choices=Side.choices)
+    price = price_field()
+    size = quantity_field()
+    is_taker = models.BooleanField()
+    fee = quantity_field(default=Decimal("0"), help_text="The exchange's fee on this fill, not the escrow fee.")
+    created_at = models.DateTimeField("executed at")
+    raw = models.JSONField(default=dict, blank=True)
+    first_seen_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(size__gt=0), name="fill_size_positive"),
+            models.CheckConstraint(condition=Q(price__gte=0) & Q(price__lte=1), name="fill_price_in_unit"),
+        ]
+        indexes = [
+            models.Index(fields=["customer", "-created_at"], name="fill_customer_created_idx"),
+            models.Index(fields=["exchange", "parsec_order_id"], name="fill_parsec_order_idx"),
+            models.Index(fields=["market", "-created_at"], name="fill_market_idx"),
+            models.Index(fields=["-created_at"], name="fill_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.size} {self.outcome} @ {self.price} ({self.fill_id})"
+
+    @property
+    def notional(self) -> Decimal:
+        return self.price * self.size
+
+
+class Position(models.Model):
+    """What an end-user holds in one outcome of one market; a closed position is kept, not deleted."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="positions")
+    exchange = models.CharField(max_length=16, choices=Exchange.choices)
+    market = models.ForeignKey(Market, null=True, blank=True, on_delete=models.SET_NULL, related_name="positions")
+    market_native_id = models.CharField(max_length=255)
+    outcome = models.CharField(max_length=255)
+    size = quantity_field()
+    average_price = price_field()
+    current_price = price_field(null=True, blank=True)
+    is_open = models.BooleanField(default=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    raw = models.JSONField(default=dict, blank=True)
+    first_seen_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_seen_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["customer_id", "exchange", "market_native_id", "outcome"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "exchange", "market_native_id", "outcome"], name="position_unique_per_outcome",
+            ),
+            models.CheckConstraint(condition=Q(size__gte=0), name="position_size_not_negative"),
+            models.CheckConstraint(condition=Q(average_price__gte=0) & Q(average_price__lte=1), name="position_avg_price_in_unit"),
+            models.CheckConstraint(
+                condition=Q(current_price__isnull=True) | (Q(current_price__gte=0) & Q(current_price__lte=1)),
+                name="position_current_price_in_unit",
+            ),
+            models.CheckConstraint(
+                condition=Q(is_open=True, closed_at__isnull=True) | Q(is_open=False, closed_at__isnull=False),
+                name="position_closed_has_closed_at",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["exchange", "is_open"], name="position_exchange_open_idx"),
+            models.Index(fields=["market"], name="position_market_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.size} {self.outcome} of {self.market_native_id}"
+
+    @property
+    def cost_basis(self) -> Decimal:
+        return self.size * self.average_price
+
+    @property
+    def market_value(self) -> Decimal | None:
+        return None if self.current_price is None else self.size * self.current_price
+
+    @property
+    def unrealized_pnl(self) -> Decimal | None:
+        value = self.market_value
+        return None if value is None else value - self.cost_basis
