@@ -18,7 +18,11 @@ READABLE_APPS = ("customers", "orders", "compliance", "parsec")
 # Extra permissions per role, as "app_label.codename". Apps add their own custom
 # permissions (Meta.permissions) and list them here.
 ROLE_PERMISSIONS: dict[str, set[str]] = {
-    OPERATIONS: {"customers.sync_customer"},
+    OPERATIONS: {
+        "customers.sync_customer",
+        "orders.place_order", "orders.cancel_order", "orders.reconcile_intent",
+        "orders.approve_request", "orders.manage_killswitch",
+    },
     COMPLIANCE: set(),
 }
 

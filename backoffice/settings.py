@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -188,6 +189,26 @@ PARSEC_RETRY_MAX_BACKOFF = env.float("PARSEC_RETRY_MAX_BACKOFF", default=8.0)
 PARSEC_CALL_LOG_RETENTION_DAYS = env.int("PARSEC_CALL_LOG_RETENTION_DAYS", default=14)
 
 # --- Celery ----------------------------------------------------------------
+# --- Operator trading (orders.services) ----------------------------------------
+# Orders whose notional (USDC) exceeds this need a second Operations user's approval.
+ORDER_FOUR_EYES_NOTIONAL_USDC = Decimal(env.str("ORDER_FOUR_EYES_NOTIONAL_USDC", default="1000"))
+APPROVAL_REQUEST_TTL_SECONDS = env.int("APPROVAL_REQUEST_TTL_SECONDS", default=3600)
+ORDER_GTD_MIN_SECONDS = env.int("ORDER_GTD_MIN_SECONDS", default=60)
+# Reconciliation of intents whose answer was lost: first look after a few seconds; "not found"
+# counts as not placed only once the order has had time to land; past the deadline (or the
+# attempts) a human looks. Deadline + sweep interval stays well under 15 minutes.
+ORDER_RECONCILE_FIRST_CHECK_SECONDS = env.float("ORDER_RECONCILE_FIRST_CHECK_SECONDS", default=2.0)
+ORDER_RECONCILE_RETRY_SECONDS = env.float("ORDER_RECONCILE_RETRY_SECONDS", default=15.0)
+ORDER_RECONCILE_SETTLE_SECONDS = env.float("ORDER_RECONCILE_SETTLE_SECONDS", default=30.0)
+ORDER_RECONCILE_DEADLINE_SECONDS = env.int("ORDER_RECONCILE_DEADLINE_SECONDS", default=600)
+ORDER_RECONCILE_MAX_ATTEMPTS = env.int("ORDER_RECONCILE_MAX_ATTEMPTS", default=20)
+ORDER_RECONCILE_WINDOW_SECONDS = env.int("ORDER_RECONCILE_WINDOW_SECONDS", default=120)
+# An intent still "sending" after this long lost its worker mid-call: it becomes unknown.
+ORDER_SENDING_STALE_SECONDS = env.float("ORDER_SENDING_STALE_SECONDS", default=60.0)
+# A queued intent no worker picked up within this long is withdrawn rather than sent late.
+ORDER_QUEUED_MAX_DELAY_SECONDS = env.int("ORDER_QUEUED_MAX_DELAY_SECONDS", default=120)
+ORDER_INTENT_SWEEP_INTERVAL = env.int("ORDER_INTENT_SWEEP_INTERVAL", default=20)
+
 # Embedded default: kombu's filesystem transport, a folder of message files: no
 # server, survives restarts, shared by every process on the machine.
 CELERY_QUEUE_DIR = VAR_DIR / "celery-broker"
@@ -206,6 +227,8 @@ else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=900)}
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_SERIALIZER = "json"
+# Task modules not named tasks.py (autodiscovery finds only those).
+CELERY_IMPORTS = ["orders.trading_tasks"]
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True

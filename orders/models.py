@@ -8,6 +8,7 @@ the network.
 from __future__ import annotations
 
 import logging
+import uuid
 from decimal import Decimal
 
 from django.conf import settings
@@ -313,3 +314,221 @@ class Position(models.Model):
     def unrealized_pnl(self) -> Decimal | None:
         value = self.market_value
         return None if value is None else value - self.cost_basis
+
+
+# --- Operator trading: intents, four-eyes approvals, kill switches (issue 5) -------------------
+
+
+class OrderType(models.TextChoices):
+    GTC = "gtc", "Good till cancelled"
+    IOC = "ioc", "Immediate or cancel"
+    FOK = "fok", "Fill or kill"
+    GTD = "gtd", "Good till date"
+
+
+class OrderIntent(models.Model):
+    """An operator's (or API client's) decision to place one order, written before Parsec hears of it.
+
+    Parsec has no idempotency key on ``POST /orders``, so this row is what makes a placement
+    happen at most once: it is committed before the call, claimed with a conditional UPDATE
+    (``new`` → ``sending``) so only one caller ever sends it, and when the answer is lost it
+    stays ``unknown`` until reconciliation finds the order at Parsec or proves it absent.
+    """
+
+    class Status(models.TextChoices):
+        AWAITING_APPROVAL = "awaiting_approval", "Awaiting a second operator's approval"
+        NEW = "new", "Ready to send"
+        SENDING = "sending", "Sending"
+        PLACED = "placed", "Placed"
+        REJECTED = "rejected", "Rejected by Parsec"
+        NOT_PLACED = "not_placed", "Not placed"
+        UNKNOWN = "unknown", "Unknown (reconciling)"
+        NEEDS_REVIEW = "needs_review", "Needs review"
+        WITHDRAWN = "withdrawn", "Withdrawn before sending"
+
+    class Source(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        API = "api", "API"
+
+    # Statuses in which the order may exist at Parsec without us knowing its id.
+    UNRESOLVED_STATUSES = frozenset({Status.SENDING, Status.UNKNOWN})
+    FINAL_STATUSES = frozenset({Status.PLACED, Status.REJECTED, Status.NOT_PLACED, Status.NEEDS_REVIEW, Status.WITHDRAWN})
+
+    key = models.UUIDField("intent key", unique=True, default=uuid.uuid4, editable=False)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="order_intents")
+    exchange = models.CharField(max_length=16, choices=Exchange.choices)
+    market = models.ForeignKey(Market, null=True, blank=True, on_delete=models.PROTECT, related_name="order_intents")
+    market_native_id = models.CharField(max_length=255, help_text="The market id sent to Parsec (orders' market_id).")
+    outcome = models.CharField(max_length=255)
+    side = models.CharField(max_length=4, choices=Side.choices)
+    price = price_field()
+    size = quantity_field()
+    order_type = models.CharField(max_length=8, choices=OrderType.choices, default=OrderType.GTC)
+    expiration = models.DateTimeField(null=True, blank=True, help_text="gtd only.")
+    fee_base_units = models.BigIntegerField(null=True, blank=True, help_text="Escrow fee in USDC base units, if any.")
+    fee_auth_order_id = models.CharField("fee_auth order id (bytes32)", max_length=66, null=True, blank=True, unique=True)
+    reason = models.TextField("why", blank=True)
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.ADMIN)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.NEW, db_index=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    sent_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    parsec_order_id = models.CharField("Parsec order id", max_length=255, null=True, blank=True)  # noqa: DJ001 (NULL: not placed, unique when set)
+    order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="intents")
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    reconcile_attempts = models.PositiveIntegerField(default=0)
+    next_check_at = models.DateTimeField(null=True, blank=True)
+    reconcile_note = models.TextField(blank=True)
+    approval = models.ForeignKey(
+        "ApprovalRequest", null=True, blank=True, on_delete=models.SET_NULL, related_name="order_intents",
+        help_text="The four-eyes request, when the notional needed one.",
+    )
+    queued_at = models.DateTimeField(null=True, blank=True, help_text="When a worker was asked to send it.")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [
+            ("place_order", "Can place orders for a customer"),
+            ("cancel_order", "Can cancel a customer's orders"),
+            ("reconcile_intent", "Can reconcile an order intent"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["exchange", "parsec_order_id"], name="intent_unique_parsec_order"),
+            models.CheckConstraint(condition=Q(size__gt=0), name="intent_size_positive"),
+            models.CheckConstraint(condition=Q(price__gt=0) & Q(price__lt=1), name="intent_price_in_unit"),
+            models.CheckConstraint(
+                condition=~Q(status="placed") | Q(parsec_order_id__isnull=False), name="intent_placed_has_order_id",
+            ),
+            models.CheckConstraint(
+                condition=~Q(order_type="gtd") | Q(expiration__isnull=False), name="intent_gtd_has_expiration",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["customer", "-created_at"], name="intent_customer_idx"),
+            models.Index(
+                fields=["next_check_at"], name="intent_unresolved_idx",
+                condition=Q(status__in=["new", "sending", "unknown"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.size} {self.outcome} @ {self.price} for {self.customer_id} ({self.get_status_display()})"
+
+    @property
+    def notional(self) -> Decimal:
+        return self.price * self.size
+
+    @property
+    def market_title(self) -> str:
+        return self.market.question if self.market_id else self.market_native_id
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL_STATUSES
+
+
+class ApprovalRequest(models.Model):
+    """A four-eyes request: an action a second Operations user must approve before it runs.
+
+    Generic on purpose: ``action`` names what will run (``order.place``, ``customer.deactivate``)
+    and ``payload`` carries its (non-secret) arguments; ``orders.services`` keeps the registry of
+    what each action does once approved.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        EXPIRED = "expired", "Expired"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    action = models.CharField(max_length=64)
+    payload = models.JSONField(default=dict, blank=True)
+    summary = models.CharField(max_length=255, blank=True)
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="approval_requests")
+    reason = models.TextField("why", blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING, db_index=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.TextField(blank=True)
+    result = models.JSONField(default=dict, blank=True, help_text="What running the action returned.")
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        permissions = [("approve_request", "Can approve another operator's request")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True) | ~Q(decided_by=F("requested_by")), name="approval_not_by_maker",
+            ),
+            models.CheckConstraint(condition=Q(expires_at__gt=F("requested_at")), name="approval_expires_after_request"),
+        ]
+        indexes = [models.Index(fields=["status", "expires_at"], name="approval_pending_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.action} by {self.requested_by} ({self.get_status_display()})"
+
+    @property
+    def is_expired(self) -> bool:
+        return self.status == self.Status.PENDING and self.expires_at <= timezone.now()
+
+
+class KillSwitch(models.Model):
+    """A local freeze on placing orders for a customer, a market, or the whole builder.
+
+    Unlike Parsec's deactivation it is reversible; every placement path checks it.
+    """
+
+    class Scope(models.TextChoices):
+        BUILDER = "builder", "Whole builder"
+        CUSTOMER = "customer", "Customer"
+        MARKET = "market", "Market"
+
+    scope = models.CharField(max_length=8, choices=Scope.choices)
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="kill_switches")
+    exchange = models.CharField(max_length=16, choices=Exchange.choices, blank=True)
+    market_native_id = models.CharField(max_length=255, blank=True)
+    reason = models.TextField("why")
+    engaged_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    engaged_at = models.DateTimeField(default=timezone.now)
+    released_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    released_at = models.DateTimeField(null=True, blank=True)
+    cancel_summary = models.JSONField(default=dict, blank=True, help_text="What engaging it cancelled.")
+
+    class Meta:
+        ordering = ["-engaged_at", "-id"]
+        permissions = [("manage_killswitch", "Can engage and release kill switches")]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(scope="builder", customer__isnull=True, market_native_id="")
+                    | Q(scope="customer", customer__isnull=False, market_native_id="")
+                    | (Q(scope="market", customer__isnull=True) & ~Q(market_native_id="") & ~Q(exchange=""))
+                ),
+                name="killswitch_scope_target",
+            ),
+            models.UniqueConstraint(
+                fields=["scope"], condition=Q(scope="builder", released_at__isnull=True), name="killswitch_one_builder",
+            ),
+            models.UniqueConstraint(
+                fields=["customer"], condition=Q(scope="customer", released_at__isnull=True), name="killswitch_one_per_customer",
+            ),
+            models.UniqueConstraint(
+                fields=["exchange", "market_native_id"], condition=Q(scope="market", released_at__isnull=True),
+                name="killswitch_one_per_market",
+            ),
+        ]
+        indexes = [models.Index(fields=["released_at"], name="killswitch_engaged_idx")]
+
+    def __str__(self) -> str:
+        target = {"builder": "whole builder", "customer": str(self.customer), "market": self.market_native_id}[self.scope]
+        return f"Kill switch ({target})"
+
+    @property
+    def is_engaged(self) -> bool:
+        return self.released_at is None

@@ -1,0 +1,43 @@
+"""Thin tasks for operator trading: ids in, a service call, idempotent.
+
+Registered through ``CELERY_IMPORTS`` (autodiscovery only finds ``tasks.py``). The broker only
+carries hints: every task re-reads the intent and does nothing when it has moved on, and the
+sweeper (``sweep_order_intents``, on the beat) redoes whatever a lost message should have done.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+# A redelivered placement is harmless (the claim is a conditional UPDATE) and a redelivered
+# reconciliation is harmless (it only acts on ``unknown`` intents), so acks_late is safe.
+TASK_OPTIONS = {"acks_late": True, "reject_on_worker_lost": True, "ignore_result": True}
+
+
+@shared_task(name="orders.trading_tasks.place_intent", **TASK_OPTIONS, time_limit=120, soft_time_limit=90)
+def place_intent(intent_key: str) -> str:
+    from orders import services
+    from orders.models import OrderIntent
+
+    intent = OrderIntent.objects.filter(key=intent_key).first()
+    if intent is None or intent.status != OrderIntent.Status.NEW:
+        return intent.status if intent else "missing"
+    return services.place_order(intent=intent, actor=intent.created_by).intent.status
+
+
+@shared_task(name="orders.trading_tasks.reconcile_intent_task", **TASK_OPTIONS, time_limit=120, soft_time_limit=90)
+def reconcile_intent_task(intent_key: str) -> str:
+    from orders import services
+    from orders.models import OrderIntent
+
+    intent = OrderIntent.objects.filter(key=intent_key).first()
+    if intent is None:
+        return "missing"
+    return services.reconcile_intent(intent=intent).status
+
+
+@shared_task(name="orders.trading_tasks.sweep_order_intents", **TASK_OPTIONS, time_limit=300, soft_time_limit=270)
+def sweep_order_intents() -> dict:
+    from orders import services
+
+    return services.sweep_order_intents()
