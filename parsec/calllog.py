@@ -1,0 +1,70 @@
+"""Writes one OutboundCall row per HTTP attempt, so that no rollback can lose it.
+
+The gateway is called outside transactions (project rule: no network call inside a
+database transaction), so the normal path is one INSERT in autocommit right after the
+call. If a caller breaks that rule, a row written on its connection would vanish with a
+rollback; such rows are written by a short-lived thread on its own connection instead
+(which also avoids waiting on the caller's locks), and a warning names the path.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from django.db import OperationalError, connection, connections
+
+from .models import OutboundCall
+
+logger = logging.getLogger(__name__)
+
+_pending: list[threading.Thread] = []
+_pending_lock = threading.Lock()
+
+
+def in_caller_transaction() -> bool:
+    """True inside a real ``atomic()`` block (the test case's wrapping block does not count)."""
+    if not connection.in_atomic_block:
+        return False
+    return any(not getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
+
+
+def record(row: OutboundCall) -> None:
+    """Store ``row``; never raises (a failing log must not hide Parsec's answer)."""
+    try:
+        if in_caller_transaction():
+            logger.warning("Parsec call %s %s made inside a database transaction; logging it on a separate connection", row.method, row.path_template)
+            _write_in_background(row)
+        else:
+            row.save(force_insert=True)
+    except Exception:
+        logger.exception("could not record Parsec call %s %s", row.method, row.path_template)
+
+
+def _write_in_background(row: OutboundCall) -> None:
+    def write() -> None:
+        try:
+            for delay in (0.05, 0.1, 0.2, 0.5, 1, 2, 4, 8, 15, 30):
+                try:
+                    row.save(force_insert=True)
+                    return
+                except OperationalError:  # the caller still holds a lock (SQLite); wait for it
+                    time.sleep(delay)
+            logger.error("gave up recording Parsec call %s %s", row.method, row.path_template)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=write, name="parsec-call-log", daemon=True)
+    with _pending_lock:
+        _pending[:] = [t for t in _pending if t.is_alive()]
+        _pending.append(thread)
+    thread.start()
+
+
+def flush(timeout: float = 60) -> None:
+    """Wait for rows being written in the background (tests, shutdown)."""
+    with _pending_lock:
+        threads = list(_pending)
+    for thread in threads:
+        thread.join(timeout)

@@ -1,0 +1,209 @@
+"""The closed list of everything a call to Parsec can end in, other than success.
+
+The class tells the caller what to do:
+
+- ``ParsecRejected`` (and its subclasses): Parsec refused the request on purpose. Do not
+  retry; fix the input, the credentials or the customer's funds.
+- ``RateLimited``: not executed; wait ``retry_after`` seconds. Never resend an order
+  automatically: a human or a reconciler decides.
+- ``ParsecUnavailable``: Parsec or the exchange behind it failed (503, 500, a 5xx page
+  from a proxy). Reads may be retried; a write may or may not have happened.
+- ``ParsecTimeout`` / ``ParsecConnectionError``: the network failed. ``request_sent``
+  says whether the request may have reached Parsec.
+- ``UnexpectedResponse``: a success status whose body is not what the contract says.
+
+``placement_outcome(exc)`` turns any of these into what issue 5 needs to know about an
+order creation: ``placed``, ``rejected``, ``not_placed`` or ``unknown``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+PlacementOutcome = Literal["placed", "rejected", "not_placed", "unknown"]
+
+
+class ParsecError(Exception):
+    """Base class. ``str(exc)`` is a message an operator can act on."""
+
+    default_code = "error"
+    action = "Check the Parsec call log for this request."
+
+    def __init__(
+        self,
+        parsec_message: str = "",
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        method: str = "",
+        path: str = "",
+        body: dict | None = None,
+        from_parsec: bool = False,
+    ):
+        self.parsec_message = parsec_message
+        self.status = status
+        self.code = code or self.default_code
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.method = method
+        self.path = path
+        # The parsed error body, minus nothing: Parsec error bodies carry no secrets.
+        self.body = body or {}
+        # True when the body was Parsec's own JSON error shape (not a proxy page).
+        self.from_parsec = from_parsec
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        where = f"{self.method} {self.path}".strip()
+        status = f"HTTP {self.status}" if self.status else "no HTTP response"
+        said = f": {self.parsec_message}" if self.parsec_message else ""
+        return f"Parsec {where} failed ({status}, {self.code}){said}. {self.action}"
+
+    @property
+    def placement_outcome(self) -> PlacementOutcome:
+        return "unknown"
+
+
+class ParsecRejected(ParsecError):
+    """A definite refusal: Parsec did not and will not execute this request as sent."""
+
+    default_code = "rejected"
+    action = "Nothing was executed; correct the request before trying again."
+
+    @property
+    def placement_outcome(self) -> PlacementOutcome:
+        # Only Parsec's own JSON refusal is definite; a 4xx page from something in
+        # between (a proxy, a wrong base URL) says nothing about what Parsec did.
+        return "rejected" if self.from_parsec else "unknown"
+
+
+class BadRequest(ParsecRejected):
+    default_code = "bad_request"
+    action = "Nothing was executed; correct the fields Parsec names and submit again."
+
+
+class Unauthorized(ParsecRejected):
+    default_code = "unauthorized"
+    action = "Nothing was executed; the builder API key (PARSEC_API_KEY) is missing or invalid."
+
+
+class InsufficientFunds(ParsecRejected):
+    default_code = "insufficient_funds"
+    action = "Nothing was executed; the customer's balance does not cover this order (and its fee)."
+
+
+class PermissionDenied(ParsecRejected):
+    default_code = "permission_denied"
+    action = "Nothing was executed; check that the customer belongs to this builder, is active, and that its exchange credentials are valid."
+
+
+class CredentialsRequired(PermissionDenied):
+    default_code = "credentials_required"
+    action = "Nothing was executed; onboard the customer to this exchange (or send per-request credentials) first."
+
+
+class NotFound(ParsecRejected):
+    default_code = "not_found"
+    action = "Nothing was executed; the customer, order, market or exchange does not exist at Parsec."
+
+
+class NotSupported(ParsecRejected):
+    default_code = "not_supported"
+    action = "Nothing was executed; this exchange does not support the operation or order type."
+
+
+class RateLimited(ParsecError):
+    default_code = "rate_limit_exceeded"
+
+    @property
+    def action(self) -> str:  # type: ignore[override]
+        if self.code == "monthly_limit_exceeded":
+            return "Not executed; the builder's monthly request quota is used up (resets on the 1st, UTC)."
+        wait = f" {self.retry_after:g} s" if self.retry_after is not None else ""
+        return f"Not executed; the QPS budget is exhausted. Wait{wait} and try again (orders are never resent automatically)."
+
+    @property
+    def placement_outcome(self) -> PlacementOutcome:
+        return "not_placed"
+
+
+class ParsecUnavailable(ParsecError):
+    default_code = "service_unavailable"
+    action = "Parsec or the exchange is failing; reads are retried, but a write may or may not have happened: reconcile before repeating it."
+
+
+class ParsecTimeout(ParsecError):
+    default_code = "timeout"
+    action = "No answer in time; the request may have been executed: reconcile before repeating a write."
+
+    def __init__(self, *args, request_sent: bool | None = True, **kwargs):
+        self.request_sent = request_sent
+        super().__init__(*args, **kwargs)
+
+
+class ParsecConnectionError(ParsecError):
+    default_code = "connection_error"
+
+    def __init__(self, *args, request_sent: bool | None = None, **kwargs):
+        # False: the connection was never established, so nothing reached Parsec.
+        # None: it broke during the exchange (reset, closed): the request may have arrived.
+        self.request_sent = request_sent
+        super().__init__(*args, **kwargs)
+
+    @property
+    def action(self) -> str:  # type: ignore[override]
+        if self.request_sent is False:
+            return "Could not connect; nothing was sent. Check PARSEC_API_BASE_URL and that Parsec is reachable."
+        return "The connection broke mid-request; the request may have been executed: reconcile before repeating a write."
+
+    @property
+    def placement_outcome(self) -> PlacementOutcome:
+        return "not_placed" if self.request_sent is False else "unknown"
+
+
+class UnexpectedResponse(ParsecError):
+    default_code = "unexpected_response"
+    action = "Parsec answered with a body that does not match its contract; report it, and reconcile before repeating a write."
+
+
+def placement_outcome(exc: BaseException | None) -> PlacementOutcome:
+    """What an order creation that ended with ``exc`` (None: it returned) did.
+
+    2xx: placed. Parsec's JSON refusal (400/401/402/403/404/501): rejected. 429 and a
+    connection never established: not placed. Timeout, reset, 5xx, anything else: unknown.
+    """
+    if exc is None:
+        return "placed"
+    if isinstance(exc, ParsecError):
+        return exc.placement_outcome
+    return "unknown"
+
+
+STATUS_CLASSES: dict[int, type[ParsecError]] = {
+    400: BadRequest,
+    401: Unauthorized,
+    402: InsufficientFunds,
+    403: PermissionDenied,
+    404: NotFound,
+    429: RateLimited,
+    501: NotSupported,
+}
+
+CODE_CLASSES: dict[str, type[ParsecError]] = {
+    "credentials_required": CredentialsRequired,
+}
+
+
+def error_class_for(status: int, code: str | None) -> type[ParsecError]:
+    if code in CODE_CLASSES and status == 403:
+        return CODE_CLASSES[code]
+    if status in STATUS_CLASSES:
+        return STATUS_CLASSES[status]
+    if status >= 500:
+        return ParsecUnavailable
+    if 400 <= status < 500:
+        return ParsecRejected
+    return UnexpectedResponse
