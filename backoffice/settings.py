@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "customers",
     "orders",
     "compliance",
+    "api",
     "sandbox",
 ]
 
@@ -187,8 +188,18 @@ PARSEC_READ_TIMEOUT = env.float("PARSEC_READ_TIMEOUT", default=10.0)
 PARSEC_READ_RETRIES = env.int("PARSEC_READ_RETRIES", default=3)
 PARSEC_RETRY_MAX_BACKOFF = env.float("PARSEC_RETRY_MAX_BACKOFF", default=8.0)
 PARSEC_CALL_LOG_RETENTION_DAYS = env.int("PARSEC_CALL_LOG_RETENTION_DAYS", default=14)
+PARSEC_RETRY_BASE_BACKOFF = env.float("PARSEC_RETRY_BASE_BACKOFF", default=0.25)
+PARSEC_HTTP_POOL_SIZE = env.int("PARSEC_HTTP_POOL_SIZE", default=32)
+# The shared QPS budget (parsec/ratelimit.py): the builder pool and each customer's qps_limit,
+# times a headroom; bursts of PARSEC_RATE_BURST_SECONDS worth of tokens.
+PARSEC_RATE_LIMIT_ENABLED = env.bool("PARSEC_RATE_LIMIT_ENABLED", default=True)
+PARSEC_POOL_QPS = env.float("PARSEC_POOL_QPS", default=500)
+PARSEC_POOL_HEADROOM = env.float("PARSEC_POOL_HEADROOM", default=0.95)
+PARSEC_DEFAULT_CUSTOMER_QPS = env.int("PARSEC_DEFAULT_CUSTOMER_QPS", default=10)
+PARSEC_RATE_BURST_SECONDS = env.float("PARSEC_RATE_BURST_SECONDS", default=0.2)
+# Sandbox control plane (/_sandbox/...): escrow records and demo signing; never used against real Parsec.
+PARSEC_SANDBOX_ADMIN_KEY = env.str("PARSEC_SANDBOX_ADMIN_KEY", default="")
 
-# --- Celery ----------------------------------------------------------------
 # --- Operator trading (orders.services) ----------------------------------------
 # Orders whose notional (USDC) exceeds this need a second Operations user's approval.
 ORDER_FOUR_EYES_NOTIONAL_USDC = Decimal(env.str("ORDER_FOUR_EYES_NOTIONAL_USDC", default="1000"))
@@ -209,6 +220,7 @@ ORDER_SENDING_STALE_SECONDS = env.float("ORDER_SENDING_STALE_SECONDS", default=6
 ORDER_QUEUED_MAX_DELAY_SECONDS = env.int("ORDER_QUEUED_MAX_DELAY_SECONDS", default=120)
 ORDER_INTENT_SWEEP_INTERVAL = env.int("ORDER_INTENT_SWEEP_INTERVAL", default=20)
 
+# --- Celery ----------------------------------------------------------------
 # Embedded default: kombu's filesystem transport, a folder of message files: no
 # server, survives restarts, shared by every process on the machine.
 CELERY_QUEUE_DIR = VAR_DIR / "celery-broker"
@@ -226,9 +238,9 @@ else:
     # Redis redelivers an unacknowledged task after this long (acks_late tasks).
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=900)}
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
-CELERY_TASK_SERIALIZER = "json"
 # Task modules not named tasks.py (autodiscovery finds only those).
 CELERY_IMPORTS = ["orders.trading_tasks"]
+CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
@@ -242,15 +254,39 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 RATE_LIMIT_REDIS_URL = env.str("RATE_LIMIT_REDIS_URL", default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else "")
 
 # --- DRF -------------------------------------------------------------------
+# The API's own pieces live in the ``api`` app (tokens, errors, paging, idempotency).
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "api.schema.BackofficeAutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.authentication.ApiTokenAuthentication",
+        "api.authentication.StaffSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.HasApiRole"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.PerTokenThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"api": env.str("API_TOKEN_THROTTLE_RATE", default="1200/min")},
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.Cursor",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend", "rest_framework.filters.OrderingFilter"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "PAGE_SIZE": 50,
 }
+API_PAGE_SIZE_MAX = env.int("API_PAGE_SIZE_MAX", default=500)
+# Idempotency keys are kept this long (at least 24 h), and an in-flight claim is taken over by a
+# retry only after its lease has passed (a crashed request leaves its claim behind).
+API_IDEMPOTENCY_TTL_HOURS = max(24, env.int("API_IDEMPOTENCY_TTL_HOURS", default=48))
+API_IDEMPOTENCY_LEASE_SECONDS = env.int("API_IDEMPOTENCY_LEASE_SECONDS", default=120)
+API_IDEMPOTENCY_PRUNE_INTERVAL = env.int("API_IDEMPOTENCY_PRUNE_INTERVAL", default=3600)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Parsec builder back-office API",
     "DESCRIPTION": "Internal API over the back-office's mirror of Parsec and its operator actions.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {},
+    "SERVE_AUTHENTICATION": ["api.authentication.StaffSessionAuthentication", "api.authentication.ApiTokenAuthentication"],
+    "SERVE_PERMISSIONS": ["api.permissions.HasApiRole"],
 }
 
 # --- Admin look (django-unfold) -----------------------------------------------
