@@ -1,0 +1,97 @@
+"""FilterSets for markets, orders, fills and positions, shared by the admin lists and the API."""
+
+from __future__ import annotations
+
+import django_filters as filters
+from django.core.validators import EMPTY_VALUES
+from django.db.models import Q
+
+from customers.enums import Exchange
+from customers.filters import MAX_PK_DIGITS, CustomerRefFilter
+from orders.models import Fill, Market, Order, Position, Side
+
+
+class MarketRefFilter(filters.CharFilter):
+    """Rows about one market, given as our id, its ``parsec_id`` or the exchange-native id.
+
+    The native id is matched on the row itself, so rows whose market is not yet in the
+    catalogue are found too.
+    """
+
+    def filter(self, qs, value):
+        if value in EMPTY_VALUES:
+            return qs
+        value = value.strip()
+        market = Q(parsec_id=value) | Q(exchange_market_id=value) | Q(order_market_id=value)
+        if value.isdigit() and len(value) <= MAX_PK_DIGITS:
+            market |= Q(pk=int(value))
+        return qs.filter(Q(market_native_id=value) | Q(market__in=Market.objects.filter(market).values("pk")))
+
+
+class MarketFilterSet(filters.FilterSet):
+    q = filters.CharFilter(method="filter_q", label="Question, parsec_id or native id")
+    exchange = filters.ChoiceFilter(choices=Exchange.choices)
+    status = filters.MultipleChoiceFilter(choices=Market.Status.choices)
+    market_type = filters.CharFilter()
+    created = filters.IsoDateTimeFromToRangeFilter(field_name="first_seen_at")
+    updated_since = filters.IsoDateTimeFilter(field_name="last_seen_at", lookup_expr="gte")
+
+    class Meta:
+        model = Market
+        fields: list[str] = []
+
+    def filter_q(self, qs, name, value):
+        value = value.strip()
+        return qs.filter(
+            Q(parsec_id=value) | Q(exchange_market_id=value) | Q(order_market_id=value) | Q(question__icontains=value)
+        )
+
+
+class OrderFilterSet(filters.FilterSet):
+    customer = CustomerRefFilter(field_name="customer")
+    exchange = filters.ChoiceFilter(choices=Exchange.choices)
+    status = filters.MultipleChoiceFilter(choices=Order.Status.choices)
+    live = filters.BooleanFilter(method="filter_live", label="Not yet terminal")
+    market = MarketRefFilter(label="Market")
+    side = filters.ChoiceFilter(choices=Side.choices)
+    placed_by = filters.ChoiceFilter(choices=Order.PlacedBy.choices)
+    parsec_order_id = filters.CharFilter()
+    fee_auth_order_id = filters.CharFilter(lookup_expr="iexact")
+    created = filters.IsoDateTimeFromToRangeFilter(field_name="created_at")
+    updated_since = filters.IsoDateTimeFilter(field_name="last_seen_at", lookup_expr="gte")
+
+    class Meta:
+        model = Order
+        fields: list[str] = []
+
+    def filter_live(self, qs, name, value):
+        lookup = Q(status__in=Order.LIVE_STATUSES)
+        return qs.filter(lookup if value else ~lookup)
+
+
+class FillFilterSet(filters.FilterSet):
+    customer = CustomerRefFilter(field_name="customer")
+    exchange = filters.ChoiceFilter(choices=Exchange.choices)
+    market = MarketRefFilter(label="Market")
+    order = filters.CharFilter(field_name="parsec_order_id", label="Parsec order id")
+    side = filters.ChoiceFilter(choices=Side.choices)
+    is_taker = filters.BooleanFilter()
+    created = filters.IsoDateTimeFromToRangeFilter(field_name="created_at")
+    updated_since = filters.IsoDateTimeFilter(field_name="last_seen_at", lookup_expr="gte")
+
+    class Meta:
+        model = Fill
+        fields: list[str] = []
+
+
+class PositionFilterSet(filters.FilterSet):
+    customer = CustomerRefFilter(field_name="customer")
+    exchange = filters.ChoiceFilter(choices=Exchange.choices)
+    market = MarketRefFilter(label="Market")
+    is_open = filters.BooleanFilter()
+    created = filters.IsoDateTimeFromToRangeFilter(field_name="first_seen_at")
+    updated_since = filters.IsoDateTimeFilter(field_name="last_seen_at", lookup_expr="gte")
+
+    class Meta:
+        model = Position
+        fields: list[str] = []
