@@ -143,6 +143,13 @@ def _client():
     return get_client()
 
 
+def _escrow_reader():
+    """Where escrow records are read: the sandbox's stand-in for the chain's ``feeRecords``."""
+    from parsec.escrow_chain import SandboxEscrowReader
+
+    return SandboxEscrowReader()
+
+
 def _intent_request(intent: OrderIntent) -> dict:
     return {
         "intent": str(intent.key), "exchange": intent.exchange, "market_id": intent.market_native_id,
@@ -201,6 +208,18 @@ def committed_buy_usdc(*, customer: Customer, exchange: str, exclude_intent: Ord
         Decimal(0),
     )
     return orders_total + intents_total
+
+
+def live_order_book(*, market: Market, outcome: str, depth: int = 10) -> tuple[dict | None, str]:
+    """The live book for the form's side panel: ``({"rows": [(bid, ask), ...]}, "")`` or ``(None, message)``."""
+    try:
+        book = _client().get_orderbook(parsec_id=market.parsec_id, outcome=outcome or None, depth=depth)
+    except Exception as exc:
+        return None, messages.for_exception(exc)[1]
+    bids = [(level.price.normalize(), level.size.normalize()) for level in book.bids[:depth]]
+    asks = [(level.price.normalize(), level.size.normalize()) for level in book.asks[:depth]]
+    rows = [(bids[i] if i < len(bids) else None, asks[i] if i < len(asks) else None) for i in range(max(len(bids), len(asks)))]
+    return {"rows": rows, "timestamp": book.timestamp}, ""
 
 
 def position_size(*, customer: Customer, exchange: str, market_native_id: str, outcome: str) -> Decimal:
@@ -608,9 +627,7 @@ def _escrow_match(intent: OrderIntent) -> str | None:
     if not intent.fee_auth_order_id:
         return None
     try:
-        from parsec.escrow_chain import get_escrow_reader
-
-        record = get_escrow_reader().fee_record(intent.fee_auth_order_id)
+        record = _escrow_reader().fee_record(intent.fee_auth_order_id)
     except Exception:
         logger.info("escrow record for %s not readable", intent.fee_auth_order_id, exc_info=True)
         return None
@@ -832,12 +849,10 @@ def _escrow_status(order: Order) -> str | None:
     if not order.fee_auth_order_id:
         return None
     try:
-        from parsec.escrow_chain import get_escrow_reader
-
-        record = get_escrow_reader().fee_record(order.fee_auth_order_id)
+        record = _escrow_reader().fee_record(order.fee_auth_order_id)
     except Exception:
         return None
-    return getattr(record, "status", None) or getattr(record, "state", None) if record else None
+    return record.state if record else None
 
 
 # --- Kill switch ----------------------------------------------------------------------------

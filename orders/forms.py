@@ -1,0 +1,119 @@
+"""Thin forms for operator trading: they parse input; ``orders.services`` holds the rules."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from django import forms
+
+from customers.enums import TRADING_EXCHANGES, Exchange
+from customers.models import Customer
+from orders.models import KillSwitch, Market, OrderType, Side
+
+TRADING_EXCHANGE_CHOICES = [(e.value, e.label) for e in TRADING_EXCHANGES]
+
+
+class OrderForm(forms.Form):
+    """Step 1 of placing an order. ``key`` is minted when the form is first shown, so every
+    resubmission of this page (double click, back button) names the same intent.
+
+    The fee-escrow section (Polymarket) is issue 6's: a subclass adds its fields and lists them
+    in ``escrow_fields``; the template renders that fieldset when it is not empty.
+    """
+
+    escrow_fields: tuple[str, ...] = ()
+
+    key = forms.UUIDField(widget=forms.HiddenInput)
+    customer = forms.ModelChoiceField(queryset=Customer.objects.all(), widget=forms.HiddenInput)
+    exchange = forms.ChoiceField(choices=TRADING_EXCHANGE_CHOICES)
+    market = forms.ModelChoiceField(
+        queryset=Market.objects.filter(status=Market.Status.ACTIVE).order_by("question"),
+        help_text="Search the catalogue by title above, then choose.",
+    )
+    outcome = forms.CharField(max_length=255, help_text="Yes / No, or the outcome's name for a categorical market.")
+    side = forms.ChoiceField(choices=Side.choices)
+    price = forms.DecimalField(max_digits=6, decimal_places=4, help_text="Limit price, 0.01–0.99.")
+    size = forms.DecimalField(max_digits=20, decimal_places=6, help_text="Contracts.")
+    order_type = forms.ChoiceField(choices=OrderType.choices, initial=OrderType.GTC)
+    expiration = forms.DateTimeField(
+        required=False, help_text="Good-till-date only: UTC, at least a minute ahead (YYYY-MM-DD HH:MM:SS).",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local", "step": "1"}),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"],
+    )
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), help_text="Why you place this order (kept on record).")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_bound and not self.initial.get("key"):
+            self.initial["key"] = uuid.uuid4()
+
+    def clean_market(self):
+        market = self.cleaned_data["market"]
+        exchange = self.cleaned_data.get("exchange")
+        if market is not None and exchange and market.exchange != exchange:
+            raise forms.ValidationError(f"This market is on {market.get_exchange_display()}; choose the matching exchange.")
+        return market
+
+    def service_kwargs(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "customer": data["customer"], "exchange": data["exchange"], "market": data["market"],
+            "outcome": data["outcome"].strip(), "side": data["side"], "price": Decimal(data["price"]),
+            "size": Decimal(data["size"]), "order_type": data["order_type"], "expiration": data.get("expiration"),
+            "reason": data["reason"], "key": data["key"],
+        }
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), help_text="Why (kept on record).")
+
+
+class CancelForm(ReasonForm):
+    """Which orders to cancel: explicit ids, or all live orders of a customer (optionally one market)."""
+
+    customer = forms.ModelChoiceField(queryset=Customer.objects.all(), widget=forms.HiddenInput, required=False)
+    orders = forms.CharField(widget=forms.HiddenInput, required=False, help_text="Comma-separated order row ids.")
+    exchange = forms.ChoiceField(choices=[("", "Any exchange"), *TRADING_EXCHANGE_CHOICES], required=False)
+    market_native_id = forms.CharField(required=False, widget=forms.HiddenInput)
+    confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def clean_orders(self) -> list[int] | None:
+        raw = (self.cleaned_data.get("orders") or "").strip()
+        if not raw:
+            return None
+        try:
+            return [int(part) for part in raw.split(",") if part.strip()]
+        except ValueError:
+            raise forms.ValidationError("Order ids must be numbers.") from None
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("customer") and not data.get("orders"):
+            raise forms.ValidationError("Choose a customer or the orders to cancel.")
+        return data
+
+
+class KillSwitchForm(ReasonForm):
+    scope = forms.ChoiceField(choices=KillSwitch.Scope.choices)
+    customer = forms.ModelChoiceField(queryset=Customer.objects.all(), required=False)
+    market = forms.ModelChoiceField(queryset=Market.objects.all().order_by("question"), required=False)
+    confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def clean(self):
+        data = super().clean()
+        scope = data.get("scope")
+        if scope == KillSwitch.Scope.CUSTOMER and not data.get("customer"):
+            self.add_error("customer", "Choose the customer to freeze.")
+        if scope == KillSwitch.Scope.MARKET and not data.get("market"):
+            self.add_error("market", "Choose the market to freeze.")
+        return data
+
+
+class DecisionForm(forms.Form):
+    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
+    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+
+
+def exchange_label(value: str) -> str:
+    return Exchange(value).label if value in Exchange.values else value
