@@ -1,0 +1,121 @@
+"""Data for the trading tests: mirror rows built directly, or a real end-user at the sandbox.
+
+Import the fixtures with ``from tests.orders.trading_fixtures import *  # noqa: F403``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from customers.models import BalanceSnapshot, Customer, ExchangeLink
+from orders.models import Market, Position
+
+_counter = itertools.count(1)
+
+__all__ = [
+    "capture_enqueues", "make_balance", "make_customer", "make_market", "make_position", "mirror_market",
+    "sandbox_customer", "trading_customer",
+]
+
+
+def make_customer(**overrides) -> Customer:
+    n = next(_counter)
+    fields = {"parsec_customer_id": uuid.uuid4(), "external_id": f"trader-{n}-{uuid.uuid4().hex[:6]}"} | overrides
+    return Customer.objects.create(**fields)
+
+
+def make_market(exchange: str = "polymarket", **overrides) -> Market:
+    n = next(_counter)
+    native = overrides.pop("exchange_market_id", f"{9000 + n}-{uuid.uuid4().hex[:6]}")
+    fields = {
+        "parsec_id": f"{exchange}:{native}", "exchange": exchange, "exchange_market_id": native,
+        "order_market_id": overrides.pop("order_market_id", native), "question": f"Will test event {n} happen?",
+        "outcomes": [{"name": "Yes"}, {"name": "No"}], "market_type": "binary", "status": Market.Status.ACTIVE,
+        "tick_size": Decimal("0.01"), "min_order_size": Decimal("5"),
+    } | overrides
+    return Market.objects.create(**fields)
+
+
+def make_balance(customer: Customer, exchange: str, usdc: str | Decimal) -> BalanceSnapshot:
+    return BalanceSnapshot.objects.create(
+        customer=customer, exchange=exchange, usdc_base_units=int(Decimal(usdc) * 1_000_000), taken_at=timezone.now(),
+    )
+
+
+def make_position(customer: Customer, market: Market, outcome: str, size: str | Decimal) -> Position:
+    return Position.objects.create(
+        customer=customer, exchange=market.exchange, market=market, market_native_id=market.order_market_id,
+        outcome=outcome, size=Decimal(size), average_price=Decimal("0.40"),
+    )
+
+
+@pytest.fixture
+def trading_customer(db) -> Customer:
+    """An active customer linked to both exchanges with 1,000 USDC on each (mirror rows only)."""
+    customer = make_customer()
+    for exchange in ("polymarket", "kalshi"):
+        ExchangeLink.objects.create(customer=customer, exchange=exchange, mode="managed" if exchange == "polymarket" else "self")
+        make_balance(customer, exchange, "1000")
+    return customer
+
+
+@pytest.fixture
+def capture_enqueues(monkeypatch) -> list[tuple[str, tuple, float]]:
+    """Record the hints the services give the broker instead of sending them (tests run the
+    reconciliation themselves, at the moment they choose)."""
+    from orders import services
+
+    sent: list[tuple[str, tuple, float]] = []
+    monkeypatch.setattr(services, "_safe_delay", lambda task, *args, countdown=0: sent.append((task.name, args, countdown)))
+    return sent
+
+
+def mirror_market(sandbox_market) -> Market:
+    """A Market row from a gateway ``Market`` (as the catalogue sync would write it)."""
+    outcomes = [{"name": o.name} if hasattr(o, "name") else o for o in (sandbox_market.outcomes or ())]
+    market, _ = Market.objects.update_or_create(
+        parsec_id=sandbox_market.parsec_id,
+        defaults={
+            "exchange": sandbox_market.exchange, "exchange_market_id": sandbox_market.exchange_market_id,
+            "order_market_id": getattr(sandbox_market, "order_market_id", None) or sandbox_market.exchange_market_id,
+            "question": sandbox_market.question, "outcomes": outcomes,
+            "market_type": sandbox_market.market_type or "", "status": sandbox_market.status or "active",
+            "tick_size": sandbox_market.tick_size, "min_order_size": sandbox_market.min_order_size,
+        },
+    )
+    return market
+
+
+@pytest.fixture
+def sandbox_customer(parsec_settings, transactional_db):
+    """A fresh end-user at the sandbox, onboarded (managed) to Polymarket and (self) to Kalshi,
+    mirrored with its balances; plus the sandbox's active binary markets in the catalogue."""
+    from parsec.client import get_client
+
+    client = get_client()
+    user = client.create_user(external_id=f"trading-test-{uuid.uuid4().hex[:10]}", email="t@example.com")
+    client.onboard(customer_id=user.customer_id, exchange="polymarket", mode="managed")
+    customer = Customer.objects.create(
+        parsec_customer_id=user.customer_id, external_id=user.external_id, status=Customer.Status.ACTIVE,
+    )
+    ExchangeLink.objects.create(customer=customer, exchange="polymarket", mode="managed")
+    refresh_balance(customer, "polymarket")
+    for market in client.list_markets(exchanges=["polymarket", "kalshi"], status="active").markets:
+        mirror_market(market)
+    return customer
+
+
+def refresh_balance(customer: Customer, exchange: str) -> BalanceSnapshot:
+    from parsec.client import get_client
+
+    balance = get_client().get_balance(customer_id=str(customer.parsec_customer_id), exchange=exchange)
+    return BalanceSnapshot.objects.create(
+        customer=customer, exchange=exchange, usdc_base_units=balance.usdc_base_units,
+        taken_at=timezone.now() - timedelta(seconds=1),
+    )
