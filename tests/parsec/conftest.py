@@ -131,7 +131,7 @@ class _Handler(BaseHTTPRequestHandler):
 @pytest.fixture
 def parsec_server():
     server = ScriptedParsec()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield server
     server.shutdown()
