@@ -1,0 +1,271 @@
+"""The sandbox's state: builders, end-users, markets, books, orders, fills, money.
+
+These tables live only in the sandbox database (backoffice.routers.SandboxRouter).
+Money is USDC base units (int, 6 decimals); prices and sizes are Decimal.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+EXCHANGES_TRADING = ("polymarket", "kalshi")
+EXCHANGES_DATA_ONLY = ("limitless", "opinion", "predictfun")
+EXCHANGES = EXCHANGES_TRADING + EXCHANGES_DATA_ONLY
+
+PRICE = {"max_digits": 12, "decimal_places": 4}
+SIZE = {"max_digits": 20, "decimal_places": 2}
+
+
+class SandboxState(models.Model):
+    """Small key/value facts about the running sandbox: the seed, the clock offset."""
+
+    key = models.CharField(max_length=64, primary_key=True)
+    value = models.JSONField()
+
+
+class Builder(models.Model):
+    name = models.CharField(max_length=100)
+    tier = models.CharField(max_length=20, default="iron")
+    qps_pool = models.PositiveIntegerField(default=500)
+    fee_escrow_enabled = models.BooleanField(default=True)
+    fee_bps = models.PositiveIntegerField(null=True, default=25)
+    affiliate_address = models.CharField(max_length=42, null=True, blank=True)
+    escrow_contract_address = models.CharField(max_length=42, default="0xbd25057b4d3252ca1ec26e1e5efb6480315ba142")
+    min_fee_usdc = models.BigIntegerField(default=100_000)
+    min_fee_bps = models.PositiveIntegerField(default=10)
+    treasury_address = models.CharField(max_length=42)
+    affiliate_fee_bps = models.PositiveIntegerField(default=5000)
+    created_at = models.DateTimeField()
+
+
+class Customer(models.Model):
+    """Any account that holds money: an end-user, a builder's own account, a market maker, the fee house."""
+
+    class Kind(models.TextChoices):
+        END_USER = "end_user"
+        BUILDER = "builder"
+        MARKET_MAKER = "market_maker"
+        HOUSE = "house"
+
+    customer_id = models.UUIDField(unique=True, default=uuid.uuid4)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.END_USER)
+    builder = models.ForeignKey(Builder, null=True, on_delete=models.PROTECT, related_name="customers")
+    api_key = models.CharField(max_length=80, unique=True, null=True)
+    external_id = models.CharField(max_length=200, null=True)
+    email = models.CharField(max_length=254, blank=True, default="")
+    tier = models.CharField(max_length=20, default="free")
+    qps_limit = models.PositiveIntegerField(default=10)
+    active = models.BooleanField(default=True)
+    deactivated_at = models.DateTimeField(null=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["builder", "external_id"], name="sandbox_customer_external_id_per_builder"),
+        ]
+        indexes = [models.Index(fields=["builder", "kind", "external_id"])]
+
+    @property
+    def is_builder(self) -> bool:
+        return self.kind == self.Kind.BUILDER
+
+
+class Wallet(models.Model):
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="wallets")
+    wallet_type = models.CharField(max_length=10)  # eoa | safe
+    eoa_address = models.CharField(max_length=42)
+    safe_address = models.CharField(max_length=42, null=True)
+    privy_wallet_id = models.CharField(max_length=64, blank=True, default="")
+    chain_id = models.PositiveIntegerField(null=True, default=137)
+    # Only for the seed's demo customers, so the control plane can sign fee_auth for rehearsals.
+    # Never set for a wallet created through the API.
+    demo_private_key = models.CharField(max_length=66, null=True)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField()
+
+
+class ExchangeLink(models.Model):
+    """An end-user linked to an exchange. Submitted secrets are never kept: only a fingerprint."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="exchange_links")
+    exchange = models.CharField(max_length=20)
+    mode = models.CharField(max_length=10)  # managed | self
+    has_credentials = models.BooleanField(default=True)
+    can_trade = models.BooleanField(default=True)  # self Polymarket without private_key reads only
+    credentials_fingerprint = models.CharField(max_length=64, blank=True, default="")
+    steps_done = models.JSONField(default=list)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["customer", "exchange"], name="sandbox_link_once")]
+
+
+class Market(models.Model):
+    exchange = models.CharField(max_length=20)
+    exchange_market_id = models.CharField(max_length=100)
+    parsec_id = models.CharField(max_length=140, unique=True)
+    # The id orders, fills and positions use: the Kalshi ticker, the Polymarket condition id.
+    order_market_id = models.CharField(max_length=100)
+    condition_id = models.CharField(max_length=66, null=True)
+    exchange_group_id = models.CharField(max_length=100)
+    parsec_group_id = models.CharField(max_length=140)
+    event_id = models.CharField(max_length=140)
+    question = models.CharField(max_length=300)
+    group_title = models.CharField(max_length=300)
+    description = models.TextField(blank=True, default="")
+    slug = models.CharField(max_length=200)
+    market_type = models.CharField(max_length=20)  # binary | categorical
+    status = models.CharField(max_length=20, default="active")
+    tick_size = models.DecimalField(**PRICE)
+    min_order_size = models.DecimalField(**SIZE)
+    volume_seed = models.DecimalField(max_digits=20, decimal_places=2, default=0)
+    volume_traded = models.DecimalField(max_digits=24, decimal_places=6, default=0)
+    resolved_outcome = models.CharField(max_length=100, null=True)
+    end_date = models.DateTimeField()
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["exchange", "order_market_id"], name="sandbox_market_order_id")]
+        indexes = [models.Index(fields=["exchange", "status"])]
+
+
+class Outcome(models.Model):
+    """One outcome of a market, and its own order book (a binary market has a Yes book and a No book)."""
+
+    market = models.ForeignKey(Market, on_delete=models.CASCADE, related_name="outcomes")
+    index = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=100)
+    token_id = models.CharField(max_length=80, null=True)
+    mid = models.DecimalField(**PRICE)  # the market makers' fair price
+    anchor_mid = models.DecimalField(**PRICE)  # where the deterministic walk restarts after a move
+    anchor_step = models.BigIntegerField(default=0)
+    quote_step = models.BigIntegerField(default=-1)  # step of the current maker quotes
+    last_price = models.DecimalField(null=True, **PRICE)
+
+    class Meta:
+        ordering = ["market_id", "index"]
+        constraints = [models.UniqueConstraint(fields=["market", "index"], name="sandbox_outcome_index")]
+
+
+class MakerQuote(models.Model):
+    """A synthetic market maker's resting level; consumed by takers, replaced on each quote move."""
+
+    outcome = models.ForeignKey(Outcome, on_delete=models.CASCADE, related_name="maker_quotes")
+    side = models.CharField(max_length=4)  # buy | sell
+    price = models.DecimalField(**PRICE)
+    size = models.DecimalField(**SIZE)
+
+    class Meta:
+        indexes = [models.Index(fields=["outcome", "side", "price"])]
+
+
+class Order(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        OPEN = "open"
+        PARTIALLY_FILLED = "partially_filled"
+        FILLED = "filled"
+        CANCELLED = "cancelled"
+        REJECTED = "rejected"
+
+    LIVE = (Status.PENDING, Status.OPEN, Status.PARTIALLY_FILLED)
+    RESTING = (Status.OPEN, Status.PARTIALLY_FILLED)
+
+    order_id = models.CharField(max_length=40, unique=True)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
+    exchange = models.CharField(max_length=20)
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="orders")
+    outcome = models.ForeignKey(Outcome, on_delete=models.PROTECT, related_name="orders")
+    side = models.CharField(max_length=4)
+    order_type = models.CharField(max_length=4)
+    price = models.DecimalField(**PRICE)
+    size = models.DecimalField(**SIZE)
+    filled = models.DecimalField(default=0, **SIZE)
+    status = models.CharField(max_length=20, choices=Status.choices)
+    expiration = models.DateTimeField(null=True)
+    reserved = models.BigIntegerField(default=0)  # USDC base units still held for a buy
+    reserved_shares = models.DecimalField(default=0, **SIZE)  # shares still held for a sell
+    impersonated = models.BooleanField(default=False)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField(null=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["outcome", "status", "side", "price"]),
+            models.Index(fields=["customer", "exchange", "status", "created_at"]),
+            models.Index(fields=["status", "expiration"]),
+        ]
+
+    @property
+    def remaining(self):
+        return self.size - self.filled
+
+
+class Trade(models.Model):
+    """One match on a book: the public tape (/trades) and the candles (/price)."""
+
+    market = models.ForeignKey(Market, on_delete=models.CASCADE, related_name="trades")
+    outcome = models.ForeignKey(Outcome, on_delete=models.CASCADE, related_name="trades")
+    price = models.DecimalField(**PRICE)
+    size = models.DecimalField(**SIZE)
+    aggressor_side = models.CharField(max_length=4)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["outcome", "created_at"])]
+
+
+class Fill(models.Model):
+    fill_id = models.CharField(max_length=40, unique=True)
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="fills")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="fills")
+    exchange = models.CharField(max_length=20)
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="fills")
+    outcome = models.ForeignKey(Outcome, on_delete=models.PROTECT, related_name="fills")
+    trade = models.ForeignKey(Trade, on_delete=models.PROTECT, related_name="fills")
+    side = models.CharField(max_length=4)
+    price = models.DecimalField(**PRICE)
+    size = models.DecimalField(**SIZE)
+    is_taker = models.BooleanField()
+    fee = models.BigIntegerField(default=0)  # exchange fee, USDC base units
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["customer", "exchange", "created_at"])]
+
+
+class Position(models.Model):
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="positions")
+    market = models.ForeignKey(Market, on_delete=models.CASCADE, related_name="positions")
+    outcome = models.ForeignKey(Outcome, on_delete=models.CASCADE, related_name="positions")
+    size = models.DecimalField(default=0, **SIZE)
+    reserved = models.DecimalField(default=0, **SIZE)  # shares held by resting sells
+    average_price = models.DecimalField(default=0, max_digits=16, decimal_places=8)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["customer", "outcome"], name="sandbox_position_once")]
+
+
+class Balance(models.Model):
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="balances")
+    exchange = models.CharField(max_length=20)
+    available = models.BigIntegerField(default=0)
+    reserved = models.BigIntegerField(default=0)  # held by resting buys
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "exchange"], name="sandbox_balance_once"),
+        ]
+
+
+class Deposit(models.Model):
+    """Money that enters the sandbox (demo balance, control-plane credit): cash is conserved against it."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="deposits")
+    exchange = models.CharField(max_length=20)
+    amount = models.BigIntegerField()
+    reason = models.CharField(max_length=40)
+    created_at = models.DateTimeField()

@@ -1,0 +1,143 @@
+"""Rows → Parsec's JSON shapes (openapi.yaml components). Numbers go out as JSON numbers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sandbox.models import Builder, Customer, Fill, Market, Order, Outcome, Position, Wallet
+
+
+def num(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+def wallet(row: Wallet | None) -> dict | None:
+    if row is None:
+        return None
+    return {
+        "eoa_address": row.eoa_address,
+        "privy_wallet_id": row.privy_wallet_id,
+        "wallet_type": row.wallet_type,
+        "safe_address": row.safe_address,
+        "chain_id": row.chain_id,
+        "created_at": iso(row.created_at),
+        "balances": None,
+    }
+
+
+def builder_fields(builder: Builder) -> dict:
+    return {
+        "fee_escrow_enabled": builder.fee_escrow_enabled,
+        "fee_bps": builder.fee_bps,
+        "affiliate_address": builder.affiliate_address,
+    }
+
+
+def user(customer: Customer, *, linked: list[str], primary_wallet: Wallet | None) -> dict:
+    data = {
+        "customer_id": str(customer.customer_id),
+        "external_id": customer.external_id,
+        "api_key": customer.api_key or "",
+        "tier": customer.tier,
+        "qps_limit": customer.qps_limit,
+        "created_at": iso(customer.created_at),
+        "linked_exchanges": linked,
+        **builder_fields(customer.builder),
+    }
+    if primary_wallet is not None:
+        data["wallet"] = wallet(primary_wallet)
+    return data
+
+
+def order(row: Order) -> dict:
+    return {
+        "id": row.order_id,
+        "market_id": row.market.order_market_id,
+        "outcome": row.outcome.name,
+        "side": row.side,
+        "price": num(row.price),
+        "size": num(row.size),
+        "filled": num(row.filled),
+        "status": row.status,
+        "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
+    }
+
+
+def fill(row: Fill) -> dict:
+    return {
+        "fill_id": row.fill_id,
+        "order_id": row.order.order_id,
+        "market_id": row.market.order_market_id,
+        "outcome": row.outcome.name,
+        "side": row.side,
+        "price": num(row.price),
+        "size": num(row.size),
+        "is_taker": row.is_taker,
+        "fee": row.fee / 1_000_000,
+        "created_at": iso(row.created_at),
+    }
+
+
+def position(row: Position) -> dict:
+    current = row.outcome.last_price if row.outcome.last_price is not None else row.outcome.mid
+    return {
+        "market_id": row.market.order_market_id,
+        "outcome": row.outcome.name,
+        "size": num(row.size),
+        "average_price": num(row.average_price),
+        "current_price": num(current),
+    }
+
+
+def outcome_price(row: Outcome) -> Decimal:
+    return row.last_price if row.last_price is not None else row.mid
+
+
+def market(row: Market, *, outcomes: list[Outcome], best: dict[int, tuple]) -> dict:
+    first = outcomes[0]
+    bid, ask = best.get(first.pk, (None, None))
+    data = {
+        "parsec_id": row.parsec_id,
+        "parsec_group_id": row.parsec_group_id,
+        "exchange": row.exchange,
+        "exchange_market_id": row.exchange_market_id,
+        "exchange_group_id": row.exchange_group_id,
+        "slug": row.slug,
+        "url": f"https://{row.exchange}.example/markets/{row.slug}",
+        "question": row.question,
+        "description": row.description,
+        "rules": "Resolves per the sandbox control plane (POST /_sandbox/markets/.../resolve).",
+        "group_title": row.group_title,
+        "status": row.status,
+        "market_type": row.market_type,
+        "outcome_count": len(outcomes),
+        "outcomes": [_outcome(o) for o in outcomes],
+        "last_price": num(outcome_price(first)),
+        "volume_total": float(row.volume_seed + row.volume_traded),
+        "min_order_size": num(row.min_order_size),
+        "tick_size": num(row.tick_size),
+        "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
+        "end_date": iso(row.end_date),
+        "xref": {"event_id": row.event_id},
+    }
+    if bid is not None:
+        data["best_bid"] = num(bid)
+    if ask is not None:
+        data["best_ask"] = num(ask)
+    if row.condition_id:
+        data["condition_id"] = row.condition_id
+    return data
+
+
+def _outcome(row: Outcome) -> dict:
+    data = {"name": row.name, "price": num(outcome_price(row))}
+    if row.token_id:
+        data["token_id"] = row.token_id
+    return data

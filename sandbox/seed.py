@@ -1,0 +1,129 @@
+"""Deterministic seed: markets on both exchanges, a demo builder, demo customers with wallets.
+
+Same ``--seed`` → same markets, ids, prices and demo wallets. Runs only on an empty database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from eth_account import Account
+
+from sandbox import accounts, engine
+from sandbox.models import Builder, Customer, ExchangeLink, Market, Outcome, SandboxState, Wallet
+
+DB = "sandbox"
+SEED_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+DEMO_EXTERNAL_IDS = ("demo-alice", "demo-bob", "demo-carol", "demo-dave")
+MARKET_MAKER_CASH = 10**15  # base units; the makers are the counterparty of last resort
+
+# (exchange, kind, event key, question, outcomes, tick, min size, start price of the first outcome)
+MARKETS = [
+    ("polymarket", "binary", "fed-march", "Will the Fed cut rates in March 2026?", ["Yes", "No"], "0.01", "5", "0.37"),
+    ("polymarket", "binary", "btc-100k", "Will Bitcoin close above $100k on June 30, 2026?", ["Yes", "No"], "0.01", "5", "0.55"),
+    ("polymarket", "binary", "eth-etf", "Will ETH trade above $5,000 by year end 2026?", ["Yes", "No"], "0.01", "15", "0.22"),
+    ("polymarket", "binary", "us-recession", "US recession declared in 2026?", ["Yes", "No"], "0.001", "5", "0.281"),
+    ("polymarket", "binary", "gpt6", "Will GPT-6 be released before October 2026?", ["Yes", "No"], "0.01", "5", "0.48"),
+    ("polymarket", "binary", "world-cup", "Will Brazil win the 2026 World Cup?", ["Yes", "No"], "0.01", "5", "0.14"),
+    ("polymarket", "categorical", "world-cup-winner", "Who will win the 2026 World Cup?", ["Brazil", "France", "Argentina", "England", "Other"], "0.01", "5", "0.18"),
+    ("polymarket", "categorical", "fed-decision", "Fed decision in March 2026?", ["Cut 50+", "Cut 25", "No change", "Hike"], "0.01", "5", "0.12"),
+    ("polymarket", "binary", "midterms-house", "Will Democrats win the House in 2026?", ["Yes", "No"], "0.01", "5", "0.62"),
+    ("kalshi", "binary", "fed-march", "Fed cuts rates at the March 2026 meeting", ["Yes", "No"], "0.01", "1", "0.36"),
+    ("kalshi", "binary", "btc-100k", "Bitcoin above $100,000 on June 30, 2026", ["Yes", "No"], "0.01", "1", "0.54"),
+    ("kalshi", "binary", "us-recession", "US in recession in 2026", ["Yes", "No"], "0.01", "1", "0.27"),
+    ("kalshi", "binary", "nyc-snow", "Will NYC get 10+ inches of snow in February 2026?", ["Yes", "No"], "0.01", "1", "0.33"),
+    ("kalshi", "binary", "cpi-march", "CPI above 3.0% in March 2026", ["Yes", "No"], "0.01", "1", "0.41"),
+    ("kalshi", "categorical", "world-cup-winner", "2026 World Cup winner", ["Brazil", "France", "Argentina", "England", "Other"], "0.01", "1", "0.19"),
+    ("kalshi", "binary", "midterms-house", "Democrats win the House in 2026", ["Yes", "No"], "0.01", "1", "0.61"),
+]
+
+
+def _hex(seed: int, label: str, nbytes: int) -> str:
+    return "0x" + hashlib.sha256(f"{seed}:{label}".encode()).hexdigest()[: nbytes * 2]
+
+
+def demo_private_key(seed: int, external_id: str) -> str:
+    return _hex(seed, f"demo-wallet:{external_id}", 32)
+
+
+def seed(seed_value: int) -> bool:
+    """Fill an empty sandbox database. Returns False when it was already seeded (idempotent)."""
+    if SandboxState.objects.filter(key="seed").exists():
+        return False
+    rng = random.Random(seed_value)
+    now = SEED_EPOCH
+    with transaction.atomic(using=DB):
+        SandboxState.objects.create(key="seed", value=seed_value)
+        builder = Builder.objects.create(
+            name="Sandbox demo builder", treasury_address=_hex(seed_value, "treasury", 20),
+            affiliate_address=_hex(seed_value, "affiliate", 20), created_at=now,
+        )
+        accounts.open_account(builder=builder, kind=Customer.Kind.BUILDER, external_id=None,
+                              api_key=settings.SANDBOX_DEMO_BUILDER_KEY, now=now)
+        accounts.open_account(builder=None, kind=Customer.Kind.MARKET_MAKER, external_id=None, now=now,
+                              opening_balance=MARKET_MAKER_CASH)
+        accounts.open_account(builder=None, kind=Customer.Kind.HOUSE, external_id=None, now=now, opening_balance=0)
+        for index, external_id in enumerate(DEMO_EXTERNAL_IDS):
+            customer = accounts.open_account(
+                builder=builder, kind=Customer.Kind.END_USER, external_id=external_id,
+                api_key=f"pk_sandbox_demo_{external_id.removeprefix('demo-')}", email=f"{external_id}@example.com", now=now,
+            )
+            Customer.objects.filter(pk=customer.pk).update(customer_id=_uuid(seed_value, external_id))
+            key = demo_private_key(seed_value, external_id)
+            Wallet.objects.create(
+                customer=customer, wallet_type="eoa", eoa_address=Account.from_key(key).address,
+                privy_wallet_id=f"wallet_demo_{index}", chain_id=137, demo_private_key=key, created_at=now,
+            )
+            for exchange in ("polymarket", "kalshi"):
+                ExchangeLink.objects.create(
+                    customer=customer, exchange=exchange, mode="managed" if exchange == "polymarket" else "self",
+                    has_credentials=True, can_trade=True, created_at=now,
+                    steps_done=["wallet_eoa_created", "exchange_linked"] if exchange == "polymarket" else ["credentials_validated", "credentials_stored"],
+                )
+        for number, (exchange, kind, event, question, names, tick, min_size, start) in enumerate(MARKETS):
+            _market(seed_value, rng, number, exchange, kind, event, question, names, Decimal(tick), Decimal(min_size), Decimal(start), now)
+    engine.move_makers(now=engine.clock.now())
+    return True
+
+
+def _uuid(seed_value: int, label: str) -> str:
+    import uuid
+
+    return str(uuid.UUID(hashlib.sha256(f"{seed_value}:customer:{label}".encode()).hexdigest()[:32], version=4))
+
+
+def _market(seed_value, rng, number, exchange, kind, event, question, names, tick, min_size, start, now) -> Market:
+    slug = f"{event}-{number}"
+    if exchange == "polymarket":
+        native = str(570000 + number * 7 + rng.randint(0, 6))
+        order_id = _hex(seed_value, f"condition:{slug}", 32)
+        group = f"event_{560000 + number}"
+        condition = order_id
+    else:
+        native = f"KX{event.upper().replace('-', '')}-26"
+        order_id = native
+        group = f"KX{event.upper().replace('-', '')}"
+        condition = None
+    market = Market.objects.create(
+        exchange=exchange, exchange_market_id=native, parsec_id=f"{exchange}:{native}", order_market_id=order_id,
+        condition_id=condition, exchange_group_id=group, parsec_group_id=f"{exchange}:{group}", event_id=f"ev:{event}",
+        question=question, group_title=question, description=f"Sandbox market: {question}", slug=slug, market_type=kind,
+        tick_size=tick, min_order_size=min_size, volume_seed=Decimal(rng.randint(5_000, 2_000_000)),
+        end_date=now + timedelta(days=rng.randint(60, 360)), created_at=now, updated_at=now,
+    )
+    if kind == "binary":
+        mids = [start, 1 - start]
+    else:
+        # Categorical: each outcome has its own book; fair prices roughly sum to 1.
+        weights = [start] + [Decimal(rng.randint(5, 30)) / 100 for _ in names[1:]]
+        total = sum(weights)
+        mids = [max(Decimal("0.02"), (w / total).quantize(tick)) for w in weights]
+    for index, (name, mid) in enumerate(zip(names, mids, strict=True)):
+        token = str(int(_hex(seed_value, f"token:{slug}:{index}", 31), 16)) if exchange == "polymarket" else None
+        Outcome.objects.create(market=market, index=index, name=name, token_id=token, mid=mid, anchor_mid=mid)
+    return market

@@ -1,0 +1,5 @@
+"""WSGI application of the sandbox process (under sandbox.settings)."""
+
+from django.core.wsgi import get_wsgi_application
+
+application = get_wsgi_application()
