@@ -26,7 +26,7 @@ SANDBOX_ALLOW_NAKED_SELLS = env.bool("SANDBOX_ALLOW_NAKED_SELLS", default=False)
 SANDBOX_PENDING_DELAY_SECONDS = env.int("SANDBOX_PENDING_DELAY_SECONDS", default=0)
 SANDBOX_GTD_MIN_SECONDS = env.int("SANDBOX_GTD_MIN_SECONDS", default=60)
 SANDBOX_CANCEL_TERMINAL_STATUS = env.int("SANDBOX_CANCEL_TERMINAL_STATUS", default=400)
-SANDBOX_CATEGORICAL_PRICE_BAND = env.bool("SANDBOX_CATEGORICAL_PRICE_BAND", default=True)  # 0.01–0.99 for categorical too
+SANDBOX_CATEGORICAL_PRICE_BAND = env.bool("SANDBOX_CATEGORICAL_PRICE_BAND", default=True)  # 0.01-0.99 for categorical too
 SANDBOX_OPEN_ORDERS_INCLUDE_PENDING = env.bool("SANDBOX_OPEN_ORDERS_INCLUDE_PENDING", default=True)
 # Exchange fee charged to the taker of each fill, as a fraction of notional (0 is acceptable, §12.5).
 SANDBOX_FILL_FEE_RATE = {

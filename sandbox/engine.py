@@ -6,7 +6,7 @@ customers' resting orders and the synthetic market makers' quotes; price-time pr
 and at an equal price resting customer orders come before maker quotes (the makers'
 quotes are refreshed every step, so they are always the newest).
 
-Money: USDC base units (int). A buy reserves price × size plus the worst-case taker fee
+Money: USDC base units (int). A buy reserves price x size plus the worst-case taker fee
 when accepted; each fill spends from that reservation; the rest is released when the order
 ends. A sell reserves the shares. Every fill moves cash between exactly two accounts plus
 the exchange fee to the house account, so the sum of all balances always equals the sum
@@ -350,7 +350,7 @@ def fair_price(seed: int, outcome: Outcome, step: int) -> Decimal:
     """The anchor (seed price or last move) plus how far the wave has travelled since the anchor step."""
     drift = _wave(seed, outcome, step) - _wave(seed, outcome, outcome.anchor_step)
     if outcome.market.market_type == "binary" and outcome.index == 1:
-        # The No book mirrors the Yes book: its fair price is 1 − Yes.
+        # The No book mirrors the Yes book: its fair price is 1 - Yes.
         yes = Outcome(market=outcome.market, index=0)
         drift = -(_wave(seed, yes, step) - _wave(seed, yes, outcome.anchor_step))
     return _clamp(outcome.anchor_mid + Decimal(str(round(drift, 6))), outcome.market.tick_size)
@@ -423,7 +423,7 @@ def _cross_makers(outcome: Outcome, now: datetime) -> None:
 
 
 def move_market(*, market: Market, price: Decimal, outcome: str | None = None, now: datetime | None = None) -> dict:
-    """Set a book's fair price (binary: the other side moves to 1 − price); makers requote at once,
+    """Set a book's fair price (binary: the other side moves to 1 - price); makers requote at once,
     and resting orders that the new quotes cross fill as maker fills."""
     now = now or clock.now()
     if market.status != "active":

@@ -4,6 +4,9 @@ These tables live only in the sandbox database (backoffice.routers.SandboxRouter
 Money is USDC base units (int, 6 decimals); prices and sizes are Decimal.
 """
 
+# Nullable strings mirror the API's nulls (no affiliate, no token id on Kalshi); rows are
+# never shown in an admin, so they need no __str__.
+# ruff: noqa: DJ001, DJ008
 from __future__ import annotations
 
 import uuid

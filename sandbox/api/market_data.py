@@ -186,7 +186,7 @@ def orderbook(ctx):
 
 
 def execution_price(ctx):
-    market, outcome = _market_and_outcome(ctx)
+    _market, outcome = _market_and_outcome(ctx)
     side = ctx.query.get("side")
     if side is None:
         raise missing_parameter("side parameter is required")

@@ -35,7 +35,7 @@ class Command(BaseCommand):
         if os.environ.get("DJANGO_SETTINGS_MODULE") != SANDBOX_SETTINGS or settings.ROOT_URLCONF != "sandbox.urls":
             env = {**os.environ, "DJANGO_SETTINGS_MODULE": SANDBOX_SETTINGS}
             manage = Path(settings.BASE_DIR) / "manage.py"
-            os.execve(sys.executable, [sys.executable, str(manage), "parsec_sandbox", *sys.argv[2:]], env)
+            os.execve(sys.executable, [sys.executable, str(manage), "parsec_sandbox", *sys.argv[2:]], env)  # noqa: S606 (a fixed argv)
         from sandbox import clock, conf, seed
 
         if options["reset"]:
