@@ -34,7 +34,7 @@ GROUPS: list[tuple[str, list[tuple[str, str, str]]]] = [
     ("System", [
         ("Sync runs", "sync", "customers.syncrun"),
         ("Parsec call log", "swap_horiz", "parsec.outboundcall"),
-        ("API tokens", "key", "backoffice.apitoken"),
+        ("API tokens", "key", "api.apitoken"),
         ("Staff users", "badge", "auth.user"),
         ("Roles", "shield_person", "auth.group"),
     ]),

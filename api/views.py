@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api.permissions import _roles
+from api.serializers import WhoAmISerializer
+
+
+class WhoAmIView(APIView):
+    """Who the API thinks you are: the cheapest authenticated endpoint (the benchmarks' baseline)."""
+
+    @extend_schema(responses=WhoAmISerializer, operation_id="whoami", tags=["api"])
+    def get(self, request):
+        token = request.auth if hasattr(request.auth, "prefix") else None
+        return Response(WhoAmISerializer({
+            "username": request.user.get_username(),
+            "kind": "token" if token else "session",
+            "token_name": token.name if token else None,
+            "roles": sorted(_roles(request.user)),
+        }).data)
+
+
+class SchemaView(SpectacularAPIView):
+    pass
+
+
+class DocsView(SpectacularSwaggerView):
+    pass

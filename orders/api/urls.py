@@ -1,0 +1,5 @@
+from api.routing import ApiRouter
+
+router = ApiRouter()
+
+urlpatterns = router.urls
