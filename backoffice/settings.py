@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "parsec",
     "customers",
     "orders",
@@ -287,6 +288,10 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {},
     "SERVE_AUTHENTICATION": ["api.authentication.StaffSessionAuthentication", "api.authentication.ApiTokenAuthentication"],
     "SERVE_PERMISSIONS": ["api.permissions.HasApiRole"],
+    # Swagger UI served from our own static files (the sidecar package): no CDN needed.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Admin look (django-unfold) -----------------------------------------------
