@@ -6,6 +6,8 @@ seen. Rows are written by ``customers.sync`` only; nothing here calls the networ
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -16,6 +18,7 @@ from customers.enums import Exchange
 
 # Keys Parsec puts in a user read that must never reach our database or logs.
 SECRET_USER_KEYS = frozenset({"api_key"})
+USDC_DECIMALS = 6
 # Anything at or above this is an "unlimited" ERC-20 approval (2**256 - 1 in practice).
 UNLIMITED_ALLOWANCE = 2**63 - 1
 
@@ -172,10 +175,8 @@ class BalanceSnapshot(models.Model):
         return f"{self.customer} {self.exchange} {self.usdc}"
 
     @property
-    def usdc(self):
-        from decimal import Decimal
-
-        return Decimal(self.usdc_base_units) / Decimal(1_000_000)
+    def usdc(self) -> Decimal:
+        return Decimal(self.usdc_base_units).scaleb(-USDC_DECIMALS)
 
 
 class SyncRun(models.Model):
