@@ -161,6 +161,8 @@ class Order(models.Model):
         ]
         indexes = [
             models.Index(fields=["customer", "-created_at"], name="order_customer_created_idx"),
+            # Searching by order id alone: the unique (exchange, parsec_order_id) index leads with exchange.
+            models.Index(fields=["parsec_order_id"], name="order_parsec_order_id_idx"),
             models.Index(fields=["exchange", "status"], name="order_exchange_status_idx"),
             models.Index(fields=["market", "-created_at"], name="order_market_idx"),
             models.Index(fields=["-created_at"], name="order_created_idx"),
@@ -247,7 +249,7 @@ class Fill(models.Model):
         ]
         indexes = [
             models.Index(fields=["customer", "-created_at"], name="fill_customer_created_idx"),
-            models.Index(fields=["exchange", "parsec_order_id"], name="fill_parsec_order_idx"),
+            models.Index(fields=["parsec_order_id", "exchange"], name="fill_parsec_order_id_idx"),
             models.Index(fields=["market", "-created_at"], name="fill_market_idx"),
             models.Index(fields=["-created_at"], name="fill_created_idx"),
         ]
