@@ -83,7 +83,9 @@ def mirror_market(sandbox_market) -> Market:
         parsec_id=sandbox_market.parsec_id,
         defaults={
             "exchange": sandbox_market.exchange, "exchange_market_id": sandbox_market.exchange_market_id,
-            "order_market_id": getattr(sandbox_market, "order_market_id", None) or sandbox_market.exchange_market_id,
+            # Orders name a Polymarket market by its condition id, a Kalshi one by its ticker.
+            "order_market_id": (sandbox_market.condition_id if sandbox_market.exchange == "polymarket" and sandbox_market.condition_id
+                                else sandbox_market.exchange_market_id),
             "question": sandbox_market.question, "outcomes": outcomes,
             "market_type": sandbox_market.market_type or "", "status": sandbox_market.status or "active",
             "tick_size": sandbox_market.tick_size, "min_order_size": sandbox_market.min_order_size,
@@ -106,7 +108,7 @@ def sandbox_customer(parsec_settings, transactional_db):
     )
     ExchangeLink.objects.create(customer=customer, exchange="polymarket", mode="managed")
     refresh_balance(customer, "polymarket")
-    for market in client.list_markets(exchanges=["polymarket", "kalshi"], status="active").markets:
+    for market in client.iter_markets(exchanges=["polymarket", "kalshi"], status="active"):
         mirror_market(market)
     return customer
 
