@@ -81,3 +81,14 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
             "type": "http", "scheme": "bearer", "bearerFormat": "pbo_<prefix>_<secret>",
             "description": "A service-account token issued in the admin (API tokens); shown once at creation.",
         }
+
+
+class StaffSessionScheme(OpenApiAuthenticationExtension):
+    target_class = "api.authentication.StaffSessionAuthentication"
+    name = "staffSession"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey", "in": "cookie", "name": "sessionid",
+            "description": "A logged-in staff member's admin session; writes also need the X-CSRFToken header.",
+        }
