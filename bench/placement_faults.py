@@ -1,0 +1,318 @@
+"""Exactly-once placement under faults: ≥ 1,000 orders, nothing duplicated, nothing lost.
+
+Runs the real thing: a sandbox process, a scratch PostgreSQL database for the back-office (or
+SQLite with --sqlite), a real Celery worker (+ embedded beat for the sweeper) on Redis (or the
+filesystem broker when Redis is not reachable), and the official placement path
+(``create_intent`` → ``queue_placement`` → worker ``place_intent`` → ``place_order``).
+
+1. Baseline (same run): --baseline placements with no faults.
+2. Fault run: --count placements with 20 % accept-then-drop, 10 % connection resets and 5 %
+   503s injected on order creation, and the worker SIGKILLed mid-placement --kills times.
+3. Waits until every intent is final, then counts orders at the sandbox against intents:
+   duplicates (two orders for one intent, or an order no intent accounts for) and lost (an
+   order the back-office says was not placed, or a "placed" intent with no order) must be 0;
+   prints the time taken to resolve every unknown intent (p50 / p95 / max).
+
+    .venv/bin/python bench/placement_faults.py [--count 1000] [--baseline 200] [--kills 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+CUSTOMERS = 20
+BENCH_DB = "bench_placement"
+
+
+def redis_up(url: str) -> bool:
+    try:
+        out = subprocess.run(["redis-cli", "-u", url, "ping"], capture_output=True, text=True, timeout=3)
+        return "PONG" in out.stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def postgres_up() -> bool:
+    try:
+        return subprocess.run(["pg_isready", "-h", "127.0.0.1", "-p", "5432", "-q"], timeout=5).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def psql(sql: str) -> None:
+    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-q", "-c", sql], check=True)
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.tmp = Path(tempfile.mkdtemp(prefix="bench-placement-"))
+        self.worker: subprocess.Popen | None = None
+        self.sandbox = None
+        self.kills = 0
+
+    # --- environment -----------------------------------------------------------------
+
+    def configure(self) -> dict:
+        from tests.conftest import start_sandbox
+
+        self.sandbox = start_sandbox(self.tmp, seed=11)
+        use_pg = postgres_up() and not self.args.sqlite
+        if use_pg:
+            psql(f"DROP DATABASE IF EXISTS {BENCH_DB}")
+            psql(f"CREATE DATABASE {BENCH_DB}")
+            database_url = f"postgres://postgres@127.0.0.1:5432/{BENCH_DB}"
+        else:
+            database_url = f"sqlite:///{self.tmp / 'backoffice.sqlite3'}"
+        broker = "redis://127.0.0.1:6379/13"
+        if not redis_up(broker):
+            broker = "filesystem://"
+        else:
+            subprocess.run(["redis-cli", "-u", broker, "flushdb"], capture_output=True, check=False)
+        env = {
+            "DATABASE_URL": database_url,
+            "BACKOFFICE_VAR_DIR": str(self.tmp / "var"),
+            "CELERY_BROKER_URL": broker,
+            "RATE_LIMIT_REDIS_URL": "",
+            "CELERY_VISIBILITY_TIMEOUT": "15",
+            "PARSEC_API_BASE_URL": self.sandbox.base_url,
+            "PARSEC_API_KEY": self.sandbox.builder_key,
+            "PARSEC_SANDBOX_ADMIN_KEY": self.sandbox.admin_key,
+            "PARSEC_READ_TIMEOUT": "3",
+            "PARSEC_POOL_QPS": "5000",
+            "ORDER_FOUR_EYES_NOTIONAL_USDC": "1000000",
+            "ORDER_SENDING_STALE_SECONDS": "10",
+            "ORDER_RECONCILE_FIRST_CHECK_SECONDS": "1",
+            "ORDER_RECONCILE_RETRY_SECONDS": "3",
+            "ORDER_RECONCILE_SETTLE_SECONDS": "6",
+            "ORDER_QUEUED_MAX_DELAY_SECONDS": "900",
+            "ORDER_INTENT_SWEEP_INTERVAL": "3",
+        }
+        os.environ.update(env)
+        os.environ["DJANGO_SETTINGS_MODULE"] = "backoffice.settings"
+        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True, env=os.environ)
+        import django
+
+        django.setup()
+        self.sandbox.control("POST", "limits", json={"enabled": False})
+        print(f"back-office DB: {'PostgreSQL' if use_pg else 'SQLite'}; broker: {broker.split(':')[0]}; sandbox {self.sandbox.base_url}")
+        return env
+
+    def start_worker(self) -> None:
+        log = open(self.tmp / "worker.log", "a")  # noqa: SIM115
+        self.worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "backoffice", "worker", "-B", "-c", str(self.args.concurrency),
+             "-l", "warning", "-s", str(self.tmp / "beat-schedule"), "-n", f"bench{self.kills}@%h"],
+            cwd=ROOT, env=os.environ, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def kill_worker(self) -> None:
+        """SIGKILL the worker's whole process group (its children are mid-placement)."""
+        if self.worker and self.worker.poll() is None:
+            os.killpg(self.worker.pid, signal.SIGKILL)
+            self.worker.wait(timeout=10)
+        self.kills += 1
+
+    def stop(self) -> None:
+        from tests.conftest import stop_sandbox
+
+        if self.worker and self.worker.poll() is None:
+            os.killpg(self.worker.pid, signal.SIGTERM)
+            try:
+                self.worker.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.worker.pid, signal.SIGKILL)
+        if self.sandbox:
+            stop_sandbox(self.sandbox)
+
+    # --- data ------------------------------------------------------------------------
+
+    def customers(self, prefix: str) -> list:
+        from customers.models import BalanceSnapshot, Customer, ExchangeLink
+        from parsec.client import get_client
+
+        client = get_client()
+        rows = []
+        for n in range(CUSTOMERS):
+            user = client.create_user(external_id=f"{prefix}-{n:03d}")
+            client.onboard(customer_id=user.customer_id, exchange="polymarket", mode="managed")
+            self.sandbox.control("POST", "credit", json={"customer_id": user.customer_id, "exchange": "polymarket", "amount_usdc": "5000"})
+            customer = Customer.objects.create(parsec_customer_id=user.customer_id, external_id=user.external_id)
+            ExchangeLink.objects.create(customer=customer, exchange="polymarket", mode="managed")
+            balance = client.get_balance(customer_id=user.customer_id, exchange="polymarket")
+            BalanceSnapshot.objects.create(customer=customer, exchange="polymarket", usdc_base_units=balance.usdc_base_units)
+            rows.append(customer)
+        return rows
+
+    def market(self):
+        from orders.models import Market
+        from parsec.client import get_client
+
+        for m in get_client().iter_markets(exchanges=["polymarket"], status="active"):
+            if m.market_type == "binary" and m.condition_id:
+                market, _ = Market.objects.get_or_create(parsec_id=m.parsec_id, defaults={
+                    "exchange": "polymarket", "exchange_market_id": m.exchange_market_id, "order_market_id": m.condition_id,
+                    "question": m.question, "outcomes": [{"name": o.name} for o in m.outcomes], "market_type": "binary",
+                    "tick_size": m.tick_size, "min_order_size": m.min_order_size,
+                })
+                return market
+        raise SystemExit("the sandbox has no binary Polymarket market")
+
+    def intents(self, customers, market, count: int) -> list:
+        """``count`` distinct resting buys (unique price/size per customer: any repeat at Parsec is a duplicate)."""
+        from orders import services
+
+        minimum = int(market.min_order_size or 1)
+        made = []
+        for i in range(count):
+            customer = customers[i % len(customers)]
+            k = i // len(customers)
+            price = Decimal("0.01") * (1 + k % 20)
+            size = Decimal(minimum + k // 20 + 1)
+            made.append(services.create_intent(
+                actor=None, customer=customer, exchange="polymarket", market=market, outcome="Yes", side="buy",
+                price=price, size=size, reason="bench", source="api",
+            ))
+        return made
+
+    # --- runs ------------------------------------------------------------------------
+
+    def run(self, label: str, count: int, *, faults: bool) -> dict:
+        from django.db import close_old_connections
+
+        from orders import services
+        from orders.models import OrderIntent
+
+        customers = self.customers(f"{label}-{int(time.time())}")
+        market = self.market()
+        intents = self.intents(customers, market, count)
+        if faults:
+            self.inject_faults()
+        started = time.monotonic()
+        for intent in intents:
+            services.queue_placement(intent=intent)
+        keys = [i.key for i in intents]
+        kill_at = sorted(random.uniform(1.0, 12.0) for _ in range(self.args.kills if faults else 0))
+        deadline = started + self.args.timeout
+        while True:
+            close_old_connections()
+            elapsed = time.monotonic() - started
+            while kill_at and elapsed >= kill_at[0]:
+                kill_at.pop(0)
+                sending = OrderIntent.objects.filter(key__in=keys, status=OrderIntent.Status.SENDING).count()
+                self.kill_worker()
+                print(f"  t={elapsed:5.1f}s killed the worker with {sending} placements in flight; restarting")
+                self.start_worker()
+            left = OrderIntent.objects.filter(key__in=keys).exclude(status__in=OrderIntent.FINAL_STATUSES).count()
+            if not left:
+                break
+            if time.monotonic() > deadline:
+                print(f"  TIMEOUT with {left} intents unresolved")
+                break
+            time.sleep(0.5)
+        wall = time.monotonic() - started
+        if faults:
+            self.clear_faults()
+        return self.audit(label, keys, customers, wall)
+
+    def inject_faults(self) -> None:
+        rules = [
+            {"kind": "drop_after_commit", "endpoint": "orders.create", "probability": 0.20},
+            {"kind": "reset", "endpoint": "orders.create", "probability": 0.10},
+            {"kind": "status_503", "endpoint": "orders.create", "probability": 0.05},
+        ]
+        for rule in rules:
+            self.sandbox.control("POST", "faults", json=rule)
+
+    def clear_faults(self) -> None:
+        self.sandbox.control("DELETE", "faults")
+
+    def audit(self, label: str, keys, customers, wall: float) -> dict:
+        from orders.models import OrderIntent
+        from parsec.client import get_client
+
+        client = get_client()
+        intents = list(OrderIntent.objects.filter(key__in=keys))
+        by_shape = {(str(i.customer.parsec_customer_id), i.price, i.size): i for i in intents}
+        at_parsec = defaultdict(list)
+        for customer in customers:
+            for order in client.list_orders(customer_id=str(customer.parsec_customer_id), exchange="polymarket",
+                                            status="all", limit=500):
+                at_parsec[(str(customer.parsec_customer_id), order.price, order.size)].append(order)
+        duplicates = sum(len(orders) - 1 for orders in at_parsec.values() if len(orders) > 1)
+        strays = sum(len(orders) for shape, orders in at_parsec.items() if shape not in by_shape)
+        lost = 0
+        for shape, intent in by_shape.items():
+            exists = bool(at_parsec.get(shape))
+            if intent.status == OrderIntent.Status.PLACED and not exists:
+                lost += 1
+            if intent.status in (OrderIntent.Status.NOT_PLACED, OrderIntent.Status.REJECTED, OrderIntent.Status.WITHDRAWN) and exists:
+                lost += 1
+        statuses = Counter(i.status for i in intents)
+        unknown_codes = {"timeout", "connection_error", "unavailable", "worker_lost", "internal_error"}
+        resolve_times = sorted(
+            (i.resolved_at - i.sent_at).total_seconds() for i in intents
+            if i.error_code in unknown_codes and i.sent_at and i.resolved_at
+        )
+        placed_ids = {i.parsec_order_id for i in intents if i.parsec_order_id}
+        orders_total = sum(len(v) for v in at_parsec.values())
+        result = {
+            "label": label, "intents": len(intents), "wall_s": round(wall, 1),
+            "placements_per_s": round(len(intents) / wall, 1) if wall else None,
+            "orders_at_sandbox": orders_total, "intents_placed": statuses.get("placed", 0),
+            "linked_ids_found": sum(1 for orders in at_parsec.values() for o in orders if o.id in placed_ids),
+            "duplicates": duplicates + strays, "lost": lost, "statuses": dict(statuses),
+            "unknown_resolved": len(resolve_times),
+            "resolve_s_p50": round(statistics.median(resolve_times), 1) if resolve_times else None,
+            "resolve_s_p95": round(resolve_times[int(0.95 * (len(resolve_times) - 1))], 1) if resolve_times else None,
+            "resolve_s_max": round(resolve_times[-1], 1) if resolve_times else None,
+        }
+        return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--baseline", type=int, default=200)
+    parser.add_argument("--kills", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--sqlite", action="store_true", help="use SQLite for the back-office even if PostgreSQL is up")
+    parser.add_argument("--seed", type=int, default=5)
+    args = parser.parse_args()
+    random.seed(args.seed)
+    bench = Bench(args)
+    try:
+        bench.configure()
+        bench.start_worker()
+        results = [bench.run("baseline", args.baseline, faults=False), bench.run("faults", args.count, faults=True)]
+    finally:
+        bench.stop()
+    for r in results:
+        print(f"\n[{r['label']}] {r['intents']} placements in {r['wall_s']} s ({r['placements_per_s']}/s)")
+        print(f"  orders at the sandbox: {r['orders_at_sandbox']}; intents placed: {r['intents_placed']}; statuses: {r['statuses']}")
+        print(f"  duplicates: {r['duplicates']}  lost: {r['lost']}")
+        if r["unknown_resolved"]:
+            print(f"  unknown intents resolved: {r['unknown_resolved']}; time to resolve p50 {r['resolve_s_p50']} s, "
+                  f"p95 {r['resolve_s_p95']} s, max {r['resolve_s_max']} s")
+    bad = any(r["duplicates"] or r["lost"] for r in results)
+    print("\nRESULT:", "FAIL" if bad else "OK (0 duplicates, 0 lost)")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
