@@ -14,3 +14,10 @@ class MirrorReadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 
     ordering_fields = ["created_at"]
     ordering = ["-created_at"]
+
+
+def validated(serializer_class, request) -> dict:
+    """Validate a write's body with an input serializer; a bad body is a 400 naming each field."""
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data

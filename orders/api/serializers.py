@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from orders.models import Fill, Market, Order, OrderIntent, Position
+from customers.enums import Exchange
+from orders.models import Fill, Market, Order, OrderIntent, OrderType, Position, Side
 
 
 class MarketSerializer(serializers.ModelSerializer):
@@ -73,3 +74,87 @@ class OrderIntentSerializer(serializers.ModelSerializer):
         from orders.messages import intent_status_message
 
         return intent_status_message(intent)
+
+
+# --- Writes -----------------------------------------------------------------------------------
+
+HEX32 = r"^0x[0-9a-fA-F]{64}$"
+ADDRESS = r"^0x[0-9a-fA-F]{40}$"
+
+
+class FeeAuthSerializer(serializers.Serializer):
+    """The EIP-712 ``PullFee`` authorisation signed in the builder's app (passed through to Parsec)."""
+
+    order_id = serializers.RegexField(HEX32, help_text="The builder's bytes32 fee order id (0x + 64 hex).")
+    payer = serializers.RegexField(ADDRESS)
+    fee_amount = serializers.IntegerField(min_value=0, max_value=2**63 - 1, help_text="USDC base units.")
+    deadline = serializers.IntegerField(min_value=0, max_value=2**63 - 1, help_text="Unix seconds.")
+    signature = serializers.RegexField(r"^0x[0-9a-fA-F]{130}$", write_only=True)
+
+
+class PlaceOrderSerializer(serializers.Serializer):
+    customer = serializers.CharField(max_length=255, help_text="Our id, the Parsec customer id or the external id.")
+    market = serializers.CharField(max_length=255, help_text="Our id, the market's parsec_id or its native id.")
+    outcome = serializers.CharField(max_length=255)
+    side = serializers.ChoiceField(choices=Side.choices)
+    price = serializers.DecimalField(max_digits=12, decimal_places=8, help_text="0.01–0.99, on the market's tick.")
+    size = serializers.DecimalField(max_digits=20, decimal_places=8)
+    order_type = serializers.ChoiceField(choices=OrderType.choices, default=OrderType.GTC)
+    expiration = serializers.DateTimeField(required=False, allow_null=True, help_text="gtd only; ≥ 60 s ahead.")
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    fee_auth = FeeAuthSerializer(required=False, allow_null=True)
+
+    def validate_customer(self, value):
+        from customers.filters import customer_match
+        from customers.models import Customer
+
+        customer = Customer.objects.filter(customer_match(value)).first()
+        if customer is None:
+            raise serializers.ValidationError("No such customer in the mirror.")
+        return customer
+
+    def validate_market(self, value):
+        from django.db.models import Q
+
+        from customers.filters import MAX_PK_DIGITS
+
+        value = value.strip()
+        match = Q(parsec_id=value) | Q(exchange_market_id=value) | Q(order_market_id=value)
+        if value.isdigit() and len(value) <= MAX_PK_DIGITS:
+            match |= Q(pk=int(value))
+        market = Market.objects.filter(match).order_by("pk").first()
+        if market is None:
+            raise serializers.ValidationError("No such market in the catalogue.")
+        return market
+
+
+class PlacementRefusalSerializer(serializers.Serializer):
+    """A placement Parsec (or a last-minute local rule) refused: the error, and the intent it closed."""
+
+    error = serializers.DictField(help_text="{code, message, fields} as in every error.")
+    intent = OrderIntentSerializer()
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class CancelAllSerializer(ReasonSerializer):
+    customer = serializers.CharField(max_length=255, help_text="Our id, the Parsec customer id or the external id.")
+    exchange = serializers.ChoiceField(choices=Exchange.choices, required=False)
+    market = serializers.CharField(max_length=255, required=False, help_text="Only this market's orders (native id).")
+
+    validate_customer = PlaceOrderSerializer.validate_customer
+
+
+class CancelResultSerializer(serializers.Serializer):
+    order = serializers.IntegerField(source="order.pk")
+    parsec_order_id = serializers.CharField(source="order.parsec_order_id")
+    result = serializers.ChoiceField(choices=["cancelled", "already_filled", "already_closed", "failed"])
+    message = serializers.CharField()
+    filled = serializers.DecimalField(max_digits=20, decimal_places=8, allow_null=True)
+    escrow_status = serializers.CharField(allow_null=True)
+
+
+class CancelResponseSerializer(serializers.Serializer):
+    results = CancelResultSerializer(many=True)

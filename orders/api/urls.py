@@ -1,4 +1,6 @@
-from api.routing import ApiRouter
+from django.urls import path
+
+from api.routing import ApiRouter, api_view
 from orders.api import views
 
 router = ApiRouter()
@@ -8,4 +10,10 @@ router.register("fills", views.FillViewSet, basename="fill")
 router.register("positions", views.PositionViewSet, basename="position")
 router.register("order-intents", views.OrderIntentViewSet, basename="orderintent")
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("order-intents/place/", api_view(views.PlaceOrderView, {"post": "create"}), name="orderintent-place"),
+    path("order-intents/<int:pk>/reconcile/", api_view(views.PlaceOrderView, {"post": "reconcile"}), name="orderintent-reconcile"),
+    path("orders/<int:pk>/cancel/", api_view(views.CancelOrdersView, {"post": "cancel_one"}), name="order-cancel"),
+    path("orders/cancel-all/", api_view(views.CancelOrdersView, {"post": "cancel_all"}), name="order-cancel-all"),
+    *router.urls,
+]

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-import django_filters as filters
+import uuid
 
-from api.viewsets import MirrorReadViewSet
+import django_filters as filters
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import viewsets
+from rest_framework.response import Response
+
+from api.errors import ApiError, error_body
+from api.idempotency import HEADER, idempotent, principal_of, remember
+from api.viewsets import MirrorReadViewSet, validated
 from customers.enums import Exchange
 from customers.filters import CustomerRefFilter
-from orders import selectors
+from orders import messages, selectors, services
 from orders.api import serializers
 from orders.filters import FillFilterSet, MarketFilterSet, OrderFilterSet, PositionFilterSet
-from orders.models import Market, OrderIntent
+from orders.models import Market, Order, OrderIntent
+from parsec.types import FeeAuthorization
 
 
 class OrderIntentFilterSet(filters.FilterSet):
@@ -62,3 +71,117 @@ class OrderIntentViewSet(MirrorReadViewSet):
     queryset = OrderIntent.objects.select_related("customer", "market")
     serializer_class = serializers.OrderIntentSerializer
     filterset_class = OrderIntentFilterSet
+
+
+# --- Trading writes: the admin's services, exactly once per Idempotency-Key -------------------
+
+PLACEMENT_STATUS = {
+    OrderIntent.Status.PLACED: 201,
+    OrderIntent.Status.UNKNOWN: 202,
+    OrderIntent.Status.SENDING: 202,
+    OrderIntent.Status.AWAITING_APPROVAL: 202,
+    OrderIntent.Status.NEW: 202,
+}
+
+
+def _intent_key(request, idempotency_key: str) -> uuid.UUID:
+    """The intent's key derives from the caller's Idempotency-Key, so a retry after a crash finds
+    the intent the first attempt wrote (``create_intent`` is idempotent on its key)."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"parsec-backoffice:{principal_of(request)}:{idempotency_key}")
+
+
+def placement_response(intent: OrderIntent) -> Response:
+    body = serializers.OrderIntentSerializer(intent).data
+    if intent.status in PLACEMENT_STATUS:
+        return Response(body, status=PLACEMENT_STATUS[intent.status])
+    if intent.status == OrderIntent.Status.NOT_PLACED and intent.error_code == "rate_limited":
+        status, headers = 429, {"Retry-After": "1"}
+    elif intent.status == OrderIntent.Status.NEEDS_REVIEW:
+        return Response(body, status=200)
+    else:
+        status, headers = 422, {}
+    error = error_body(intent.error_code or intent.status, messages.intent_status_message(intent))["error"]
+    return Response({"error": error, "intent": body}, status=status, headers=headers)
+
+
+class PlaceOrderView(viewsets.ViewSet):
+    required_permissions = {"create": "orders.place_order", "reconcile": "orders.reconcile_intent"}
+    parsec_error_statuses = [502, 503]
+    queryset = OrderIntent.objects.all()
+
+    @extend_schema(
+        operation_id="order_intents_place", tags=["order-intents"], request=serializers.PlaceOrderSerializer,
+        summary="Place an order for a customer",
+        description=(
+            "Validates the order exactly as the admin's form does, writes an order intent, then sends it to Parsec "
+            "once. 201: placed. 202: Parsec's answer was lost (status `unknown`, reconciled automatically) or a "
+            "second Operations user must approve it (`awaiting_approval`). 422/429: refused, with the intent."
+        ),
+        responses={
+            201: serializers.OrderIntentSerializer, 202: serializers.OrderIntentSerializer,
+            200: OpenApiResponse(serializers.OrderIntentSerializer, description="Resolved as needing review."),
+            422: serializers.PlacementRefusalSerializer, 429: serializers.PlacementRefusalSerializer,
+        },
+    )
+    @idempotent
+    def create(self, request):
+        data = validated(serializers.PlaceOrderSerializer, request)
+        fee_auth = data.get("fee_auth")
+        intent = services.create_intent(
+            key=_intent_key(request, request.headers[HEADER]), customer=data["customer"], exchange=data["market"].exchange,
+            market=data["market"], outcome=data["outcome"], side=data["side"], price=data["price"], size=data["size"],
+            order_type=data["order_type"], expiration=data.get("expiration"), reason=data["reason"], actor=request.user,
+            source=OrderIntent.Source.API, fee_base_units=fee_auth["fee_amount"] if fee_auth else None,
+            fee_auth_order_id=fee_auth["order_id"] if fee_auth else None,
+        )
+        remember(request.idempotency_record, intent=str(intent.key))
+        if intent.status == OrderIntent.Status.AWAITING_APPROVAL:
+            services.submit_for_approval(intent=intent, actor=request.user, reason=data["reason"])
+        elif intent.status == OrderIntent.Status.NEW:
+            services.place_order(intent=intent, actor=request.user, fee_auth=FeeAuthorization(**fee_auth) if fee_auth else None)
+        intent.refresh_from_db()
+        return placement_response(intent)
+
+    @extend_schema(
+        operation_id="order_intents_reconcile", tags=["order-intents"], request=serializers.ReasonSerializer,
+        summary="Reconcile an intent whose answer was lost",
+        responses={200: serializers.OrderIntentSerializer},
+    )
+    @idempotent
+    def reconcile(self, request, pk=None):
+        intent = get_object_or_404(OrderIntent, pk=pk)
+        intent = services.reconcile_intent(intent=intent, actor=request.user)
+        return Response(serializers.OrderIntentSerializer(intent).data)
+
+
+class CancelOrdersView(viewsets.ViewSet):
+    required_permissions = {"cancel_one": "orders.cancel_order", "cancel_all": "orders.cancel_order"}
+    parsec_error_statuses = [502, 503]
+    queryset = Order.objects.all()
+
+    @extend_schema(
+        operation_id="orders_cancel", tags=["orders"], request=serializers.ReasonSerializer,
+        summary="Cancel one order", responses={200: serializers.CancelResponseSerializer},
+    )
+    @idempotent
+    def cancel_one(self, request, pk=None):
+        order = get_object_or_404(Order, pk=pk)
+        data = validated(serializers.ReasonSerializer, request)
+        if order.is_terminal:
+            raise ApiError(status_code=409, code="order_not_live", message=f"This order is already {order.status}; nothing to cancel.")
+        results = services.cancel_orders(actor=request.user, reason=data["reason"], order_ids=[order.pk])
+        return Response(serializers.CancelResponseSerializer({"results": results}).data)
+
+    @extend_schema(
+        operation_id="orders_cancel_all", tags=["orders"], request=serializers.CancelAllSerializer,
+        summary="Cancel all of a customer's open orders (optionally one exchange or market)",
+        responses={200: serializers.CancelResponseSerializer},
+    )
+    @idempotent
+    def cancel_all(self, request):
+        data = validated(serializers.CancelAllSerializer, request)
+        results = services.cancel_orders(
+            actor=request.user, reason=data["reason"], customer=data["customer"], exchange=data.get("exchange", ""),
+            market_native_id=data.get("market", ""),
+        )
+        return Response(serializers.CancelResponseSerializer({"results": results}).data)
