@@ -22,13 +22,13 @@ def _walk(patterns, prefix="", namespace=""):
 
 
 def _concrete(route: str) -> str:
-    """Turn a route pattern into a URL by filling every parameter with a plausible value."""
-    route = route.lstrip("^").rstrip("$")
-    route = re.sub(r"<(?:int:)?(?:object_id|pk|id|[a-z_]*id)>", "1", route)
-    route = re.sub(r"<path:[^>]+>", "x", route)
-    route = re.sub(r"<[^>]+>", "x", route)
-    route = re.sub(r"\(\?P<[^>]+>[^)]*\)", "x", route)
-    return "/" + route.replace("\\", "").replace("^", "").replace("$", "")
+    """Turn a route pattern (path() or regex) into a URL, filling every parameter."""
+    route = re.sub(r"\(\?P<format>[^)]*\)", "json", route)
+    route = re.sub(r"\(\?P<[^>]+>[^)]*\)", "1", route)
+    route = re.sub(r"<(?:int:)?[a-z_]*>", "1", route)
+    route = re.sub(r"<[a-z]+:[a-z_]+>", "x", route)
+    route = route.replace("\\.", ".").replace("/?", "/")
+    return "/" + re.sub(r"[\^$?]", "", route)
 
 
 def test_every_url_refuses_an_anonymous_visitor(client):
