@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Protocol
 
 from django.conf import settings
 
 from .errors import NotFound
-from .types import raw_payload, to_datetime
+from .types import raw_payload, to_datetime, to_decimal
 
 
 def _int(value) -> int:
@@ -25,59 +26,78 @@ def _int(value) -> int:
 
 @dataclass(frozen=True)
 class FeeRecord:
+    """The escrow contract's ``feeRecords(orderId)``; amounts in USDC base units."""
+
     order_id: str  # bytes32 fee_auth.order_id
     parsec_order_id: str | None
-    payer: str
-    fee_amount: int  # USDC base units
+    customer_id: str | None
     state: str  # pulled / distributed / partially_distributed / refunded
-    distributed_amount: int
-    refunded_amount: int
+    payer: str
+    signer: str | None
+    fee_amount: int
+    deadline: int | None
+    affiliate: str | None
+    treasury: str | None
+    fill_ratio: Decimal | None
     affiliate_amount: int
     treasury_amount: int
-    created_at: datetime | None
-    updated_at: datetime | None
+    refund_amount: int
+    refund_reason: str | None
+    held_amount: int
+    pulled_at: datetime | None
+    settled_at: datetime | None
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_wire(cls, data: dict) -> FeeRecord:
         return cls(
-            order_id=data.get("order_id") or data.get("fee_order_id") or "",
+            order_id=data.get("order_id", ""),
             parsec_order_id=data.get("parsec_order_id"),
+            customer_id=data.get("customer_id"),
+            state=data.get("status") or data.get("state") or "",
             payer=data.get("payer", ""),
+            signer=data.get("signer"),
             fee_amount=_int(data.get("fee_amount")),
-            state=data.get("state") or data.get("status") or "",
-            distributed_amount=_int(data.get("distributed_amount")),
-            refunded_amount=_int(data.get("refunded_amount")),
+            deadline=_int(data.get("deadline")) or None,
+            affiliate=data.get("affiliate"),
+            treasury=data.get("treasury"),
+            fill_ratio=to_decimal(data.get("fill_ratio")),
             affiliate_amount=_int(data.get("affiliate_amount")),
             treasury_amount=_int(data.get("treasury_amount")),
-            created_at=to_datetime(data.get("created_at") or data.get("pulled_at")),
-            updated_at=to_datetime(data.get("updated_at")),
-            raw=raw_payload(data),
+            refund_amount=_int(data.get("refund_amount")),
+            refund_reason=data.get("refund_reason"),
+            held_amount=_int(data.get("held_amount")),
+            pulled_at=to_datetime(data.get("pulled_at")),
+            settled_at=to_datetime(data.get("settled_at")),
+            raw=raw_payload({k: v for k, v in data.items() if k != "events"}),
         )
 
 
 @dataclass(frozen=True)
 class FeeEvent:
-    name: str  # FeePulled / FeeDistributed / FeeRefunded
+    """A contract event: FeePulled (amount = pulled), FeeDistributed (affiliate + treasury),
+    FeeRefunded (amount = refunded)."""
+
+    name: str
     order_id: str
     amount: int
     affiliate_amount: int
     treasury_amount: int
     at: datetime | None
-    tx_hash: str | None
-    raw: dict = field(default_factory=dict, compare=False, repr=False)
+    args: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_wire(cls, data: dict, *, order_id: str) -> FeeEvent:
+        args = data.get("args") or {}
+        affiliate, treasury = _int(args.get("affiliate_amount")), _int(args.get("treasury_amount"))
         return cls(
-            name=data.get("name") or data.get("event") or data.get("kind") or "",
-            order_id=data.get("order_id") or order_id,
-            amount=_int(data.get("amount")),
-            affiliate_amount=_int(data.get("affiliate_amount")),
-            treasury_amount=_int(data.get("treasury_amount")),
-            at=to_datetime(data.get("at") or data.get("created_at") or data.get("timestamp")),
-            tx_hash=data.get("tx_hash"),
-            raw=raw_payload(data),
+            name=data.get("event") or data.get("name") or "",
+            order_id=args.get("orderId") or order_id,
+            amount=_int(args.get("amount")) if "amount" in args else affiliate + treasury,
+            affiliate_amount=affiliate,
+            treasury_amount=treasury,
+            at=to_datetime(data.get("timestamp")),
+            args=raw_payload(args),
         )
 
 
