@@ -1,6 +1,22 @@
-"""/_sandbox/ control plane — OWNED BY THE ESCROW/CONTROL ENGINEER; placeholder they replace.
+"""/_sandbox/ control plane routes (``/_sandbox/health`` itself is served by sandbox.urls)."""
 
-sandbox.urls includes this module under /_sandbox/ (``/_sandbox/health`` is served by sandbox.urls).
-"""
+from django.urls import path
 
-urlpatterns: list = []
+from sandbox import control as c
+
+urlpatterns = [
+    path("clock", c.control_view({"GET": c.get_clock})),
+    path("clock/advance", c.control_view({"POST": c.advance_clock})),
+    path("markets/<str:parsec_id>/move", c.control_view({"POST": c.move_market})),
+    path("markets/<str:parsec_id>/resolve", c.control_view({"POST": c.resolve_market})),
+    path("credit", c.control_view({"POST": c.credit})),
+    path("faults", c.control_view({"GET": c.list_faults, "POST": c.add_fault, "DELETE": c.clear_faults})),
+    path("faults/<int:fault_id>", c.control_view({"DELETE": c.delete_fault})),
+    path("builders/<str:key_or_id>/pool", c.control_view({"POST": c.set_pool})),
+    path("builders/<str:key_or_id>/escrow", c.control_view({"POST": c.set_builder_escrow})),
+    path("limits", c.control_view({"GET": c.get_limits, "POST": c.set_limits})),
+    path("escrow/records", c.control_view({"GET": c.escrow_records})),
+    path("escrow/records/<str:fee_order_id>", c.control_view({"GET": c.escrow_record})),
+    path("wallets/<str:address>/sign-fee-auth", c.control_view({"POST": c.sign_fee_auth})),
+    path("reset", c.control_view({"POST": c.reset})),
+]

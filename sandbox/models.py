@@ -272,3 +272,89 @@ class Deposit(models.Model):
     amount = models.BigIntegerField()
     reason = models.CharField(max_length=40)
     created_at = models.DateTimeField()
+
+
+# --- Fee escrow, faults, usage (sandbox.escrow / sandbox.faults / sandbox.ratelimit) ---
+
+class EscrowRecord(models.Model):
+    """The stand-in for the escrow contract's ``feeRecords(orderId)``: one pulled fee, keyed by
+    the app's bytes32 ``fee_auth.order_id``. Amounts are USDC base units; pulled = affiliate +
+    treasury + refund once settled."""
+
+    class Status(models.TextChoices):
+        PULLED = "pulled"
+        DISTRIBUTED = "distributed"
+        PARTIALLY_DISTRIBUTED = "partially_distributed"  # the filled share paid out, the rest refunded
+        REFUNDED = "refunded"
+
+    fee_order_id = models.CharField(max_length=66, unique=True)  # 0x + 64 hex, lower case
+    order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="escrow_record")
+    builder = models.ForeignKey(Builder, on_delete=models.PROTECT, related_name="escrow_records")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="escrow_records")
+    payer = models.CharField(max_length=42)
+    signer = models.CharField(max_length=42)
+    fee_amount = models.BigIntegerField()
+    deadline = models.BigIntegerField()
+    affiliate_address = models.CharField(max_length=42)
+    treasury_address = models.CharField(max_length=42)
+    status = models.CharField(max_length=30, choices=Status.choices, default=Status.PULLED)
+    fill_ratio = models.DecimalField(max_digits=12, decimal_places=10, null=True)
+    affiliate_amount = models.BigIntegerField(default=0)
+    treasury_amount = models.BigIntegerField(default=0)
+    refund_amount = models.BigIntegerField(default=0)
+    refund_reason = models.CharField(max_length=30, blank=True, default="")
+    pulled_at = models.DateTimeField()
+    settled_at = models.DateTimeField(null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "pulled_at"])]
+
+
+class EscrowEvent(models.Model):
+    """A contract event: FeePulled, FeeDistributed or FeeRefunded."""
+
+    record = models.ForeignKey(EscrowRecord, on_delete=models.CASCADE, related_name="events")
+    name = models.CharField(max_length=20)
+    data = models.JSONField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["pk"]
+
+
+class FaultRule(models.Model):
+    """An injected fault (set through /_sandbox/faults). Scoped by endpoint/exchange/customer
+    (blank = any); fires with ``probability`` and at most ``remaining`` times (null = unlimited)."""
+
+    class Kind(models.TextChoices):
+        LATENCY = "latency"  # sleep latency_ms, then serve normally
+        ERROR_503 = "error_503"  # 503 service_unavailable, nothing done
+        ERROR_500 = "error_500"  # 500 internal_error, nothing done
+        RATE_LIMIT = "rate_limit"  # 429 rate_limit_exceeded with Retry-After, nothing done
+        RESET = "reset"  # connection closed without a response, nothing done
+        DROP = "drop"  # the work is done and committed, then the connection is closed without a response
+        TIMEOUT = "timeout"  # the work is done, then the server sleeps latency_ms and closes without a response
+        SUBMISSION_FAILURE = "submission_failure"  # orders.create: accepted, then the exchange rejects it
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    endpoint = models.CharField(max_length=60, blank=True, default="")  # e.g. "orders.create"; "" = any
+    exchange = models.CharField(max_length=20, blank=True, default="")
+    customer_id = models.CharField(max_length=36, blank=True, default="")  # acting customer's uuid
+    probability = models.DecimalField(max_digits=5, decimal_places=4, default=1)
+    remaining = models.PositiveIntegerField(null=True)  # null = unlimited
+    latency_ms = models.PositiveIntegerField(default=0)
+    retry_after = models.PositiveIntegerField(default=1)
+    seed = models.BigIntegerField(null=True)  # deterministic draws when set
+    fired = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField()
+
+
+class MonthlyUsage(models.Model):
+    """Requests per API-key owner and calendar month (UTC), flushed from memory about once a second."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="monthly_usage")
+    month = models.CharField(max_length=7)  # "2026-11"
+    requests = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["customer", "month"], name="sandbox_usage_once")]

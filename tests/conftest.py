@@ -59,6 +59,8 @@ def start_sandbox(tmp_dir: Path, *, seed: int = 7, extra_env: dict | None = None
         "SANDBOX_DATABASE_URL": f"sqlite:///{tmp_dir / f'sandbox-{port}.sqlite3'}",
         "PARSEC_SANDBOX_ADMIN_KEY": SANDBOX_ADMIN_KEY,
         "PYTHONUNBUFFERED": "1",
+        # Rate limits off unless a test turns them on (POST /_sandbox/limits); see tests/sandbox/test_ratelimit.py.
+        "SANDBOX_RATE_LIMITS_ENABLED": "false",
         **(extra_env or {}),
     }
     log = open(log_path, "w")  # noqa: SIM115 (kept open for the process's life)

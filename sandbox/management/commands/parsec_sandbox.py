@@ -56,6 +56,9 @@ class Command(BaseCommand):
 
         threads = options["threads"] or conf.SANDBOX_THREADS
         self.stdout.write(f"Parsec sandbox on http://{options['host']}:{options['port']} ({threads} threads)")
+        from sandbox import control
+
+        self.stdout.write(control.startup_note())
         try:
             serve(application, host=options["host"], port=options["port"], threads=threads,
                   connection_limit=1000, backlog=2048, channel_timeout=120, ident="parsec-sandbox", _quiet=True)

@@ -1,0 +1,379 @@
+"""The sandbox's control plane under ``/_sandbox/`` (not part of Parsec's API).
+
+Every endpoint needs the header ``X-Sandbox-Admin-Key`` equal to PARSEC_SANDBOX_ADMIN_KEY (when
+the variable is empty a random key is generated and printed at start); 401 otherwise. JSON in
+and out; errors in Parsec's shape ``{error, code, retryable}``. The views only parse and
+render: the work is done by sandbox.clock, sandbox.engine, sandbox.escrow, sandbox.faults and
+sandbox.ratelimit.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+import secrets
+from decimal import Decimal, InvalidOperation
+
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from sandbox import clock, engine, escrow, faults, ratelimit, signing
+from sandbox.errors import ParsecAPIError, bad_request, missing_parameter
+from sandbox.http import error_response
+from sandbox.models import EXCHANGES_TRADING, Builder, Customer, EscrowRecord, FaultRule, Market, Wallet
+
+logger = logging.getLogger("sandbox.control")
+ADMIN_HEADER = "X-Sandbox-Admin-Key"
+BYTES32 = re.compile(r"^0x[0-9a-fA-F]{64}$")
+ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+DB = "sandbox"
+_generated_key: str | None = None
+
+
+def admin_key() -> str:
+    global _generated_key
+    configured = getattr(settings, "PARSEC_SANDBOX_ADMIN_KEY", "")
+    if configured:
+        return configured
+    if _generated_key is None:
+        _generated_key = secrets.token_urlsafe(24)
+    return _generated_key
+
+
+def startup_note() -> str:
+    """The line the server prints at start (the key itself only when it was generated)."""
+    if getattr(settings, "PARSEC_SANDBOX_ADMIN_KEY", ""):
+        return "control plane on /_sandbox/ (X-Sandbox-Admin-Key from PARSEC_SANDBOX_ADMIN_KEY)"
+    return f"control plane on /_sandbox/ with the generated X-Sandbox-Admin-Key: {admin_key()}"
+
+
+def control_view(handlers: dict):
+    """One view for a path: ``{"GET": fn, "POST": fn}``; fn(request, body, **kwargs) -> (status, payload)."""
+
+    @csrf_exempt
+    def view(request: HttpRequest, **kwargs) -> HttpResponse:
+        try:
+            given = request.headers.get(ADMIN_HEADER, "")
+            if not given or not hmac.compare_digest(given.encode(), admin_key().encode()):
+                raise ParsecAPIError(401, "unauthorized", f"missing or invalid {ADMIN_HEADER} header")
+            handler = handlers.get(request.method)
+            if handler is None:
+                raise ParsecAPIError(405, "bad_request", f"method {request.method} not allowed")
+            body = {}
+            if request.method in ("POST", "PATCH", "PUT") and request.body:
+                try:
+                    body = json.loads(request.body)
+                except (ValueError, UnicodeDecodeError):
+                    raise bad_request("request body is not valid JSON") from None
+                if not isinstance(body, dict):
+                    raise bad_request("request body must be a JSON object")
+            status, payload = handler(request, body, **kwargs)
+        except ParsecAPIError as error:
+            return error_response(error)
+        except Exception:
+            logger.exception("control plane failed: %s %s", request.method, request.path)
+            return error_response(ParsecAPIError(500, "internal_error", "internal error"))
+        return HttpResponse(status=status) if payload is None else JsonResponse(payload, status=status, safe=False)
+
+    return view
+
+
+# --- Parsing helpers ----------------------------------------------------------------
+
+def _int(body: dict, name: str, *, minimum: int | None = None, required: bool = True, default=None) -> int | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise missing_parameter(f"{name} is required")
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise bad_request(f"{name} must be an integer")
+    if minimum is not None and value < minimum:
+        raise bad_request(f"{name} must be at least {minimum}")
+    return value
+
+
+def _decimal(value, name: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise bad_request(f"{name} must be a number")
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise bad_request(f"{name} must be a number") from None
+    if not number.is_finite():
+        raise bad_request(f"{name} must be a finite number")
+    return number
+
+
+def _market(parsec_id: str) -> Market:
+    market = Market.objects.filter(parsec_id=parsec_id).first()
+    if market is None:
+        raise ParsecAPIError(404, "market_not_found", f"market not found: {parsec_id}")
+    return market
+
+
+def _customer(customer_id) -> Customer:
+    if not isinstance(customer_id, str):
+        raise missing_parameter("customer_id is required")
+    try:
+        customer = Customer.objects.filter(customer_id=customer_id.strip()).first()
+    except Exception:  # a malformed UUID
+        customer = None
+    if customer is None:
+        raise ParsecAPIError(404, "not_found", f"customer not found: {customer_id}")
+    return customer
+
+
+def _builder(key_or_id: str) -> Builder:
+    owner = Customer.objects.select_related("builder").filter(api_key=key_or_id, kind=Customer.Kind.BUILDER).first()
+    if owner is not None:
+        return owner.builder
+    builder = Builder.objects.filter(pk=int(key_or_id)).first() if key_or_id.isdigit() else None
+    if builder is None:
+        raise ParsecAPIError(404, "not_found", "builder not found (give its API key or its id)")
+    return builder
+
+
+# --- Clock --------------------------------------------------------------------------
+
+def _clock_state() -> dict:
+    now = clock.now()
+    return {"now": now.isoformat().replace("+00:00", "Z"), "unix": int(now.timestamp()), "offset_seconds": clock.offset()}
+
+
+def get_clock(request, body):
+    return 200, _clock_state()
+
+
+def advance_clock(request, body):
+    seconds = body.get("seconds")
+    if seconds is None:
+        raise missing_parameter("seconds is required")
+    seconds = _decimal(seconds, "seconds")
+    if seconds < 0 or seconds > 10 * 365 * 86400:
+        raise bad_request("seconds must be between 0 and ten years")
+    clock.advance(float(seconds))
+    return 200, _clock_state()
+
+
+# --- Markets and money ----------------------------------------------------------------
+
+def move_market(request, body, parsec_id):
+    market = _market(parsec_id)
+    if body.get("price") is None:
+        raise missing_parameter("price is required")
+    price = _decimal(body["price"], "price")
+    if not Decimal(0) < price < Decimal(1):
+        raise bad_request("price must be between 0 and 1 (exclusive)")
+    outcome = body.get("outcome")
+    if outcome is not None and not isinstance(outcome, str):
+        raise bad_request("outcome must be a string")
+    return 200, engine.move_market(market=market, price=price, outcome=outcome)
+
+
+def resolve_market(request, body, parsec_id):
+    market = _market(parsec_id)
+    outcome = body.get("outcome")
+    if not isinstance(outcome, str) or not outcome.strip():
+        raise missing_parameter("outcome is required")
+    return 200, engine.resolve_market(market=market, winning_outcome=outcome)
+
+
+def credit(request, body):
+    customer = _customer(body.get("customer_id"))
+    exchange = body.get("exchange")
+    if exchange not in EXCHANGES_TRADING:
+        raise bad_request(f"exchange must be one of {', '.join(EXCHANGES_TRADING)}")
+    if body.get("amount_usdc") is None:
+        raise missing_parameter("amount_usdc is required")
+    amount = _decimal(body["amount_usdc"], "amount_usdc")
+    base_units = amount * 1_000_000
+    if amount <= 0 or base_units != base_units.to_integral_value() or amount > Decimal(10**12):
+        raise bad_request("amount_usdc must be a positive USDC amount with at most 6 decimals")
+    balance = engine.credit(customer=customer, exchange=exchange, amount=int(base_units), reason="control_credit")
+    return 200, {"customer_id": str(customer.customer_id), "exchange": exchange, "credited": str(int(base_units)),
+                 "available": str(balance.available), "reserved": str(balance.reserved)}
+
+
+# --- Builders and rate limits -----------------------------------------------------------
+
+def _builder_state(builder: Builder) -> dict:
+    return {"builder_id": builder.pk, "name": builder.name, "tier": builder.tier, "qps_pool": builder.qps_pool,
+            "fee_escrow_enabled": builder.fee_escrow_enabled, "affiliate_fee_bps": builder.affiliate_fee_bps}
+
+
+def set_pool(request, body, key_or_id):
+    builder = _builder(key_or_id)
+    builder.qps_pool = _int(body, "qps_pool", minimum=1)
+    builder.save(update_fields=["qps_pool"])
+    return 200, _builder_state(builder)
+
+
+def set_builder_escrow(request, body, key_or_id):
+    """Change the builder's escrow config (Parsec admins do this during onboarding)."""
+    builder = _builder(key_or_id)
+    fields = []
+    if "fee_escrow_enabled" in body:
+        if not isinstance(body["fee_escrow_enabled"], bool):
+            raise bad_request("fee_escrow_enabled must be a boolean")
+        builder.fee_escrow_enabled = body["fee_escrow_enabled"]
+        fields.append("fee_escrow_enabled")
+    for name, low, high in (("affiliate_fee_bps", 0, 10_000), ("min_fee_bps", 0, 10_000), ("fee_bps", 1, 10_000)):
+        if name in body:
+            setattr(builder, name, _int(body, name, minimum=low))
+            if getattr(builder, name) > high:
+                raise bad_request(f"{name} must be at most {high}")
+            fields.append(name)
+    if "tier" in body:
+        if body["tier"] not in escrow.TIER_SHARE_BPS:
+            raise bad_request(f"tier must be one of {', '.join(escrow.TIER_SHARE_BPS)}")
+        builder.tier = body["tier"]
+        fields.append("tier")
+    if not fields:
+        raise bad_request("nothing to change")
+    builder.save(update_fields=fields)
+    return 200, _builder_state(builder)
+
+
+def get_limits(request, body):
+    return 200, {"enabled": ratelimit.enabled()}
+
+
+def set_limits(request, body):
+    enabled = body.get("enabled")
+    if not isinstance(enabled, bool):
+        raise bad_request("enabled must be a boolean")
+    ratelimit.set_enabled(enabled)
+    ratelimit.reset()
+    return 200, {"enabled": ratelimit.enabled()}
+
+
+# --- Faults ---------------------------------------------------------------------------
+
+def list_faults(request, body):
+    return 200, {"faults": [faults.render(rule) for rule in FaultRule.objects.order_by("pk")]}
+
+
+def add_fault(request, body):
+    kind = body.get("kind")
+    if kind not in FaultRule.Kind.values:
+        raise bad_request(f"kind must be one of {', '.join(FaultRule.Kind.values)}")
+    scope = {}
+    for name in ("endpoint", "exchange", "customer_id"):
+        value = body.get(name)
+        if value is not None and (not isinstance(value, str) or len(value) > 60):
+            raise bad_request(f"{name} must be a string")
+        scope[name] = (value or "").strip().lower() if name == "exchange" else (value or "").strip()
+    if scope["customer_id"]:
+        scope["customer_id"] = str(_customer(scope["customer_id"]).customer_id)
+    probability = _decimal(body.get("probability", 1), "probability")
+    if not Decimal(0) < probability <= Decimal(1) or probability != probability.quantize(Decimal("0.0001")):
+        raise bad_request("probability must be in (0, 1] with at most 4 decimals")
+    latency_ms = _int(body, "latency_ms", minimum=0, required=False, default=0)
+    if latency_ms > 120_000:
+        raise bad_request("latency_ms must be at most 120000")
+    if kind in ("latency", "timeout") and not latency_ms:
+        raise bad_request(f"latency_ms is required for a {kind} fault")
+    rule = FaultRule.objects.create(
+        kind=kind, **scope, probability=probability,
+        remaining=_int(body, "count", minimum=1, required=False),
+        latency_ms=latency_ms, retry_after=_int(body, "retry_after", minimum=1, required=False, default=1),
+        seed=_int(body, "seed", required=False), created_at=clock.now(),
+    )
+    faults.reload()
+    return 201, faults.render(rule)
+
+
+def clear_faults(request, body):
+    deleted, _ = FaultRule.objects.all().delete()
+    faults.reload(reseed=True)
+    return 200, {"deleted": deleted}
+
+
+def delete_fault(request, body, fault_id):
+    deleted, _ = FaultRule.objects.filter(pk=fault_id).delete()
+    if not deleted:
+        raise ParsecAPIError(404, "not_found", f"fault not found: {fault_id}")
+    faults.reload()
+    return 204, None
+
+
+# --- Escrow (the chain read stand-in) ------------------------------------------------------
+
+def escrow_records(request, body):
+    records = EscrowRecord.objects.select_related("order", "customer").prefetch_related("events").order_by("-pk")
+    status = request.GET.get("status")
+    if status:
+        if status not in EscrowRecord.Status.values:
+            raise bad_request(f"status must be one of {', '.join(EscrowRecord.Status.values)}")
+        records = records.filter(status=status)
+    if request.GET.get("customer_id"):
+        records = records.filter(customer=_customer(request.GET["customer_id"]))
+    if request.GET.get("parsec_order_id"):
+        records = records.filter(order__order_id=request.GET["parsec_order_id"])
+    try:
+        limit = min(max(int(request.GET.get("limit", 100)), 1), 1000)
+    except ValueError:
+        raise bad_request("limit must be an integer") from None
+    return 200, {"records": [escrow.render(record) for record in records[:limit]]}
+
+
+def escrow_record(request, body, fee_order_id):
+    if not BYTES32.match(fee_order_id):
+        raise bad_request("order id must be a 0x-prefixed bytes32 hex string")
+    record = EscrowRecord.objects.select_related("order", "customer").filter(fee_order_id=fee_order_id.lower()).first()
+    if record is None:
+        raise ParsecAPIError(404, "not_found", f"no escrow record for {fee_order_id}")
+    return 200, escrow.render(record)
+
+
+def sign_fee_auth(request, body, address):
+    """Sign a PullFee with a seeded demo wallet's key (kept only in the sandbox); 404 for any other address."""
+    wallet = None
+    if ADDRESS.match(address):
+        wallet = Wallet.objects.select_related("customer__builder").filter(
+            eoa_address__iexact=address, demo_private_key__isnull=False, active=True,
+        ).first()
+    if wallet is None:
+        raise ParsecAPIError(404, "not_found", "not a demo wallet of this sandbox")
+    order_id = body.get("order_id") or "0x" + secrets.token_hex(32)
+    if not isinstance(order_id, str) or not BYTES32.match(order_id):
+        raise bad_request("order_id must be a 0x-prefixed bytes32 hex string")
+    fee = body.get("fee_amount")
+    if isinstance(fee, int) and not isinstance(fee, bool):
+        fee = str(fee)
+    if not isinstance(fee, str) or not fee.isdigit() or int(fee) <= 0:
+        raise bad_request("fee_amount must be a positive integer (string) of USDC base units")
+    deadline = _int(body, "deadline", minimum=0, required=False)
+    if deadline is None:
+        deadline = int(clock.now().timestamp()) + 300
+    builder = wallet.customer.builder
+    contract = builder.escrow_contract_address if builder else Builder._meta.get_field("escrow_contract_address").default
+    payer = wallet.eoa_address
+    signature = signing.sign_pull_fee(private_key=wallet.demo_private_key, contract=contract, order_id=order_id.lower(),
+                                      payer=payer, fee_amount=int(fee), deadline=deadline)
+    return 200, {
+        "fee_auth": {"order_id": order_id.lower(), "payer": payer, "fee_amount": fee, "deadline": deadline, "signature": signature},
+        "payer_address": payer,
+        "signer_address": payer,
+        "customer_id": str(wallet.customer.customer_id),
+    }
+
+
+# --- Reset ------------------------------------------------------------------------------
+
+def reset(request, body):
+    """Reset the control state (faults, rate-limit switch and buckets); trading data is kept
+    (restart with ``--reset`` for a fresh database)."""
+    with transaction.atomic(using=DB):
+        deleted, _ = FaultRule.objects.all().delete()
+    faults.reload(reseed=True)
+    from sandbox.models import SandboxState
+
+    SandboxState.objects.filter(key=ratelimit.ENABLED_KEY).delete()
+    ratelimit.reset()
+    return 200, {"faults_deleted": deleted, "rate_limits_enabled": ratelimit.enabled()}
