@@ -8,6 +8,7 @@ defaults strict: missing secrets stop the start-up instead of being generated.
 
 from __future__ import annotations
 
+import os
 import secrets
 from datetime import timedelta
 from decimal import Decimal
@@ -122,7 +123,10 @@ for _alias, _db in DATABASES.items():
         _db.setdefault("OPTIONS", {}).update(
             {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
         )
-        _db.setdefault("TEST", {})
+        # Test databases are files (one per test process), not shared-cache memory: threads and
+        # worker processes in tests then lock as in production (busy timeout) instead of failing
+        # at once with "database table is locked".
+        _db.setdefault("TEST", {}).setdefault("NAME", str(VAR_DIR / f"test-{_alias}-{os.getpid()}.sqlite3"))
     else:
         _db.setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
         _db.setdefault("CONN_HEALTH_CHECKS", True)
