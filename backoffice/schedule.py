@@ -17,4 +17,7 @@ SCHEDULE: list[tuple[str, str, str, int]] = [
     ("prune-parsec-call-log", "parsec.tasks.prune_call_log", "PARSEC_CALL_LOG_PRUNE_INTERVAL", 3600),
     ("prune-idempotency-keys", "api.tasks.prune_idempotency_records", "API_IDEMPOTENCY_PRUNE_INTERVAL", 3600),
     ("sweep-order-intents", "orders.trading_tasks.sweep_order_intents", "ORDER_INTENT_SWEEP_INTERVAL", 20),
+    ("sync-customers-fan-out", "customers.tasks.schedule_customer_syncs", "SYNC_SCHEDULE_INTERVAL", 15),
+    ("sync-users", "customers.tasks.sync_users", "SYNC_USERS_INTERVAL", 600),
+    ("sync-markets", "orders.tasks.sync_markets", "SYNC_MARKETS_INTERVAL", 900),
 ]

@@ -225,6 +225,28 @@ ORDER_SENDING_STALE_SECONDS = env.float("ORDER_SENDING_STALE_SECONDS", default=6
 ORDER_QUEUED_MAX_DELAY_SECONDS = env.int("ORDER_QUEUED_MAX_DELAY_SECONDS", default=120)
 ORDER_INTENT_SWEEP_INTERVAL = env.int("ORDER_INTENT_SWEEP_INTERVAL", default=20)
 
+# --- Sync (customers.sync, orders.sync; intervals in seconds) --------------------
+# Customers with recent activity (a fill, an order change, a live order) within
+# SYNC_ACTIVE_WINDOW are refreshed every SYNC_ACTIVE_INTERVAL, the others every
+# SYNC_DORMANT_INTERVAL; each fan-out enqueues at most what SYNC_POOL_SHARE of the pool
+# can serve before the next fan-out (README: the arithmetic for 10,000 customers).
+SYNC_SCHEDULE_INTERVAL = env.int("SYNC_SCHEDULE_INTERVAL", default=15)
+SYNC_ACTIVE_INTERVAL = env.int("SYNC_ACTIVE_INTERVAL", default=60)
+SYNC_DORMANT_INTERVAL = env.int("SYNC_DORMANT_INTERVAL", default=900)
+SYNC_ACTIVE_WINDOW = env.int("SYNC_ACTIVE_WINDOW", default=3600)
+SYNC_POOL_SHARE = env.float("SYNC_POOL_SHARE", default=0.6)
+SYNC_USERS_INTERVAL = env.int("SYNC_USERS_INTERVAL", default=600)
+SYNC_MARKETS_INTERVAL = env.int("SYNC_MARKETS_INTERVAL", default=900)
+# The orders list is read from the last full sync minus this overlap (late-arriving rows).
+SYNC_ORDER_OVERLAP_SECONDS = env.int("SYNC_ORDER_OVERLAP_SECONDS", default=600)
+# A first sync reads this far back (inside the free tier's 5-day history window).
+SYNC_ORDER_LOOKBACK_SECONDS = env.int("SYNC_ORDER_LOOKBACK_SECONDS", default=4 * 86400)
+# A run still "running" after this long lost its worker; the scheduler may start another.
+SYNC_RUN_STALE_SECONDS = env.int("SYNC_RUN_STALE_SECONDS", default=600)
+SYNC_TASK_TIME_LIMIT = env.int("SYNC_TASK_TIME_LIMIT", default=300)
+# How many times one step waits out a 429's Retry-After before it is recorded as failed.
+SYNC_RATE_LIMIT_WAITS = env.int("SYNC_RATE_LIMIT_WAITS", default=5)
+
 # --- Celery ----------------------------------------------------------------
 # Embedded default: kombu's filesystem transport, a folder of message files: no
 # server, survives restarts, shared by every process on the machine.

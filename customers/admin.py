@@ -267,9 +267,9 @@ class CustomerAdmin(MirrorAdmin):
         return request.user.has_perm("customers.sync_customer")
 
     def _start_sync(self, request, customer: Customer):
-        from customers.tasks import sync_customer_now
+        from customers.services import sync_customer_now
 
-        run = sync_customer_now(customer.pk, request.user)
+        run = sync_customer_now(customer=customer, requested_by=request.user)
         self.log_change(request, customer, "Requested a sync from Parsec")
         return run
 

@@ -12,6 +12,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 
 from django.db import OperationalError, connection, connections
 
@@ -30,8 +34,32 @@ def in_caller_transaction() -> bool:
     return any(not getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
 
 
+@dataclass
+class CallCount:
+    calls: int = 0
+    rate_limited: int = 0
+
+
+_counter: ContextVar[CallCount | None] = ContextVar("parsec_call_count", default=None)
+
+
+@contextmanager
+def counting_calls() -> Iterator[CallCount]:
+    """Count the HTTP attempts made in this context (a sync run reports its calls with it)."""
+    count = CallCount()
+    token = _counter.set(count)
+    try:
+        yield count
+    finally:
+        _counter.reset(token)
+
+
 def record(row: OutboundCall) -> None:
     """Store ``row``; never raises (a failing log must not hide Parsec's answer)."""
+    count = _counter.get()
+    if count is not None:
+        count.calls += 1
+        count.rate_limited += row.status_code == 429
     try:
         if in_caller_transaction():
             logger.warning("Parsec call %s %s made inside a database transaction; logging it on a separate connection", row.method, row.path_template)

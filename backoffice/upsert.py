@@ -1,0 +1,156 @@
+"""Set-based, change-skipping upserts keyed on Parsec ids, shared by every sync.
+
+One batch costs one SELECT of the rows that already exist; new rows are inserted with
+``bulk_create(ignore_conflicts=True)`` and changed rows updated with ``bulk_update``; rows
+whose typed fields (and raw payload) are unchanged are not written at all, so a sync that
+finds nothing new writes nothing.
+
+Two workers may upsert the same rows at once, and a task may be redelivered after a worker
+died halfway. So:
+- an insert that loses the race to another worker (the conflict is ignored) is re-read and
+  merged like any existing row, never duplicated;
+- changed rows are re-read under a row lock (``SELECT ... FOR UPDATE``; SQLite transactions
+  are IMMEDIATE in this project) and merged again before the write, so a rule such as "order
+  status only moves forward" holds even when an older read lands after a newer one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import models, transaction
+
+Merge = Callable[[dict[str, Any] | None, dict[str, Any]], dict[str, Any]]
+
+BATCH_SIZE = 1000
+
+
+@dataclass
+class UpsertResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    keys_written: list = field(default_factory=list, repr=False)
+
+    @property
+    def written(self) -> int:
+        return self.created + self.updated
+
+    def __iadd__(self, other: UpsertResult) -> UpsertResult:
+        self.created += other.created
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.keys_written.extend(other.keys_written)
+        return self
+
+
+def take_incoming(current: dict[str, Any] | None, incoming: dict[str, Any]) -> dict[str, Any]:
+    return incoming
+
+
+@dataclass(frozen=True)
+class UpsertSpec:
+    """How rows of one model are matched and compared.
+
+    ``key``: attnames of a unique constraint (the Parsec id). ``fields``: attnames compared and
+    written when they change. ``touch``: written with every change but never compared
+    (``last_seen_at``). ``create_only``: set when the row is created, never changed by sync.
+    ``merge(current, incoming)`` returns the values to store from the stored ones (None for a
+    new row), so a rule (forward-only status) lives in one place.
+    """
+
+    model: type[models.Model]
+    key: tuple[str, ...]
+    fields: tuple[str, ...]
+    touch: tuple[str, ...] = ()
+    create_only: tuple[str, ...] = ()
+    merge: Merge = take_incoming
+
+    def key_of(self, values: dict[str, Any]) -> tuple:
+        return tuple(values[name] for name in self.key)
+
+
+def upsert(spec: UpsertSpec, rows: Iterable[dict[str, Any]], *, batch_size: int = BATCH_SIZE) -> UpsertResult:
+    """Write ``rows`` (dicts of attnames → values) so the table matches them; see the module doc."""
+    result = UpsertResult()
+    batch: dict[tuple, dict[str, Any]] = {}
+    for row in rows:
+        batch[spec.key_of(row)] = row  # a later read of the same key in one call wins
+        if len(batch) >= batch_size:
+            result += _upsert_batch(spec, batch)
+            batch = {}
+    if batch:
+        result += _upsert_batch(spec, batch)
+    return result
+
+
+def _select_existing(spec: UpsertSpec, keys: Sequence[tuple], *, lock: bool = False) -> dict[tuple, dict[str, Any]]:
+    manager = spec.model._default_manager
+    queryset = manager.select_for_update() if lock else manager.all()
+    for position, name in enumerate(spec.key):
+        queryset = queryset.filter(**{f"{name}__in": {key[position] for key in keys}})
+    wanted = set(keys)
+    columns = ("pk", *spec.key, *spec.fields)
+    found = {}
+    for values in queryset.order_by("pk").values(*columns):
+        key = spec.key_of(values)
+        if key in wanted:
+            found[key] = values
+    return found
+
+
+def _changes(spec: UpsertSpec, current: dict[str, Any], incoming: dict[str, Any]) -> dict[str, Any] | None:
+    merged = spec.merge({name: current[name] for name in spec.fields}, incoming)
+    changed = {name: merged[name] for name in spec.fields if name in merged and merged[name] != current[name]}
+    return changed or None
+
+
+def _upsert_batch(spec: UpsertSpec, batch: dict[tuple, dict[str, Any]]) -> UpsertResult:
+    result = UpsertResult()
+    existing = _select_existing(spec, list(batch))
+    new_keys = [key for key in batch if key not in existing]
+    changed_keys = [key for key, current in existing.items() if _changes(spec, current, batch[key])]
+    result.unchanged += len(existing) - len(changed_keys)
+
+    if new_keys:
+        objs = []
+        for key in new_keys:
+            data = {**batch[key], **spec.merge(None, batch[key])}
+            names = (*spec.key, *spec.fields, *spec.touch, *spec.create_only)
+            objs.append(spec.model(**{name: data[name] for name in names if name in data}))
+        spec.model._default_manager.bulk_create(objs, ignore_conflicts=True)
+        # Rows another worker inserted first were skipped: read them back and merge them.
+        raced = _select_existing(spec, new_keys)
+        lost = {key: values for key, values in raced.items() if _changes(spec, values, batch[key])}
+        result.created += len(new_keys) - len(lost)
+        result.keys_written.extend(key for key in new_keys if key not in lost)
+        changed_keys.extend(lost)
+
+    if changed_keys:
+        result += _update_locked(spec, {key: batch[key] for key in changed_keys})
+    return result
+
+
+def _update_locked(spec: UpsertSpec, batch: dict[tuple, dict[str, Any]]) -> UpsertResult:
+    result = UpsertResult()
+    with transaction.atomic():
+        locked = _select_existing(spec, list(batch), lock=True)
+        objs = []
+        for key, current in locked.items():
+            changes = _changes(spec, current, batch[key])
+            if not changes:
+                result.unchanged += 1
+                continue
+            obj = spec.model(pk=current["pk"])
+            for name in spec.fields:
+                setattr(obj, name, changes.get(name, current[name]))
+            for name in spec.touch:
+                setattr(obj, name, batch[key][name])
+            objs.append(obj)
+            result.keys_written.append(key)
+        if objs:
+            spec.model._default_manager.bulk_update(objs, [*spec.fields, *spec.touch])
+        result.updated += len(objs)
+    return result

@@ -1,0 +1,363 @@
+"""Keep the orders mirror (markets, orders, fills, positions) in step with Parsec.
+
+One ``*_row`` function per Parsec value; ``backoffice.upsert`` writes sets of rows and skips
+unchanged ones. Orders merge through ``merge_order`` so a status only moves forward and an
+older read arriving late changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from django.utils import timezone
+
+from backoffice.upsert import UpsertResult, UpsertSpec, upsert
+from customers.enums import TRADING_EXCHANGES
+from customers.models import Customer, SyncRun
+from customers.sync import SyncReport, advance_progress, call_parsec, recording
+from orders.models import Fill, Market, Order, Position
+from parsec import types
+from parsec.client import ParsecClient, get_client
+
+logger = logging.getLogger(__name__)
+
+ORDERS_PAGE_LIMIT = 500  # Parsec's clamp for status=all
+FILLS_LIMIT = 1000
+MARKETS_PAGE_SIZE = 100
+
+
+def market_ids(exchange: str, native_ids: Iterable[str]) -> dict[str, int]:
+    """``market_id`` as orders/fills/positions carry it → Market pk (None-free)."""
+    ids = {i for i in native_ids if i}
+    if not ids:
+        return {}
+    return dict(Market.objects.filter(exchange=exchange, order_market_id__in=ids).values_list("order_market_id", "pk"))
+
+
+# --- markets -----------------------------------------------------------------------------
+
+MARKET_SPEC = UpsertSpec(
+    model=Market,
+    key=("parsec_id",),
+    fields=(
+        "exchange", "exchange_market_id", "order_market_id", "condition_id", "event_id", "question", "group_title",
+        "outcomes", "market_type", "status", "tick_size", "min_order_size", "end_date", "last_price", "raw",
+    ),
+    touch=("last_seen_at",),
+    create_only=("first_seen_at",),
+)
+
+
+def market_row(market: types.Market, *, now: datetime) -> dict[str, Any]:
+    status = market.status if market.status in Market.Status.values else Market.Status.UNKNOWN
+    # Orders name a Polymarket market by its condition id, a Kalshi one by its ticker.
+    order_market_id = market.condition_id if market.exchange == "polymarket" and market.condition_id else market.exchange_market_id
+    outcomes = [
+        {k: v for k, v in {"name": o.name, "token_id": o.token_id, "price": str(o.price) if o.price is not None else None}.items() if v is not None}
+        for o in market.outcomes
+    ]
+    return {
+        "parsec_id": market.parsec_id,
+        "exchange": market.exchange,
+        "exchange_market_id": market.exchange_market_id,
+        "order_market_id": order_market_id or None,
+        "condition_id": market.condition_id or "",
+        "event_id": market.exchange_group_id or market.parsec_group_id or "",
+        "question": market.question,
+        "group_title": market.group_title or "",
+        "outcomes": outcomes,
+        "market_type": market.market_type or "",
+        "status": status,
+        "tick_size": market.tick_size,
+        "min_order_size": market.min_order_size,
+        "end_date": market.end_date,
+        "last_price": market.last_price,
+        "raw": market.raw,
+        "last_seen_at": now,
+        "first_seen_at": now,
+    }
+
+
+def sync_markets(*, run: SyncRun, client: ParsecClient | None = None, exchanges: list[str] | None = None) -> SyncRun:
+    """The market catalogue of the trading exchanges, page by page to the end."""
+    client = client or get_client()
+    exchanges = exchanges or list(TRADING_EXCHANGES)
+    now = timezone.now()
+    with recording(run) as report:
+        cursor, pages, seen = None, 0, 0
+        while True:
+            page = call_parsec(
+                report, f"markets page {pages + 1}",
+                lambda c=cursor: client.list_markets(exchanges=exchanges, limit=MARKETS_PAGE_SIZE, cursor=c),
+            )
+            if page is None:
+                break
+            report.add(upsert(MARKET_SPEC, [market_row(m, now=now) for m in page.markets if m.exchange in exchanges]))
+            report.steps_ok += 1
+            pages += 1
+            seen += len(page.markets)
+            advance_progress(run, done=seen)
+            if not page.has_more or not page.next_cursor or page.next_cursor == cursor:
+                break
+            cursor = page.next_cursor
+    return run
+
+
+# --- orders ------------------------------------------------------------------------------
+
+ORDER_SPEC_FIELDS = (
+    "customer_id", "market_id", "market_native_id", "outcome", "side", "price", "size", "filled", "status",
+    "parsec_status", "created_at", "updated_at", "raw",
+)
+
+
+def merge_order(current: dict[str, Any] | None, incoming: dict[str, Any]) -> dict[str, Any]:
+    """What to store when Parsec says ``incoming`` and the mirror holds ``current``.
+
+    A read is stale when it would move the status backwards (or out of a terminal status),
+    or when it carries the same status with an older ``updated_at``: then the stored values
+    stand. ``filled`` never shrinks. An unknown status keeps the stored one; its text is
+    recorded in ``parsec_status``.
+    """
+    parsec_status = incoming["parsec_status"]
+    if current is None:
+        return {**incoming, "status": Order.next_status(None, parsec_status)}
+    status = Order.next_status(current["status"], parsec_status)
+    known = parsec_status in Order.STATUS_RANK and parsec_status != Order.Status.UNKNOWN
+    stale = known and status != parsec_status
+    if not stale and status == current["status"] and current["updated_at"] and incoming["updated_at"]:
+        stale = incoming["updated_at"] < current["updated_at"]
+    if stale:
+        return dict(current)
+    merged = {**incoming, "status": status}
+    merged["filled"] = max(current["filled"], incoming["filled"])
+    return merged
+
+
+ORDER_SPEC = UpsertSpec(
+    model=Order,
+    key=("exchange", "parsec_order_id"),
+    fields=ORDER_SPEC_FIELDS,
+    touch=("last_seen_at",),
+    create_only=("first_seen_at",),
+    merge=merge_order,
+)
+
+
+def order_row(order: types.Order, *, customer_pk: int, market_pk: int | None, now: datetime) -> dict[str, Any]:
+    if order.status not in Order.STATUS_RANK:
+        logger.warning("order %s on %s: unknown Parsec status %r (recorded, status kept)", order.id, order.exchange, order.status)
+    return {
+        "exchange": order.exchange,
+        "parsec_order_id": order.id,
+        "customer_id": customer_pk,
+        "market_id": market_pk,
+        "market_native_id": order.market_id,
+        "outcome": order.outcome,
+        "side": order.side,
+        "price": order.price,
+        "size": order.size,
+        "filled": order.filled,
+        "status": order.status,
+        "parsec_status": str(order.status)[:64],
+        "created_at": order.created_at or now,
+        "updated_at": order.updated_at,
+        "raw": order.raw,
+        "last_seen_at": now,
+        "first_seen_at": now,
+    }
+
+
+def upsert_orders(orders: list[types.Order], *, customer: Customer, exchange: str, now: datetime | None = None) -> UpsertResult:
+    now = now or timezone.now()
+    markets = market_ids(exchange, (o.market_id for o in orders))
+    rows = [order_row(o, customer_pk=customer.pk, market_pk=markets.get(o.market_id), now=now) for o in orders]
+    return upsert(ORDER_SPEC, rows)
+
+
+def upsert_placed_order(
+    *, customer: Customer, exchange: str, order: types.Order, placed_by: str | None = None, placed_by_user=None,
+    order_type: str | None = None, expiration: datetime | None = None, fee_auth_order_id: str | None = None,
+) -> Order:
+    """Mirror an order the back-office just placed or cancelled (same mapping as the sync),
+    then record what only we know: who placed it, its type, expiry and fee_auth id."""
+    upsert_orders([order], customer=customer, exchange=exchange)
+    attribution = {
+        name: value for name, value in (
+            ("placed_by", placed_by), ("placed_by_user", placed_by_user), ("order_type", order_type),
+            ("expiration", expiration), ("fee_auth_order_id", fee_auth_order_id),
+        ) if value is not None
+    }
+    if attribution:
+        Order.objects.filter(exchange=exchange, parsec_order_id=order.id).update(**attribution)
+    return Order.objects.select_related("market").get(exchange=exchange, parsec_order_id=order.id)
+
+
+def fetch_orders_since(client: ParsecClient, *, customer: Customer, exchange: str, since: datetime) -> list[types.Order]:
+    """Every order created at/after ``since`` (status=all), walking back when a page is full."""
+    found: dict[str, types.Order] = {}
+    end = None
+    while True:
+        page = client.list_orders(
+            customer_id=str(customer.parsec_customer_id), exchange=exchange, status="all", start=since, end=end, limit=ORDERS_PAGE_LIMIT,
+        )
+        for order in page:
+            found.setdefault(order.id, order)
+        if len(page) < ORDERS_PAGE_LIMIT:
+            return list(found.values())
+        oldest = min((o.created_at for o in page if o.created_at), default=None)
+        if oldest is None or (end is not None and oldest >= end):
+            return list(found.values())
+        end = oldest
+
+
+def sync_orders(*, client: ParsecClient, customer: Customer, exchange: str, since: datetime, report: SyncReport) -> bool:
+    """The status=all list since the window start, then a poll by id of every order the
+    mirror still holds as live and the list did not show (an open-only view never says how
+    an order ended)."""
+    step = f"orders {exchange}"
+    listed = call_parsec(report, step, lambda: fetch_orders_since(client, customer=customer, exchange=exchange, since=since))
+    if listed is None:
+        return False
+    seen = {o.id for o in listed}
+    live = Order.objects.filter(customer=customer, exchange=exchange, status__in=list(Order.LIVE_STATUSES))
+    polled, ok = [], True
+    for order_id in live.exclude(parsec_order_id__in=seen).values_list("parsec_order_id", flat=True):
+        got = call_parsec(
+            report, f"order {exchange} {order_id}",
+            lambda oid=order_id: _get_order(client, customer=customer, exchange=exchange, order_id=oid),
+        )
+        if got is None:
+            ok = False
+        else:
+            polled.append(got)
+    orders = [*listed, *polled]
+    result = report.add(upsert_orders(orders, customer=customer, exchange=exchange))
+    if result.written:
+        report.saw_activity(max((o.updated_at or o.created_at for o in orders if (o.updated_at or o.created_at)), default=None))
+    if live.exists():
+        report.saw_activity(timezone.now())  # a live order keeps the customer in the active tier
+    return ok
+
+
+def _get_order(client: ParsecClient, *, customer: Customer, exchange: str, order_id: str) -> types.Order:
+    return client.get_order(customer_id=str(customer.parsec_customer_id), exchange=exchange, order_id=order_id)
+
+
+# --- fills -------------------------------------------------------------------------------
+
+FILL_SPEC = UpsertSpec(
+    model=Fill,
+    key=("fill_id",),
+    fields=(
+        "order_id", "parsec_order_id", "customer_id", "exchange", "market_id", "market_native_id", "outcome", "side",
+        "price", "size", "is_taker", "fee", "created_at", "raw",
+    ),
+    touch=("last_seen_at",),
+    create_only=("first_seen_at",),
+)
+
+
+def fill_row(fill: types.Fill, *, customer_pk: int, order_pk: int | None, market_pk: int | None, now: datetime) -> dict[str, Any]:
+    return {
+        "fill_id": fill.fill_id,
+        "order_id": order_pk,
+        "parsec_order_id": fill.order_id,
+        "customer_id": customer_pk,
+        "exchange": fill.exchange,
+        "market_id": market_pk,
+        "market_native_id": fill.market_id,
+        "outcome": fill.outcome,
+        "side": fill.side,
+        "price": fill.price,
+        "size": fill.size,
+        "is_taker": fill.is_taker,
+        "fee": fill.fee,
+        "created_at": fill.created_at or now,
+        "raw": fill.raw,
+        "last_seen_at": now,
+        "first_seen_at": now,
+    }
+
+
+def upsert_fills(fills: list[types.Fill], *, customer: Customer, exchange: str, now: datetime | None = None) -> UpsertResult:
+    """Fills deduplicated by ``fill_id``, linked to their order when the mirror has it."""
+    now = now or timezone.now()
+    order_ids = {f.order_id for f in fills if f.order_id}
+    orders = dict(Order.objects.filter(exchange=exchange, parsec_order_id__in=order_ids).values_list("parsec_order_id", "pk")) if order_ids else {}
+    markets = market_ids(exchange, (f.market_id for f in fills))
+    rows = [
+        fill_row(f, customer_pk=customer.pk, order_pk=orders.get(f.order_id), market_pk=markets.get(f.market_id), now=now)
+        for f in fills
+    ]
+    return upsert(FILL_SPEC, rows)
+
+
+def sync_fills(*, client: ParsecClient, customer: Customer, exchange: str, report: SyncReport) -> bool:
+    fills = call_parsec(
+        report, f"fills {exchange}",
+        lambda: client.list_fills(customer_id=str(customer.parsec_customer_id), exchange=exchange, limit=FILLS_LIMIT),
+    )
+    if fills is None:
+        return False
+    result = report.add(upsert_fills(fills, customer=customer, exchange=exchange))
+    if result.created:
+        report.saw_activity(max((f.created_at for f in fills if f.created_at), default=None))
+    return True
+
+
+# --- positions ---------------------------------------------------------------------------
+
+POSITION_SPEC = UpsertSpec(
+    model=Position,
+    key=("customer_id", "exchange", "market_native_id", "outcome"),
+    fields=("market_id", "size", "average_price", "current_price", "is_open", "closed_at", "raw"),
+    touch=("last_seen_at",),
+    create_only=("first_seen_at",),
+)
+
+
+def position_row(position: types.Position, *, customer_pk: int, market_pk: int | None, now: datetime) -> dict[str, Any]:
+    return {
+        "customer_id": customer_pk,
+        "exchange": position.exchange,
+        "market_native_id": position.market_id,
+        "outcome": position.outcome,
+        "market_id": market_pk,
+        "size": position.size,
+        "average_price": position.average_price,
+        "current_price": position.current_price,
+        "is_open": True,
+        "closed_at": None,
+        "raw": position.raw,
+        "last_seen_at": now,
+        "first_seen_at": now,
+    }
+
+
+def replace_positions(positions: list[types.Position], *, customer: Customer, exchange: str, now: datetime | None = None) -> UpsertResult:
+    """Parsec's list is a snapshot of open positions: upsert it, and close (never delete) the
+    open rows it no longer shows (size 0; the raw payload keeps the last one seen)."""
+    now = now or timezone.now()
+    markets = market_ids(exchange, (p.market_id for p in positions))
+    rows = [position_row(p, customer_pk=customer.pk, market_pk=markets.get(p.market_id), now=now) for p in positions]
+    result = upsert(POSITION_SPEC, rows)
+    listed = {(r["market_native_id"], r["outcome"]) for r in rows}
+    open_rows = Position.objects.filter(customer=customer, exchange=exchange, is_open=True).values_list("pk", "market_native_id", "outcome")
+    closed = [pk for pk, market, outcome in open_rows if (market, outcome) not in listed]
+    if closed:
+        result.updated += Position.objects.filter(pk__in=closed, is_open=True).update(is_open=False, closed_at=now, size=0, last_seen_at=now)
+    return result
+
+
+def sync_positions(*, client: ParsecClient, customer: Customer, exchange: str, report: SyncReport) -> bool:
+    positions = call_parsec(
+        report, f"positions {exchange}", lambda: client.list_positions(customer_id=str(customer.parsec_customer_id), exchange=exchange),
+    )
+    if positions is None:
+        return False
+    report.add(replace_positions(positions, customer=customer, exchange=exchange))
+    return True

@@ -1,0 +1,131 @@
+"""Sync against the real sandbox process: the mirror matches it, and re-running writes nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from customers.models import BalanceSnapshot, Customer, ExchangeLink, SyncRun, Wallet
+from customers.sync import start_run, sync_customer, sync_users
+from orders.models import Market, Order, Position
+from orders.sync import sync_markets
+from tests.sync.conftest import as_user, new_customer, pick_markets, trade
+from tests.sync.mirror_check import assert_mirror_matches, mirror_state
+
+pytestmark = pytest.mark.django_db(transaction=False)
+
+
+def full_sync(customer: Customer) -> SyncRun:
+    return sync_customer(run=start_run(kind=SyncRun.Kind.CUSTOMER_FULL, customer=customer))
+
+
+def users_and_markets() -> tuple[SyncRun, SyncRun]:
+    return sync_users(run=start_run(kind=SyncRun.Kind.USERS)), sync_markets(run=start_run(kind=SyncRun.Kind.MARKETS))
+
+
+@pytest.fixture
+def traded(sync_settings, sdk):
+    markets = pick_markets(sdk)
+    customer_id = new_customer(sdk)
+    placed = trade(sdk, customer_id, markets)
+    users_and_markets()
+    return Customer.objects.get(parsec_customer_id=customer_id), placed, markets
+
+
+def test_users_sync_follows_the_cursor_to_the_end_and_keeps_no_api_key(sync_settings, sdk):
+    customer_ids = [new_customer(sdk, prefix="users") for _ in range(3)]
+    run = sync_users(run=start_run(kind=SyncRun.Kind.USERS))
+    assert run.status == SyncRun.Status.SUCCEEDED and run.calls_made >= 1 and run.errors == []
+    listed = []
+    cursor = None
+    while True:
+        page = sdk.builder.users.list(limit=100, **({"cursor": cursor} if cursor else {}))
+        listed += page.users
+        cursor = page.next_cursor
+        if not cursor:
+            break
+    assert Customer.objects.filter(status=Customer.Status.ACTIVE).count() == len(listed)
+    for user in listed:
+        row = Customer.objects.get(parsec_customer_id=user.customer_id)
+        assert (row.external_id, row.tier, row.qps_limit, row.fee_escrow_enabled) == (user.external_id, user.tier, user.qps_limit, user.fee_escrow_enabled)
+        assert row.api_key_last4 == user.api_key[-4:] and "api_key" not in row.raw and user.api_key not in str(row.raw)
+        assert set(row.exchange_links.values_list("exchange", flat=True)) == set(user.linked_exchanges)
+        if user.wallet:
+            assert Wallet.objects.filter(customer=row, address=user.wallet.eoa_address).exists()
+    assert ExchangeLink.objects.filter(customer__parsec_customer_id__in=customer_ids).count() == 6
+
+    again = sync_users(run=start_run(kind=SyncRun.Kind.USERS))
+    assert (again.rows_created, again.rows_updated) == (0, 0) and again.rows_unchanged > 0
+
+
+def test_a_deactivated_end_user_is_marked_not_deleted(sync_settings, sdk):
+    customer_id = new_customer(sdk, prefix="gone")
+    sync_users(run=start_run(kind=SyncRun.Kind.USERS))
+    sdk.builder.users.deactivate(customer_id)
+    sync_users(run=start_run(kind=SyncRun.Kind.USERS))
+    row = Customer.objects.get(parsec_customer_id=customer_id)
+    assert row.status == Customer.Status.DEACTIVATED and row.deactivated_at is not None
+
+
+def test_markets_sync_keeps_titles_and_order_ids(sync_settings, sdk):
+    run = sync_markets(run=start_run(kind=SyncRun.Kind.MARKETS))
+    assert run.status == SyncRun.Status.SUCCEEDED and run.rows_created + run.rows_unchanged + run.rows_updated > 0
+    for market in sdk.markets.list(exchanges=["polymarket", "kalshi"], limit=100).markets:
+        row = Market.objects.get(parsec_id=market.parsec_id)
+        assert (row.question, row.exchange, row.exchange_market_id) == (market.question, market.exchange, market.exchange_market_id)
+        expected = market.condition_id if market.exchange == "polymarket" else market.exchange_market_id
+        assert row.order_market_id == expected
+    again = sync_markets(run=start_run(kind=SyncRun.Kind.MARKETS))
+    assert (again.rows_created, again.rows_updated) == (0, 0)
+
+
+def test_customer_sync_mirrors_the_sandbox_field_by_field(traded, sdk):
+    customer, placed, _ = traded
+    run = full_sync(customer)
+    assert run.status == SyncRun.Status.SUCCEEDED, run.errors
+    assert run.progress_done == run.progress_total == 8 and run.calls_made >= 8 and run.rows_created > 0
+    assert_mirror_matches(sdk, customer)
+    statuses = {exchange: [Order.objects.get(exchange=exchange, parsec_order_id=i).status for i in ids] for exchange, ids in placed.items()}
+    assert all(s[1:] == ["open", "cancelled"] and s[0] in ("filled", "partially_filled") for s in statuses.values()), statuses
+    customer.refresh_from_db()
+    assert run.started_at <= customer.last_full_sync_at <= run.finished_at and customer.last_activity_at is not None
+
+
+def test_second_sync_with_nothing_new_writes_nothing(traded, sdk, django_assert_max_num_queries):
+    customer, _, _ = traded
+    full_sync(customer)
+    before = mirror_state([customer.pk])
+    snapshots = BalanceSnapshot.objects.count()
+    second = full_sync(customer)
+    assert second.status == SyncRun.Status.SUCCEEDED
+    assert (second.rows_created, second.rows_updated) == (0, 0) and second.rows_unchanged > 0
+    assert mirror_state([customer.pk]) == before and BalanceSnapshot.objects.count() == snapshots
+
+
+def test_later_trading_and_a_cancel_reach_the_mirror(traded, sdk):
+    customer, placed, markets = traded
+    full_sync(customer)
+    resting = placed["kalshi"][1]
+    sdk.orders.cancel(resting, exchange="kalshi", **as_user(str(customer.parsec_customer_id)))
+    more = trade(sdk, str(customer.parsec_customer_id), markets)
+    run = full_sync(customer)
+    assert run.status == SyncRun.Status.SUCCEEDED and run.rows_created > 0 and run.rows_updated > 0
+    assert Order.objects.get(exchange="kalshi", parsec_order_id=resting).status == "cancelled"
+    assert Order.objects.filter(parsec_order_id__in=more["polymarket"]).count() == 3
+    assert_mirror_matches(sdk, customer)
+
+
+def test_positions_gone_from_parsec_are_closed_not_deleted(traded, sdk):
+    customer, _, markets = traded
+    full_sync(customer)
+    cid = str(customer.parsec_customer_id)
+    for exchange, market in markets.items():
+        for position in sdk.positions.list(exchange=exchange, **as_user(cid)):
+            book = sdk.orderbook.retrieve(parsec_id=market.parsec_id, outcome=position.outcome)
+            sdk.orders.create(exchange=exchange, market_id=position.market_id, outcome=position.outcome, side="sell",
+                              price=book.bids[0][0], size=position.size, **as_user(cid))
+    assert not sdk.positions.list(exchange="kalshi", **as_user(cid))
+    run = full_sync(customer)
+    assert run.status == SyncRun.Status.SUCCEEDED
+    closed = Position.objects.filter(customer=customer)
+    assert closed.exists() and not closed.filter(is_open=True).exists()
+    assert all(p.closed_at and p.size == 0 for p in closed)
