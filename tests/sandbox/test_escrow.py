@@ -1,0 +1,336 @@
+"""Fee escrow through the running sandbox: the official SDK places orders with ``fee_auth``, the
+control plane's ``/_sandbox/escrow/records`` stands in for the chain read (feeRecords + events).
+
+Each test uses a fresh end-user and a fresh local wallet key (signing happens here, in the
+test, as an end-user's wallet would); the seeded demo wallets are signed for by the control plane.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import time
+import uuid
+from decimal import ROUND_CEILING, Decimal
+
+import parsec_api
+import pytest
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+
+from tests.sandbox.schema import assert_valid
+
+CONTRACT = "0xbd25057b4d3252ca1ec26e1e5efb6480315ba142"
+
+
+def typed(order_id: str, payer: str, fee: int, deadline: int, contract: str = CONTRACT) -> dict:
+    return {
+        "types": {
+            "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
+                             {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"}],
+            "PullFee": [{"name": "orderId", "type": "bytes32"}, {"name": "payer", "type": "address"},
+                        {"name": "feeAmount", "type": "uint256"}, {"name": "deadline", "type": "uint256"}],
+        },
+        "primaryType": "PullFee",
+        "domain": {"name": "ParsecFeeEscrow", "version": "1", "chainId": 137,
+                   "verifyingContract": _checksum(contract)},
+        "message": {"orderId": bytes.fromhex(order_id[2:]), "payer": payer, "feeAmount": fee, "deadline": deadline},
+    }
+
+
+def _checksum(address: str) -> str:
+    from eth_utils import to_checksum_address
+
+    return to_checksum_address(address)
+
+
+class Wallet:
+    """An end-user's own wallet: the key stays in the test."""
+
+    def __init__(self):
+        self.account = Account.create()
+        self.address = self.account.address
+
+    def fee_auth(self, fee: int, *, deadline: int | None = None, order_id: str | None = None, signer=None, contract=CONTRACT) -> dict:
+        order_id = order_id or "0x" + secrets.token_hex(32)
+        deadline = deadline if deadline is not None else int(time.time()) + 300
+        message = encode_typed_data(full_message=typed(order_id, self.address, fee, deadline, contract))
+        signature = (signer or self.account).sign_message(message).signature.hex()
+        return {"order_id": order_id, "payer": self.address, "fee_amount": str(fee), "deadline": deadline,
+                "signature": signature if signature.startswith("0x") else "0x" + signature}
+
+
+def raw(method, *args, **kwargs):
+    http = method(*args, **kwargs).http_response
+    return http.status_code, (http.json() if http.content else None)
+
+
+@pytest.fixture(scope="module")
+def client(sandbox):
+    return sandbox.sdk()
+
+
+@pytest.fixture(scope="module")
+def poly_markets(client):
+    status, body = raw(client.markets.with_raw_response.list, exchanges=["polymarket"], limit=100)
+    assert status == 200
+    return [m for m in body["markets"] if m["exchange"] == "polymarket" and m["market_type"] == "binary"]
+
+
+@pytest.fixture(scope="module")
+def kalshi_market(client):
+    _status, body = raw(client.markets.with_raw_response.list, exchanges=["kalshi"], limit=100)
+    return next(m for m in body["markets"] if m["exchange"] == "kalshi" and m["market_type"] == "binary")
+
+
+def new_user(client) -> str:
+    status, body = raw(client.builder.users.with_raw_response.create, external_id=f"escrow-{uuid.uuid4().hex[:10]}", qps_limit=50)
+    assert status == 201
+    customer_id = body["customer_id"]
+    for exchange, extra in (("polymarket", {"mode": "managed"}),
+                            ("kalshi", {"mode": "self", "api_key_id": "k1", "private_key": "-----BEGIN RSA PRIVATE KEY-----\nx\n-----END RSA PRIVATE KEY-----"})):
+        status, _ = raw(client.builder.onboard.with_raw_response.create, customer_id=customer_id, exchange=exchange, **extra)
+        assert status == 200
+    return customer_id
+
+
+def balance(client, customer_id: str) -> int:
+    status, body = raw(client.account.with_raw_response.balance, exchange="polymarket",
+                       extra_headers={"X-Builder-Customer-Id": customer_id})
+    assert status == 200
+    return int(body["raw"]["balance"])
+
+
+def market_id(market: dict) -> str:
+    return market.get("condition_id") or market["exchange_market_id"]
+
+
+def best(client, market: dict, side: str) -> dict:
+    status, body = raw(client.orderbook.with_raw_response.retrieve, parsec_id=market["parsec_id"], outcome="Yes")
+    assert status == 200
+    price, size = body["asks" if side == "buy" else "bids"][0]
+    return {"price": price, "size": size}
+
+
+def place(client, customer_id, market, *, price, size, fee_auth=None, payer=None, side="buy", exchange="polymarket",
+          order_type="gtc", signer_address=None):
+    kwargs = {}
+    if fee_auth is not None:
+        kwargs = {"fee_auth": fee_auth, "payer_address": payer or fee_auth["payer"]}
+    if signer_address:
+        kwargs["signer_address"] = signer_address
+    try:
+        status, body = raw(
+            client.orders.with_raw_response.create, exchange=exchange, market_id=market_id(market), outcome="Yes",
+            side=side, price=price, size=size, params={"order_type": order_type},
+            extra_headers={"X-Builder-Customer-Id": customer_id}, **kwargs,
+        )
+    except parsec_api.APIStatusError as error:
+        assert_valid(error.body, "ErrorResponse")
+        return error.status_code, error.body
+    assert_valid(body, "Order")
+    return status, body
+
+
+def record(sandbox, fee_order_id: str) -> dict:
+    return sandbox.control("GET", f"escrow/records/{fee_order_id}").json()
+
+
+def bps_of(price: float, size: float, bps: int) -> int:
+    notional = Decimal(str(price)) * Decimal(str(size))
+    return int((notional * bps / 10_000 * 1_000_000).to_integral_value(rounding=ROUND_CEILING))
+
+
+def min_fee(price: float, size: float) -> int:
+    """The demo builder's floor: max(min_fee_usdc 100000, min_fee_bps 10 of the notional)."""
+    return max(100_000, bps_of(price, size, 10))
+
+
+def max_fee(price: float, size: float) -> int:
+    """The Iron tier's ceiling of 50 bps (never below the floor)."""
+    return max(min_fee(price, size), bps_of(price, size, 50))
+
+
+def test_filled_order_pulls_the_fee_then_distributes_it_by_the_affiliate_share(sandbox, client, poly_markets):
+    customer, wallet = new_user(client), Wallet()
+    market = poly_markets[0]
+    ask = best(client, market, "buy")
+    size = ask["size"]  # exactly the best level: fills at one price
+    fee = max_fee(ask["price"], size)
+    before = balance(client, customer)
+    status, order = place(client, customer, market, price=ask["price"], size=size, fee_auth=wallet.fee_auth(fee))
+    assert status == 200 and order["status"] == "filled"
+    after = balance(client, customer)
+    notional = int(Decimal(str(ask["price"])) * Decimal(str(size)) * 1_000_000)
+    assert before - after == notional + fee  # the order's cost plus the pulled fee
+
+    config = client.builder.escrow.with_raw_response.config().http_response.json()
+    records = sandbox.control("GET", "escrow/records", params={"parsec_order_id": order["id"]}).json()["records"]
+    assert len(records) == 1
+    fee_order_id = records[0]["order_id"]
+    data = record(sandbox, fee_order_id)
+    affiliate = fee * config["affiliate_fee_bps"] // 10_000
+    assert data["status"] == "distributed"
+    assert data["affiliate_amount"] == str(affiliate)
+    assert data["treasury_amount"] == str(fee - affiliate)
+    assert data["refund_amount"] == "0"
+    assert data["held_amount"] == "0"
+    assert data["payer"] == wallet.address.lower()
+    assert data["affiliate"] == config["affiliate_address"].lower()
+    assert data["treasury"] == config["treasury_address"].lower()
+    assert [e["event"] for e in data["events"]] == ["FeePulled", "FeeDistributed"]
+    assert data["events"][0]["args"]["amount"] == str(fee)
+    assert data["events"][1]["args"]["parsecOrderId"] == order["id"]
+
+
+def test_partial_fill_then_cancel_splits_the_filled_share_and_refunds_the_rest(sandbox, client, poly_markets):
+    customer, wallet = new_user(client), Wallet()
+    market = poly_markets[1]
+    ask = best(client, market, "buy")
+    level = Decimal(str(ask["size"]))
+    size = float(level * 2)  # the best level fills half; the rest rests at the best ask's price
+    fee = (min_fee(ask["price"], size) + max_fee(ask["price"], size)) // 2 | 1  # odd, so the rounding shows
+    auth = wallet.fee_auth(fee)
+    status, order = place(client, customer, market, price=ask["price"], size=size, fee_auth=auth)
+    assert status == 200 and order["status"] == "partially_filled", order
+    assert record(sandbox, auth["order_id"])["status"] == "pulled"
+    before_cancel = balance(client, customer)
+
+    cancelled = client.orders.cancel(order["id"], exchange="polymarket", extra_headers={"X-Builder-Customer-Id": customer})
+    assert cancelled.status == "cancelled"
+    data = record(sandbox, auth["order_id"])
+    filled = Decimal(str(cancelled.filled))
+    distributed = math.floor(Decimal(fee) * filled / Decimal(str(size)))
+    affiliate = distributed * 5000 // 10_000
+    assert data["status"] == "partially_distributed"
+    assert data["fill_ratio"] == str((filled / Decimal(str(size))).normalize())
+    assert data["affiliate_amount"] == str(affiliate)
+    assert data["treasury_amount"] == str(distributed - affiliate)
+    assert data["refund_amount"] == str(fee - distributed)
+    assert data["refund_reason"] == "cancelled"
+    assert [e["event"] for e in data["events"]] == ["FeePulled", "FeeDistributed", "FeeRefunded"]
+    # The payer got the unfilled share of the fee back, plus the order's released reservation.
+    assert balance(client, customer) - before_cancel >= fee - distributed
+
+
+def test_cancel_of_a_resting_order_refunds_the_whole_fee(sandbox, client, poly_markets):
+    customer, wallet = new_user(client), Wallet()
+    market = poly_markets[2]
+    auth = wallet.fee_auth(150_000)
+    before = balance(client, customer)
+    status, order = place(client, customer, market, price=0.05, size=2000, fee_auth=auth)
+    assert status == 200 and order["status"] == "open", order
+    client.orders.cancel(order["id"], exchange="polymarket", extra_headers={"X-Builder-Customer-Id": customer})
+    data = record(sandbox, auth["order_id"])
+    assert data["status"] == "refunded"
+    assert data["refund_amount"] == "150000"
+    assert data["refund_reason"] == "cancelled"
+    assert [e["event"] for e in data["events"]] == ["FeePulled", "FeeRefunded"]
+    assert balance(client, customer) == before  # reservation released and fee refunded
+
+
+def test_rejected_submission_refunds_the_fee(sandbox, client, poly_markets):
+    customer, wallet = new_user(client), Wallet()
+    market = poly_markets[3]
+    sandbox.control("POST", "faults", json={"kind": "submission_failure", "endpoint": "orders.create", "customer_id": customer, "count": 1})
+    before = balance(client, customer)
+    auth = wallet.fee_auth(120_000)
+    status, order = place(client, customer, market, price=0.05, size=2000, fee_auth=auth)
+    assert status == 200, order
+    fetched = client.orders.retrieve(order["id"], exchange="polymarket", extra_headers={"X-Builder-Customer-Id": customer})
+    assert fetched.status == "rejected"
+    data = record(sandbox, auth["order_id"])
+    assert (data["status"], data["refund_amount"], data["refund_reason"]) == ("refunded", "120000", "rejected")
+    assert balance(client, customer) == before
+
+
+@pytest.mark.parametrize("case", ["wrong_signer", "expired", "below_minimum", "above_tier_max", "payer_mismatch",
+                                  "bad_signature", "missing_field", "other_contract"])
+def test_invalid_fee_auth_is_refused_and_nothing_is_pulled(sandbox, client, poly_markets, case):
+    customer, wallet = new_user(client), Wallet()
+    market = poly_markets[4]
+    price, size = 0.05, 100
+    fee = max(min_fee(price, size), 100_000)
+    payer = None
+    if case == "wrong_signer":
+        auth = wallet.fee_auth(fee, signer=Account.create())
+    elif case == "expired":
+        auth = wallet.fee_auth(fee, deadline=int(time.time()) - 5)
+    elif case == "below_minimum":
+        auth = wallet.fee_auth(99_999)
+    elif case == "above_tier_max":
+        auth = wallet.fee_auth(10_000_000)  # 10 USDC on a 5 USDC order: far above Iron's 50 bps
+    elif case == "payer_mismatch":
+        auth, payer = wallet.fee_auth(fee), Account.create().address
+    elif case == "bad_signature":
+        auth = {**wallet.fee_auth(fee), "signature": "0x" + "00" * 65}
+    elif case == "missing_field":
+        auth = {k: v for k, v in wallet.fee_auth(fee).items() if k != "deadline"}
+    else:
+        auth = wallet.fee_auth(fee, contract="0x" + "22" * 20)
+    before = balance(client, customer)
+    status, body = place(client, customer, market, price=price, size=size, fee_auth=auth, payer=payer)
+    assert status == 400, body
+    assert body["code"] == "bad_request"
+    assert body["retryable"] is False
+    assert balance(client, customer) == before
+    orders = client.orders.list(exchange="polymarket", status="all", extra_headers={"X-Builder-Customer-Id": customer})
+    assert list(orders) == []
+
+
+def test_a_fee_order_id_is_used_once(sandbox, client, poly_markets):
+    customer, wallet = new_user(client), Wallet()
+    auth = wallet.fee_auth(100_000)
+    assert place(client, customer, poly_markets[5], price=0.05, size=20, fee_auth=auth)[0] == 200
+    status, body = place(client, customer, poly_markets[5], price=0.05, size=20, fee_auth=auth)
+    assert (status, body["code"]) == (400, "bad_request")
+    assert "already used" in body["error"]
+
+
+def test_fee_above_the_balance_is_402_and_the_order_is_not_kept(sandbox, client, poly_markets):
+    customer, wallet = new_user(client), Wallet()
+    market = poly_markets[0]
+    available = balance(client, customer)
+    # An order that takes almost all the money, leaving less than the fee.
+    size = int((Decimal(available) - Decimal(50_000)) / Decimal("0.99") / 1_000_000)
+    price = 0.99
+    notional_fee = min_fee(price, size)
+    status, body = place(client, customer, market, price=price, size=size, fee_auth=wallet.fee_auth(notional_fee))
+    assert (status, body["code"]) == (402, "insufficient_funds"), body
+    assert balance(client, customer) == available
+
+
+def test_kalshi_fee_auth_and_escrow_disabled_are_refused(sandbox, client, poly_markets, kalshi_market):
+    customer, wallet = new_user(client), Wallet()
+    status, body = place(client, customer, kalshi_market, price=0.05, size=5, exchange="kalshi", fee_auth=wallet.fee_auth(100_000))
+    assert (status, body["code"]) == (400, "bad_request")
+    assert "polymarket only" in body["error"]
+    sandbox.control("POST", f"builders/{sandbox.builder_key}/escrow", json={"fee_escrow_enabled": False})
+    try:
+        status, body = place(client, customer, poly_markets[0], price=0.05, size=20, fee_auth=wallet.fee_auth(100_000))
+        assert (status, body["code"]) == (400, "bad_request")
+        assert "not enabled" in body["error"]
+    finally:
+        sandbox.control("POST", f"builders/{sandbox.builder_key}/escrow", json={"fee_escrow_enabled": True})
+
+
+def test_control_plane_signs_for_demo_wallets_only(sandbox, client, poly_markets):
+    users = client.builder.users.list(limit=100).users
+    alice = next(u for u in users if u.external_id == "demo-alice")
+    address = alice.wallet.eoa_address
+    signed = sandbox.control("POST", f"wallets/{address}/sign-fee-auth", json={"fee_amount": "100000"}).json()
+    assert signed["customer_id"] == alice.customer_id
+    auth = signed["fee_auth"]
+    status, order = place(client, alice.customer_id, poly_markets[6], price=0.05, size=20, fee_auth=auth)
+    assert status == 200, order
+    assert record(sandbox, auth["order_id"])["status"] == "pulled"
+    client.orders.cancel(order["id"], exchange="polymarket", extra_headers={"X-Builder-Customer-Id": alice.customer_id})
+    assert record(sandbox, auth["order_id"])["status"] == "refunded"
+    other = Account.create().address
+    import requests
+
+    response = requests.post(f"{sandbox.base_url}/_sandbox/wallets/{other}/sign-fee-auth", json={"fee_amount": "1"},
+                             headers={"X-Sandbox-Admin-Key": sandbox.admin_key}, timeout=10)
+    assert response.status_code == 404
+    unknown = requests.get(f"{sandbox.base_url}/_sandbox/escrow/records/0x{'ab' * 32}", headers={"X-Sandbox-Admin-Key": sandbox.admin_key}, timeout=10)
+    assert unknown.status_code == 404
