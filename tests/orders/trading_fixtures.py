@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -19,8 +18,8 @@ from orders.models import Market, Position
 _counter = itertools.count(1)
 
 __all__ = [
-    "capture_enqueues", "make_balance", "make_customer", "make_market", "make_position", "mirror_market",
-    "sandbox_customer", "trading_customer",
+    "capture_enqueues", "make_balance", "make_customer", "make_market", "make_position", "sandbox_customer",
+    "sync_catalogue", "sync_one_customer", "trading_customer",
 ]
 
 
@@ -76,22 +75,25 @@ def capture_enqueues(monkeypatch) -> list[tuple[str, tuple, float]]:
     return sent
 
 
-def mirror_market(sandbox_market) -> Market:
-    """A Market row from a gateway ``Market`` (as the catalogue sync would write it)."""
-    outcomes = [{"name": o.name} if hasattr(o, "name") else o for o in (sandbox_market.outcomes or ())]
-    market, _ = Market.objects.update_or_create(
-        parsec_id=sandbox_market.parsec_id,
-        defaults={
-            "exchange": sandbox_market.exchange, "exchange_market_id": sandbox_market.exchange_market_id,
-            # Orders name a Polymarket market by its condition id, a Kalshi one by its ticker.
-            "order_market_id": (sandbox_market.condition_id if sandbox_market.exchange == "polymarket" and sandbox_market.condition_id
-                                else sandbox_market.exchange_market_id),
-            "question": sandbox_market.question, "outcomes": outcomes,
-            "market_type": sandbox_market.market_type or "", "status": sandbox_market.status or "active",
-            "tick_size": sandbox_market.tick_size, "min_order_size": sandbox_market.min_order_size,
-        },
-    )
-    return market
+def sync_catalogue() -> None:
+    """The market catalogue through the sync (the same mapping production uses)."""
+    from customers.models import SyncRun
+    from customers.sync import start_run
+    from orders.sync import sync_markets
+
+    sync_markets(run=start_run(kind=SyncRun.Kind.MARKETS), exchanges=["polymarket", "kalshi"])
+
+
+def sync_one_customer(customer_id: str) -> Customer:
+    """Mirror one end-user (row, wallet, links) and its orders/fills/positions/balances through the sync."""
+    from customers.models import SyncRun
+    from customers.sync import start_run, sync_customer, upsert_users
+    from parsec.client import get_client
+
+    upsert_users([get_client().get_user(customer_id=customer_id)], now=timezone.now())
+    customer = Customer.objects.get(parsec_customer_id=customer_id)
+    sync_customer(run=start_run(kind=SyncRun.Kind.CUSTOMER_FULL, customer=customer))
+    return customer
 
 
 @pytest.fixture
@@ -103,21 +105,8 @@ def sandbox_customer(parsec_settings, transactional_db):
     client = get_client()
     user = client.create_user(external_id=f"trading-test-{uuid.uuid4().hex[:10]}", email="t@example.com")
     client.onboard(customer_id=user.customer_id, exchange="polymarket", mode="managed")
-    customer = Customer.objects.create(
-        parsec_customer_id=user.customer_id, external_id=user.external_id, status=Customer.Status.ACTIVE,
-    )
-    ExchangeLink.objects.create(customer=customer, exchange="polymarket", mode="managed")
-    refresh_balance(customer, "polymarket")
-    for market in client.iter_markets(exchanges=["polymarket", "kalshi"], status="active"):
-        mirror_market(market)
+    sync_catalogue()
+    customer = sync_one_customer(user.customer_id)
+    assert customer.exchange_links.filter(exchange="polymarket").exists()
+    assert customer.balance_snapshots.filter(exchange="polymarket").exists()
     return customer
-
-
-def refresh_balance(customer: Customer, exchange: str) -> BalanceSnapshot:
-    from parsec.client import get_client
-
-    balance = get_client().get_balance(customer_id=str(customer.parsec_customer_id), exchange=exchange)
-    return BalanceSnapshot.objects.create(
-        customer=customer, exchange=exchange, usdc_base_units=balance.usdc_base_units,
-        taken_at=timezone.now() - timedelta(seconds=1),
-    )
