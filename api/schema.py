@@ -92,3 +92,19 @@ class StaffSessionScheme(OpenApiAuthenticationExtension):
             "type": "apiKey", "in": "cookie", "name": "sessionid",
             "description": "A logged-in staff member's admin session; writes also need the X-CSRFToken header.",
         }
+
+
+def strict_query_strings(result, generator, request, public):
+    """Query strings are non-empty and free of NUL characters (Django refuses both): say so."""
+    for path_item in result.get("paths", {}).values():
+        for operation in path_item.values():
+            for parameter in operation.get("parameters", []):
+                schema = parameter.get("schema", {})
+                if parameter.get("in") == "query" and schema.get("type") == "string" and "enum" not in schema:
+                    schema.setdefault("minLength", 1)
+                    schema.setdefault("pattern", r"^[^\u0000]*$")
+                items = schema.get("items", {})
+                if parameter.get("in") == "query" and items.get("type") == "string" and "enum" not in items:
+                    items.setdefault("minLength", 1)
+                    items.setdefault("pattern", r"^[^\u0000]*$")
+    return result

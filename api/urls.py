@@ -1,7 +1,7 @@
 from django.contrib.auth.decorators import login_not_required
-from django.urls import include, path
+from django.urls import include, path, re_path
 
-from api.views import DocsView, SchemaView, WhoAmIView
+from api.views import DocsView, NotFoundView, SchemaView, WhoAmIView
 
 app_name = "api"
 
@@ -14,4 +14,5 @@ urlpatterns = [
     path("", include("compliance.api.urls")),
     path("schema/", login_not_required(SchemaView.as_view()), name="schema"),
     path("docs/", DocsView.as_view(url_name="api:schema"), name="docs"),
+    re_path(r"^.*$", login_not_required(NotFoundView.as_view()), name="not-found"),
 ]

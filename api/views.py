@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -29,3 +30,13 @@ class SchemaView(SpectacularAPIView):
 
 class DocsView(SpectacularSwaggerView):
     pass
+
+
+class NotFoundView(APIView):
+    """Any other path under /api/: authenticated like every endpoint, then a 404 in the error shape."""
+
+    schema = None
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        raise NotFound("No API endpoint at this path.")

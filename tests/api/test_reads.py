@@ -80,8 +80,25 @@ def test_ordering_is_applied_and_limited_to_indexed_columns(ops_api, mirror):
     newest_first = [o["id"] for o in ops_api.get("/api/orders/?page_size=100").json()["results"]]
     oldest_first = [o["id"] for o in ops_api.get("/api/orders/?ordering=created_at&page_size=100").json()["results"]]
     assert oldest_first == list(reversed(newest_first))
-    # An unknown ordering field is ignored, not an error and not a slow sort.
-    assert ops_api.get("/api/orders/?ordering=raw").status_code == 200
+    # Only indexed columns: anything else is a 400 naming the choices, never a silent full sort.
+    response = ops_api.get("/api/orders/?ordering=raw")
+    assert response.status_code == 400
+    assert "created_at" in response.json()["error"]["fields"]["ordering"][0]
+
+
+@pytest.mark.parametrize("query", ["page_size=0", "page_size=-3", "page_size=501", "page_size=null", "updated_since=",
+                                   "live=maybe", "customer="])
+def test_a_bad_query_parameter_is_refused_not_ignored(ops_api, query):
+    response = ops_api.get(f"/api/orders/?{query}")
+    assert response.status_code == 400, query
+    assert response.json()["error"]["fields"]
+
+
+def test_an_unknown_api_path_is_a_json_404_after_authentication(ops_api, anon_api):
+    assert anon_api.get("/api/orders/0.5/").status_code == 401
+    response = ops_api.get("/api/orders/0.5/")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
 
 
 def test_a_bad_filter_value_is_a_400_naming_the_field(ops_api):
