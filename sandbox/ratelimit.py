@@ -85,12 +85,10 @@ def set_enabled(value: bool) -> None:
 
 
 def reset() -> None:
-    """Forget every bucket and cached flag (control plane reset, pool changes)."""
+    """Refill every bucket (forget them) and re-read the switch; monthly counters are kept."""
     global _enabled
     with _lock:
         _buckets.clear()
-        _counts.clear()
-        _flushed.clear()
     _enabled = None
 
 
