@@ -148,3 +148,72 @@ def operator_client(client, operator):
 def reviewer_client(client, reviewer):
     client.force_login(reviewer)
     return client
+
+
+# --- A real Celery worker (production-shape pass only) ---------------------------
+
+def pytest_collection_modifyitems(config, items):
+    """``worker`` tests need Redis as the broker; on the filesystem default they are deselected."""
+    if os.environ.get("CELERY_BROKER_URL", "").startswith("redis"):
+        return
+    kept = [item for item in items if item.get_closest_marker("worker") is None]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item.get_closest_marker("worker") is not None])
+        items[:] = kept
+
+
+class CeleryWorkerProcess:
+    """``celery worker`` processes on the test database; ``start()`` one, ``kill()`` it (SIGKILL)."""
+
+    def __init__(self, tmp_dir: Path, env: dict):
+        self.tmp_dir, self.env, self.processes = tmp_dir, env, []
+
+    def start(self, **extra_env) -> subprocess.Popen:
+        log = open(self.tmp_dir / f"worker-{len(self.processes)}.log", "w")  # noqa: SIM115 (kept open for the process's life)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "backoffice", "worker", "--loglevel", "INFO", "--concurrency", "1",
+             "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"test{len(self.processes)}@%h"],
+            cwd=ROOT, env={**self.env, **{k: str(v) for k, v in extra_env.items()}}, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.processes.append(process)
+        return process
+
+    def kill(self, process: subprocess.Popen) -> None:
+        """SIGKILL the worker and its pool children at once, as the OOM killer would."""
+        import signal
+
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text() for p in sorted(self.tmp_dir.glob("worker-*.log")))
+
+    def stop_all(self) -> None:
+        import signal
+
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, tmp_path, settings):
+    """Real worker processes on Redis that use *this test's* database (pass DATABASE_URL)."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if connection.vendor != "postgresql":
+        pytest.skip("a worker process needs a database it can share: run with DATABASE_URL=postgres://...")
+    url = f"postgres://{db['USER']}:{db.get('PASSWORD') or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    env = {
+        **os.environ, "DATABASE_URL": url, "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "PARSEC_API_BASE_URL": settings.PARSEC_API_BASE_URL, "PARSEC_API_KEY": settings.PARSEC_API_KEY, "PYTHONUNBUFFERED": "1",
+    }
+    workers = CeleryWorkerProcess(tmp_path, env)
+    yield workers
+    workers.stop_all()
