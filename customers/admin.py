@@ -29,6 +29,7 @@ from unfold.contrib.filters.admin import DropdownFilter, RangeDateTimeFilter, Te
 from unfold.decorators import action, display
 from unfold.utils import parse_datetime_str
 
+from compliance.services import record_action
 from customers import selectors
 from customers.filters import (
     BalanceSnapshotFilterSet,
@@ -38,6 +39,7 @@ from customers.filters import (
     WalletFilterSet,
 )
 from customers.models import BalanceSnapshot, Customer, ExchangeLink, SyncRun, Wallet
+from customers.services import sync_customer_now
 
 # --- Shared by every mirror admin ---------------------------------------------------------------
 
@@ -266,11 +268,12 @@ class CustomerAdmin(MirrorAdmin):
     def has_sync_customer_permission(self, request, obj=None) -> bool:
         return request.user.has_perm("customers.sync_customer")
 
-    def _start_sync(self, request, customer: Customer):
-        from customers.services import sync_customer_now
-
+    def _start_sync(self, request, customer: Customer) -> SyncRun:
         run = sync_customer_now(customer=customer, requested_by=request.user)
-        self.log_change(request, customer, "Requested a sync from Parsec")
+        record_action(
+            actor=request.user, action="customer.sync", customer=customer, reason="Sync now (admin)",
+            request={"sync_run": run.pk}, outcome="ok",
+        )
         return run
 
     @admin.action(description="Sync selected customers now", permissions=["sync_customer"])
@@ -291,10 +294,7 @@ class CustomerAdmin(MirrorAdmin):
     def sync_now(self, request, form, object_id):
         customer = get_object_or_404(Customer, pk=object_id)
         run = self._start_sync(request, customer)
-        if isinstance(run, SyncRun):
-            return HttpResponseRedirect(reverse("admin:customers_syncrun_change", args=[run.pk]))
-        messages.success(request, f"Sync started for {customer}.")
-        return HttpResponseRedirect(reverse("admin:customers_customer_change", args=[customer.pk]))
+        return HttpResponseRedirect(reverse("admin:customers_syncrun_change", args=[run.pk]))
 
 
 @admin.register(Wallet)

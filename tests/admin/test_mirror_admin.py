@@ -197,3 +197,27 @@ def test_compliance_cannot_trigger_a_sync(reviewer_client):
     assert not SyncRun.objects.filter(customer=customer, trigger="on-demand").exists()
     assert response.status_code in (200, 302)
     assert not Customer.objects.filter(pk=customer.pk, last_full_sync_at__isnull=False).exists()
+
+
+def test_sync_now_records_an_on_demand_run_audits_it_and_opens_its_progress(operator_client, operator):
+    from compliance.models import AuditEvent
+
+    customer = build_mirror(1)["customers"][0]
+    url = reverse("admin:customers_customer_sync_now", args=[customer.pk])
+    assert operator_client.get(url).status_code == 200  # the confirmation dialog; nothing started yet
+    assert not SyncRun.objects.filter(customer=customer, trigger="on-demand").exists()
+    response = operator_client.post(url, {"_form_submitted": "on"})
+    run = SyncRun.objects.get(customer=customer, trigger="on-demand")
+    assert response.status_code == 302 and response["Location"] == reverse("admin:customers_syncrun_change", args=[run.pk])
+    assert run.requested_by == operator and run.kind == SyncRun.Kind.CUSTOMER_FULL
+    event = AuditEvent.objects.get(action="customer.sync")
+    assert event.actor == operator and event.customer == customer
+
+
+def test_bulk_sync_action_starts_one_run_per_selected_customer(operator_client):
+    customers = build_mirror(2)["customers"]
+    response = operator_client.post(
+        changelist("customers.customer"), {"action": "sync_selected", "_selected_action": [c.pk for c in customers]},
+    )
+    assert response.status_code == 302
+    assert SyncRun.objects.filter(trigger="on-demand", customer__in=customers).count() == 2
