@@ -23,7 +23,7 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "orders.place_order", "orders.cancel_order", "orders.reconcile_intent",
         "orders.approve_request", "orders.manage_killswitch",
     },
-    COMPLIANCE: set(),
+    COMPLIANCE: {"compliance.review_alert", "compliance.export_activity"},
 }
 
 

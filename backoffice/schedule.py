@@ -20,4 +20,5 @@ SCHEDULE: list[tuple[str, str, str, int]] = [
     ("sync-customers-fan-out", "customers.tasks.schedule_customer_syncs", "SYNC_SCHEDULE_INTERVAL", 15),
     ("sync-users", "customers.tasks.sync_users", "SYNC_USERS_INTERVAL", 600),
     ("sync-markets", "orders.tasks.sync_markets", "SYNC_MARKETS_INTERVAL", 900),
+    ("surveillance", "compliance.tasks.run_surveillance", "SURVEILLANCE_INTERVAL", 300),
 ]

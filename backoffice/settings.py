@@ -247,6 +247,29 @@ SYNC_TASK_TIME_LIMIT = env.int("SYNC_TASK_TIME_LIMIT", default=300)
 # How many times one step waits out a 429's Retry-After before it is recorded as failed.
 SYNC_RATE_LIMIT_WAITS = env.int("SYNC_RATE_LIMIT_WAITS", default=5)
 
+# --- Surveillance (compliance.surveillance) and the dashboard ---------------------------------
+# Each rule looks at the last SURV_WINDOW_HOURS of activity; alerts are deduplicated.
+SURV_WINDOW_HOURS = env.int("SURV_WINDOW_HOURS", default=24)
+SURV_LARGE_NOTIONAL_MULTIPLE = env.float("SURV_LARGE_NOTIONAL_MULTIPLE", default=5.0)
+SURV_LARGE_NOTIONAL_MIN_USDC = Decimal(env.str("SURV_LARGE_NOTIONAL_MIN_USDC", default="250"))
+SURV_LARGE_NOTIONAL_NO_HISTORY_USDC = Decimal(env.str("SURV_LARGE_NOTIONAL_NO_HISTORY_USDC", default="5000"))
+SURV_LARGE_NOTIONAL_HISTORY_DAYS = env.int("SURV_LARGE_NOTIONAL_HISTORY_DAYS", default=30)
+SURV_LARGE_NOTIONAL_MIN_HISTORY = env.int("SURV_LARGE_NOTIONAL_MIN_HISTORY", default=5)
+SURV_PRE_RESOLUTION_HOURS = env.float("SURV_PRE_RESOLUTION_HOURS", default=2.0)
+SURV_PRE_RESOLUTION_MIN_USDC = Decimal(env.str("SURV_PRE_RESOLUTION_MIN_USDC", default="100"))
+SURV_CANCEL_RATIO = env.float("SURV_CANCEL_RATIO", default=0.8)
+SURV_CANCEL_MIN_ORDERS = env.int("SURV_CANCEL_MIN_ORDERS", default=20)
+SURV_SELF_CROSS_SECONDS = env.int("SURV_SELF_CROSS_SECONDS", default=60)
+SURV_CONCENTRATION_SHARE = env.float("SURV_CONCENTRATION_SHARE", default=0.6)
+SURV_CONCENTRATION_MIN_USDC = Decimal(env.str("SURV_CONCENTRATION_MIN_USDC", default="1000"))
+SURV_OPERATOR_PLACED = env.bool("SURV_OPERATOR_PLACED", default=True)
+SURVEILLANCE_INTERVAL = env.int("SURVEILLANCE_INTERVAL", default=300)
+# Dashboard: exchange pings and the pool are cached this long; a sync kind is stale after this.
+DASHBOARD_PING_CACHE_SECONDS = env.int("DASHBOARD_PING_CACHE_SECONDS", default=30)
+DASHBOARD_REFRESH_SECONDS = env.int("DASHBOARD_REFRESH_SECONDS", default=15)
+DASHBOARD_SYNC_STALE_SECONDS = env.int("DASHBOARD_SYNC_STALE_SECONDS", default=900)
+ESCROW_STUCK_SECONDS = env.int("ESCROW_STUCK_SECONDS", default=600)
+
 # --- Celery ----------------------------------------------------------------
 # Embedded default: kombu's filesystem transport, a folder of message files: no
 # server, survives restarts, shared by every process on the machine.
@@ -327,6 +350,7 @@ UNFOLD = {
     "SITE_HEADER": "Parsec back-office",
     "SITE_SYMBOL": "query_stats",
     "SHOW_HISTORY": False,
+    "DASHBOARD_CALLBACK": "backoffice.dashboard.dashboard_callback",
     "SIDEBAR": {
         "show_search": True,
         "show_all_applications": False,
