@@ -14,8 +14,8 @@ from orders.models import Fill, Market, Order, Position, Side
 class MarketRefFilter(filters.CharFilter):
     """Rows about one market, given as our id, its ``parsec_id`` or the exchange-native id.
 
-    The native id is matched on the row itself, so rows whose market is not yet in the
-    catalogue are found too.
+    A market the catalogue knows is matched through the indexed foreign key; an id the
+    catalogue does not know (yet) is matched on the rows' own native id.
     """
 
     def filter(self, qs, value):
@@ -25,7 +25,10 @@ class MarketRefFilter(filters.CharFilter):
         market = Q(parsec_id=value) | Q(exchange_market_id=value) | Q(order_market_id=value)
         if value.isdigit() and len(value) <= MAX_PK_DIGITS:
             market |= Q(pk=int(value))
-        return qs.filter(Q(market_native_id=value) | Q(market__in=Market.objects.filter(market).values("pk")))
+        market_ids = list(Market.objects.filter(market).values_list("pk", flat=True)[:10])
+        if market_ids:
+            return qs.filter(market_id__in=market_ids)
+        return qs.filter(market_native_id=value)
 
 
 class MarketFilterSet(filters.FilterSet):

@@ -39,15 +39,15 @@ def test_customer_is_named_by_id_parsec_id_or_external_id(mirror):
     assert pks(OrderFilterSet, Order.objects.all(), customer="9" * 40) == set()  # not a crash on a huge number
 
 
-def test_market_is_named_by_id_parsec_id_or_native_id_even_without_catalogue_row(mirror):
+def test_market_is_named_by_id_parsec_id_or_native_id_even_outside_the_catalogue(mirror):
     order = mirror["orders"][0]
     market = order.market
     for ref in (str(market.pk), market.parsec_id, market.order_market_id):
         assert pks(OrderFilterSet, Order.objects.all(), market=ref) == {order.pk}, ref
         assert len(pks(FillFilterSet, Fill.objects.all(), market=ref)) == 1
         assert len(pks(PositionFilterSet, Position.objects.all(), market=ref)) == 1
-    Order.objects.filter(pk=order.pk).update(market=None)
-    assert pks(OrderFilterSet, Order.objects.all(), market=order.market_native_id) == {order.pk}
+    Order.objects.filter(pk=order.pk).update(market=None, market_native_id="KX-NOT-IN-CATALOGUE")
+    assert pks(OrderFilterSet, Order.objects.all(), market="KX-NOT-IN-CATALOGUE") == {order.pk}
 
 
 def test_status_takes_several_values_and_live_means_not_terminal(mirror):
