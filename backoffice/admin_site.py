@@ -1,21 +1,58 @@
 """The admin site: django-unfold's look, a TOTP second factor where required."""
 
 from django.conf import settings
-from django_otp.forms import OTPAuthenticationForm
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.views import redirect_to_login
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
 from unfold.sites import UnfoldAdminSite
+
+from backoffice import staff_auth
 
 
 class BackofficeAdminSite(UnfoldAdminSite):
     site_header = "Parsec back-office"
     site_title = "Parsec back-office"
     index_title = "Operations"
-
-    def __init__(self, name: str = "admin") -> None:
-        super().__init__(name)
-        if settings.OTP_REQUIRED:
-            self.login_form = OTPAuthenticationForm
+    login_form = staff_auth.StaffLoginForm
 
     def has_permission(self, request) -> bool:
         if not super().has_permission(request):
             return False
         return not settings.OTP_REQUIRED or request.user.is_verified()
+
+    @method_decorator(never_cache)
+    @method_decorator(login_not_required)
+    def login(self, request, extra_context=None):
+        if staff_auth.needs_enrolment(request.user):
+            return redirect("admin:otp_enrol")
+        return super().login(request, extra_context)
+
+    def get_urls(self):
+        return [path("security/two-factor/", self.otp_enrol_view, name="otp_enrol"), *super().get_urls()]
+
+    @method_decorator(never_cache)
+    def otp_enrol_view(self, request):
+        """Enrol a TOTP device: scan the QR code, confirm one code. Needs a signed-in staff member."""
+        user = request.user
+        if not (user.is_authenticated and user.is_active and user.is_staff):
+            return redirect_to_login(request.get_full_path(), reverse("admin:login"))
+        if settings.OTP_REQUIRED and not user.is_verified() and staff_auth.confirmed_device(user) is not None:
+            # Enrolled already: replacing the device needs this session to have passed the code.
+            return redirect_to_login(request.get_full_path(), reverse("admin:login"))
+        device = staff_auth.pending_device(user)
+        form = staff_auth.ConfirmDeviceForm(request.POST or None, device=device)
+        if request.method == "POST" and form.is_valid():
+            staff_auth.confirm_device(request=request, device=device)
+            messages.success(request, "Two-factor sign-in is set up; you will be asked for a code at every sign-in.")
+            return redirect("admin:index")
+        context = {
+            **self.each_context(request), "title": "Set up two-factor sign-in", "form": form,
+            "qr_svg": staff_auth.qr_svg(device), "manual_key": staff_auth.manual_key(device),
+            "enrolled": staff_auth.confirmed_device(user) is not None,
+        }
+        return TemplateResponse(request, "admin/otp_enrol.html", context)

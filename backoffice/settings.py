@@ -48,7 +48,9 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "unfold",
+    # BasicAppConfig: unfold's default config would replace admin.site with a plain UnfoldAdminSite,
+    # dropping ours (and its second factor); BackofficeAdminConfig sets the site.
+    "unfold.apps.BasicAppConfig",
     "unfold.contrib.filters",
     "backoffice.apps.BackofficeConfig",
     "backoffice.apps.BackofficeAdminConfig",
@@ -152,6 +154,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"  # a clear page (status 429), not a bare line of text
 
 # --- Security headers (check --deploy clean in production) -----------------
 SESSION_COOKIE_HTTPONLY = True
