@@ -14,5 +14,5 @@ urlpatterns = [
     path("", include("compliance.api.urls")),
     path("schema/", login_not_required(SchemaView.as_view()), name="schema"),
     path("docs/", DocsView.as_view(url_name="api:schema"), name="docs"),
-    re_path(r"^.*$", login_not_required(NotFoundView.as_view()), name="not-found"),
+    re_path(r"^[\s\S]*$", login_not_required(NotFoundView.as_view()), name="not-found"),
 ]

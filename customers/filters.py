@@ -23,7 +23,7 @@ def customer_match(value: str) -> Q:
     """A customer named by our id, its Parsec customer id (UUID) or the builder's external_id."""
     value = value.strip()
     match = Q(external_id=value)
-    if value.isdigit() and len(value) <= MAX_PK_DIGITS:
+    if value.isascii() and value.isdigit() and len(value) <= MAX_PK_DIGITS:
         match |= Q(pk=int(value))
     with contextlib.suppress(ValueError):
         match |= Q(parsec_customer_id=uuid.UUID(value))

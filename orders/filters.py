@@ -23,7 +23,7 @@ class MarketRefFilter(filters.CharFilter):
             return qs
         value = value.strip()
         market = Q(parsec_id=value) | Q(exchange_market_id=value) | Q(order_market_id=value)
-        if value.isdigit() and len(value) <= MAX_PK_DIGITS:
+        if value.isascii() and value.isdigit() and len(value) <= MAX_PK_DIGITS:
             market |= Q(pk=int(value))
         market_ids = list(Market.objects.filter(market).values_list("pk", flat=True)[:10])
         if market_ids:

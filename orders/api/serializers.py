@@ -120,7 +120,7 @@ class PlaceOrderSerializer(serializers.Serializer):
 
         value = value.strip()
         match = Q(parsec_id=value) | Q(exchange_market_id=value) | Q(order_market_id=value)
-        if value.isdigit() and len(value) <= MAX_PK_DIGITS:
+        if value.isascii() and value.isdigit() and len(value) <= MAX_PK_DIGITS:
             match |= Q(pk=int(value))
         market = Market.objects.filter(match).order_by("pk").first()
         if market is None:

@@ -141,3 +141,10 @@ def test_unknown_object_is_a_404(ops_api):
 def test_prices_and_sizes_are_decimal_strings(ops_api, mirror):
     order = ops_api.get(f"/api/orders/{mirror['orders'][0].pk}/").json()
     assert order["price"] == "0.55000000" and order["size"] == "10.00000000" and order["remaining"] == "6.00000000"
+
+
+@pytest.mark.parametrize("value", ["³", "٣", "0.5", "\u00b9\u00b2"])
+def test_customer_and_market_references_that_look_numeric_but_are_not_are_just_no_match(ops_api, mirror, value):
+    for url in ("/api/orders/", "/api/fills/"):
+        response = ops_api.get(url, {"customer": value, "market": value})
+        assert response.status_code == 200 and response.json()["results"] == []
