@@ -85,11 +85,11 @@ def escrow_rows(customer: Customer, since: datetime, until: datetime):
 def activity_rows(*, customer: Customer, since: datetime, until: datetime) -> Iterator[list]:
     yield ACTIVITY_HEADER
     orders = (Order.objects.filter(customer=customer, created_at__gte=since, created_at__lt=until)
-              .annotate(notional=NOTIONAL).select_related("placed_by_user").order_by("created_at", "id"))
+              .annotate(value_usdc=NOTIONAL).select_related("placed_by_user").order_by("created_at", "id"))
     for o in orders.iterator(chunk_size=CHUNK):
         actor = o.placed_by_user.get_username() if o.placed_by_user_id else o.get_placed_by_display()
         yield ["order", o.created_at, o.parsec_order_id, o.exchange, o.market_native_id, o.outcome, o.side, o.price,
-               o.size, o.filled, o.status, o.notional.quantize(Decimal("0.000001")), "", actor, o.order_type]
+               o.size, o.filled, o.status, o.value_usdc.quantize(Decimal("0.000001")), "", actor, o.order_type]
     fills = Fill.objects.filter(customer=customer, created_at__gte=since, created_at__lt=until).order_by("created_at", "id")
     for f in fills.iterator(chunk_size=CHUNK):
         yield ["fill", f.created_at, f.fill_id, f.exchange, f.market_native_id, f.outcome, f.side, f.price, f.size,

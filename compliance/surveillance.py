@@ -71,7 +71,7 @@ def large_notional(*, now: datetime, customer_ids=None) -> list[Hit]:
         .values("customer_id").annotate(avg=Avg(NOTIONAL), n=Count("id"))
     }
     recent = (_scope(Order.objects.filter(created_at__gte=since, created_at__lte=now), customer_ids)
-              .annotate(notional=NOTIONAL).filter(notional__gte=settings.SURV_LARGE_NOTIONAL_MIN_USDC))
+              .annotate(value_usdc=NOTIONAL).filter(value_usdc__gte=settings.SURV_LARGE_NOTIONAL_MIN_USDC))
     hits = []
     multiple = Decimal(str(settings.SURV_LARGE_NOTIONAL_MULTIPLE))
     for order in recent.only("id", "customer_id", "side", "size", "outcome", "price", "parsec_order_id"):
@@ -79,19 +79,19 @@ def large_notional(*, now: datetime, customer_ids=None) -> list[Hit]:
         enough = past is not None and past["n"] >= settings.SURV_LARGE_NOTIONAL_MIN_HISTORY
         if enough:
             baseline = Decimal(past["avg"])
-            if order.notional < baseline * multiple:
+            if order.value_usdc < baseline * multiple:
                 continue
-            why = f"{_usdc(order.notional)} USDC is {(order.notional / baseline).quantize(Decimal('0.1'))}× the average of {past['n']} orders"
+            why = f"{_usdc(order.value_usdc)} USDC is {(order.value_usdc / baseline).quantize(Decimal('0.1'))}× the average of {past['n']} orders"
         else:
-            if order.notional < settings.SURV_LARGE_NOTIONAL_NO_HISTORY_USDC:
+            if order.value_usdc < settings.SURV_LARGE_NOTIONAL_NO_HISTORY_USDC:
                 continue
             baseline = None
-            why = f"{_usdc(order.notional)} USDC with too little history for a baseline"
+            why = f"{_usdc(order.value_usdc)} USDC with too little history for a baseline"
         hits.append(Hit(
             rule=Alert.Rule.LARGE_NOTIONAL, customer_id=order.customer_id, dedup_key=f"large_notional:order:{order.pk}",
             title=f"Large order: {why}", severity=Alert.Severity.HIGH if not enough else Alert.Severity.MEDIUM,
             evidence=[_order_ref(order)],
-            figures={"notional_usdc": _usdc(order.notional), "baseline_usdc": _usdc(baseline) if baseline else None,
+            figures={"notional_usdc": _usdc(order.value_usdc), "baseline_usdc": _usdc(baseline) if baseline else None,
                      "history_orders": past["n"] if past else 0, "multiple": str(multiple),
                      "min_usdc": str(settings.SURV_LARGE_NOTIONAL_MIN_USDC)},
         ))
@@ -105,7 +105,7 @@ def pre_resolution(*, now: datetime, customer_ids=None) -> list[Hit]:
     orders = (
         _scope(Order.objects.filter(created_at__gte=since, market__end_date__isnull=False), customer_ids)
         .filter(created_at__gte=F("market__end_date") - window, created_at__lte=F("market__end_date"))
-        .annotate(notional=NOTIONAL).filter(notional__gte=settings.SURV_PRE_RESOLUTION_MIN_USDC)
+        .annotate(value_usdc=NOTIONAL).filter(value_usdc__gte=settings.SURV_PRE_RESOLUTION_MIN_USDC)
         .select_related("market")
     )
     hits = []
@@ -113,10 +113,10 @@ def pre_resolution(*, now: datetime, customer_ids=None) -> list[Hit]:
         minutes = int((order.market.end_date - order.created_at).total_seconds() // 60)
         hits.append(Hit(
             rule=Alert.Rule.PRE_RESOLUTION, customer_id=order.customer_id, dedup_key=f"pre_resolution:order:{order.pk}",
-            title=f"{_usdc(order.notional)} USDC placed {minutes} min before “{order.market.question[:120]}” resolves",
+            title=f"{_usdc(order.value_usdc)} USDC placed {minutes} min before “{order.market.question[:120]}” resolves",
             severity=Alert.Severity.HIGH,
             evidence=[_order_ref(order), {"type": "market", "id": order.market_id, "label": order.market.question[:200]}],
-            figures={"minutes_before_end": minutes, "notional_usdc": _usdc(order.notional),
+            figures={"minutes_before_end": minutes, "notional_usdc": _usdc(order.value_usdc),
                      "window_hours": settings.SURV_PRE_RESOLUTION_HOURS},
         ))
     return hits

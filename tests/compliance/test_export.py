@@ -1,0 +1,111 @@
+"""Activity CSV: streamed, in range, formula-safe, audited; the monthly statement adds up."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.http import StreamingHttpResponse
+from django.urls import reverse
+
+from compliance.exports import safe_cell
+from compliance.models import AuditEvent
+from compliance.services import record_action
+from customers.models import BalanceSnapshot
+from tests.compliance import factories as f
+
+pytestmark = pytest.mark.django_db
+
+
+def at(day: int, hour: int = 12, month: int = 3) -> datetime:
+    return datetime(2026, month, day, hour, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("text", ["=HYPERLINK(\"http://x\")", "+1+1", "-2", "@SUM(A1)", "\tcmd", "\rcmd"])
+def test_cells_a_spreadsheet_would_evaluate_get_a_quote(text):
+    assert safe_cell(text) == "'" + text
+
+
+def test_plain_cells_are_left_alone():
+    assert safe_cell("Will it rain?") == "Will it rain?" and safe_cell(Decimal("0.5")) == "0.5" and safe_cell(None) == ""
+
+
+def export(client, customer, start="2026-03-01", end="2026-03-31", reason="Regulator request 42"):
+    return client.post(reverse("admin:compliance_alert_export", args=[customer.pk]), {"start": start, "end": end, "reason": reason})
+
+
+def test_the_export_streams_the_range_only_defuses_formulas_and_is_audited(reviewer_client, reviewer):
+    cust, mkt = f.customer(), f.market(question="=cmd|' /C calc'!A0")
+    inside = f.order(cust, mkt, at=f.ago(hours=1), parsec_order_id="=EVIL()")
+    f.order(cust, mkt, at=f.ago(days=40))  # before the range
+    f.fill(cust, mkt, at=f.ago(minutes=30), order_row=inside, fee="0.01")
+    record_action(actor="system", action="order.cancel", customer=cust, reason="-- operator note", outcome="ok")
+    today = date.today()
+    response = export(reviewer_client, cust, start=str(today - timedelta(days=1)), end=str(today))
+    assert response.status_code == 200 and isinstance(response, StreamingHttpResponse)
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    kinds = [row[0] for row in rows[1:]]
+    # the export's own audit row is written before the first byte, so it is part of the export
+    assert kinds.count("order") == 1 and kinds.count("fill") == 1 and kinds.count("operator action") == 2
+    order_row = next(row for row in rows if row[0] == "order")
+    assert order_row[2] == "'=EVIL()"
+    assert all(not cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row)
+    event = AuditEvent.objects.filter(action="export.activity").get()
+    assert event.actor == reviewer and event.reason == "Regulator request 42"
+    assert event.request["end"] == str(today)
+
+
+def test_a_backwards_range_or_a_missing_reason_is_refused_and_not_audited(reviewer_client):
+    cust = f.customer()
+    backwards = export(reviewer_client, cust, start="2026-03-31", end="2026-03-01")
+    assert backwards.status_code == 200 and b"The end date is before the start date." in backwards.content
+    assert export(reviewer_client, cust, reason="").status_code == 200
+    assert not AuditEvent.objects.filter(action="export.activity").exists()
+
+
+def test_operations_cannot_export(operator_client):
+    cust = f.customer()
+    assert operator_client.get(reverse("admin:compliance_alert_export", args=[cust.pk])).status_code == 403
+    assert export(operator_client, cust).status_code == 403
+
+
+def test_a_large_export_streams_every_row(reviewer_client):
+    cust, mkt = f.customer(), f.market()
+    from orders.models import Order
+
+    Order.objects.bulk_create([
+        Order(parsec_order_id=f"bulk-{i}", exchange="polymarket", customer=cust, market=mkt, market_native_id="m",
+              outcome="Yes", side="buy", price=Decimal("0.5"), size=Decimal("1"), status="open", created_at=at(5))
+        for i in range(5000)
+    ])
+    response = export(reviewer_client, cust)
+    lines = 0
+    for chunk in response.streaming_content:
+        lines += chunk.count(b"\n")
+    assert lines == 1 + 5000  # header and the orders (the audit row is dated today, outside March)
+
+
+def test_the_monthly_statement_adds_up_balances_volume_and_average_cost_pnl(reviewer_client):
+    cust, mkt = f.customer(), f.market()
+    BalanceSnapshot.objects.create(customer=cust, exchange="polymarket", usdc_base_units=100_000_000, taken_at=at(28, month=2))
+    BalanceSnapshot.objects.create(customer=cust, exchange="polymarket", usdc_base_units=104_000_000, taken_at=at(30))
+    f.fill(cust, mkt, side="buy", price="0.40", size="10", at=at(25, month=2))  # before the month: cost basis
+    f.fill(cust, mkt, side="buy", price="0.60", size="10", at=at(3))  # average 0.50 on 20
+    f.fill(cust, mkt, side="sell", price="0.80", size="5", at=at(20), fee="0.02")  # realises (0.80-0.50)*5 = 1.50
+    url = reverse("admin:compliance_alert_statement", args=[cust.pk])
+    page = reviewer_client.get(url, {"month": "2026-03", "format": "html"})
+    assert page.status_code == 200
+    statement = page.context["statement"]
+    assert statement.balances == [{"exchange": "polymarket", "opening": Decimal("100"), "closing": Decimal("104")}]
+    assert statement.realised_total == Decimal("1.5")
+    [line] = statement.pnl
+    assert line.quantity == Decimal("15") and line.average_cost == Decimal("0.5")
+    assert statement.volume[0]["fills"] == 2 and statement.volume[0]["notional"] == Decimal("10")
+    as_csv = reviewer_client.get(url, {"month": "2026-03", "format": "csv"})
+    assert as_csv.status_code == 200 and b"total realised" in as_csv.content
+    assert AuditEvent.objects.filter(action="export.statement").count() == 2
+    assert reviewer_client.get(url, {"month": "March", "format": "csv"}).status_code == 302
