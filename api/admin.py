@@ -7,9 +7,9 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from unfold.admin import ModelAdmin
 
-from api.audit import record_action
 from api.models import ApiToken
 from api.tokens import issue_token, revoke_token
+from compliance.services import record_action
 
 
 class IssueTokenForm(forms.ModelForm):
