@@ -62,3 +62,123 @@ def test_staff_without_a_role_sees_an_empty_admin(client, django_user_model):
     client.force_login(user)
     response = client.get("/admin/")
     assert response.status_code == 200
+
+
+# --- Compliance writes nothing, whatever model or page is added later ------------------------
+
+# Review records are the one thing Compliance may write (issue 2, "Roles").
+COMPLIANCE_WRITES = {"compliance.alert", "compliance.review"}
+# Standard admin pages; everything else under /admin/ is a custom view.
+STANDARD_ADMIN_NAMES = ("_changelist", "_add", "_change", "_delete", "_history", "_autocomplete")
+NOT_WRITES = {"admin:index", "admin:login", "admin:logout", "admin:jsi18n", "admin:app_list", "admin:view_on_site",
+              "admin:autocomplete", "admin:password_change", "admin:password_change_done", "admin:otp_enrol",
+              "admin:search",  # unfold's sidebar search: a read
+              # django-otp's device pages show a QR code (reads; they 500 on a missing pk, a django-otp quirk)
+              "admin:otp_totp_totpdevice_config", "admin:otp_totp_totpdevice_qrcode"}
+
+
+def _row_counts() -> dict[str, int]:
+    from django.apps import apps
+    from django.db import router
+
+    skip = {"sessions", "axes", "admin", "otp_totp", "otp_static"}
+    return {
+        model._meta.label: model._default_manager.count()
+        for model in apps.get_models()
+        if model._meta.app_label not in skip and router.db_for_write(model) == "default" and not model._meta.proxy
+    }
+
+
+@pytest.fixture
+def some_rows(operator):
+    """At least one row behind the models every admin page is about, so change/delete URLs resolve."""
+    import uuid
+
+    from compliance.services import record_action
+    from customers.models import Customer
+
+    customer = Customer.objects.create(parsec_customer_id=uuid.uuid4(), external_id="access-ext")
+    record_action(actor=operator, action="customer.deactivate", customer=customer, outcome="ok")
+    return customer
+
+
+def test_compliance_gets_403_on_every_add_change_and_delete(reviewer_client, reviewer, some_rows, rf):
+    from django.contrib import admin
+    from django.urls import reverse
+
+    request = rf.get("/admin/")
+    request.user = reviewer
+    before = _row_counts()
+    checked = 0
+    for model, model_admin in admin.site._registry.items():
+        label = model._meta.label_lower
+        if label in COMPLIANCE_WRITES:
+            continue
+        info = (model._meta.app_label, model._meta.model_name)
+        obj = model._default_manager.order_by("pk").first()
+        assert not model_admin.has_add_permission(request), label
+        assert not model_admin.has_change_permission(request, obj), label
+        assert not model_admin.has_delete_permission(request, obj), label
+        add = reverse("admin:{}_{}_add".format(*info))
+        assert reviewer_client.get(add).status_code == 403, label
+        assert reviewer_client.post(add, {}).status_code == 403, label
+        if obj is not None:
+            assert reviewer_client.post(reverse("admin:{}_{}_change".format(*info), args=[obj.pk]), {}).status_code == 403, label
+            assert reviewer_client.post(reverse("admin:{}_{}_delete".format(*info), args=[obj.pk]), {"post": "yes"}).status_code == 403, label
+        checked += 1
+    assert checked >= 10
+    assert _row_counts() == before
+
+
+def test_compliance_has_no_admin_action_and_posting_one_changes_nothing(reviewer_client, reviewer, some_rows, rf):
+    from django.contrib import admin
+    from django.urls import reverse
+
+    request = rf.get("/admin/")
+    request.user = reviewer
+    before = _row_counts()
+    for model, model_admin in admin.site._registry.items():
+        label = model._meta.label_lower
+        if label in COMPLIANCE_WRITES:
+            continue
+        listed = model_admin.has_view_or_change_permission(request)
+        if listed:  # a list Compliance can open offers it no action
+            assert not model_admin.get_actions(request), (label, list(model_admin.get_actions(request)))
+        names = {getattr(a, "__name__", a) for a in (model_admin.actions or [])} | {"delete_selected"}
+        obj = model._default_manager.order_by("pk").first()
+        url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+        for name in names:
+            response = reviewer_client.post(url, {"action": name, "_selected_action": [obj.pk] if obj else [], "post": "yes"})
+            assert response.status_code in ((200, 302) if listed else (403,)), (label, name, response.status_code)
+    assert _row_counts() == before
+
+
+def test_compliance_posting_to_every_custom_admin_page_writes_nothing(reviewer_client, some_rows):
+    before = _row_counts()
+    for route, name in _walk(get_resolver().url_patterns):
+        if not (name or "").startswith("admin:") or name in NOT_WRITES or name.endswith(STANDARD_ADMIN_NAMES):
+            continue
+        if any(name.startswith(f"admin:{label.replace('.', '_')}_") for label in COMPLIANCE_WRITES):
+            continue
+        response = reviewer_client.post(_concrete(route), {})
+        # Refused, or a page that re-renders a form with errors; either way nothing is written.
+        assert response.status_code < 500, (name, response.status_code)
+    assert _row_counts() == before
+
+
+# --- Staff users ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("persona, allowed", [("administrator", True), ("operator", False), ("reviewer", False)])
+def test_only_administrators_manage_staff_users_and_groups(client, request, persona, allowed):
+    user = request.getfixturevalue(persona)
+    client.force_login(user)
+    for url in ("/admin/auth/user/add/", "/admin/auth/group/add/", f"/admin/auth/user/{user.pk}/change/"):
+        assert client.get(url).status_code == (200 if allowed else 403), (persona, url)
+    created = client.post("/admin/auth/user/add/", {
+        "username": "new.staff", "password1": "a-long-enough-passphrase", "password2": "a-long-enough-passphrase",
+        "usable_password": "true",
+    })
+    from django.contrib.auth import get_user_model
+
+    assert get_user_model().objects.filter(username="new.staff").exists() is allowed, created.status_code
