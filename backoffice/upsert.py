@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import models, transaction
+from django.db import connection, models, transaction
 
 Merge = Callable[[dict[str, Any] | None, dict[str, Any]], dict[str, Any]]
 
@@ -120,7 +120,7 @@ def _upsert_batch(spec: UpsertSpec, batch: dict[tuple, dict[str, Any]]) -> Upser
             data = {**batch[key], **spec.merge(None, batch[key])}
             names = (*spec.key, *spec.fields, *spec.touch, *spec.create_only)
             objs.append(spec.model(**{name: data[name] for name in names if name in data}))
-        spec.model._default_manager.bulk_create(objs, ignore_conflicts=True)
+        _insert_new(spec.model, objs, [name for name in (*spec.key, *spec.fields, *spec.touch, *spec.create_only)])
         # Rows another worker inserted first were skipped: read them back and merge them.
         raced = _select_existing(spec, new_keys)
         lost = {key: values for key, values in raced.items() if _changes(spec, values, batch[key])}
@@ -154,3 +154,23 @@ def _update_locked(spec: UpsertSpec, batch: dict[tuple, dict[str, Any]]) -> Upse
             spec.model._default_manager.bulk_update(objs, [*spec.fields, *spec.touch])
         result.updated += len(objs)
     return result
+
+
+def _insert_new(model: type[models.Model], objs: list[models.Model], attnames: list[str]) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING. On PostgreSQL the rows travel by COPY into a
+    temporary table first (one round trip, no 20,000-parameter statement to parse)."""
+    if connection.vendor != "postgresql" or len(objs) < 50:
+        model._default_manager.bulk_create(objs, ignore_conflicts=True)
+        return
+    fields = [model._meta.get_field(name) for name in attnames if hasattr(objs[0], model._meta.get_field(name).attname)]
+    table = connection.ops.quote_name(model._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    stage = connection.ops.quote_name(f"stage_{model._meta.db_table}")
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} AS SELECT {columns} FROM {table} WITH NO DATA")  # noqa: S608 (quoted identifiers, no input)
+        cursor.execute(f"TRUNCATE {stage}")
+        with cursor.cursor.copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
+            for obj in objs:
+                copy.write_row([f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields])
+        cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage} ON CONFLICT DO NOTHING")  # noqa: S608 (quoted identifiers, no input)
+        cursor.execute(f"TRUNCATE {stage}")
