@@ -253,7 +253,6 @@ def wallet_state(ctx):
     links = ctx.customer.exchange_links.order_by("exchange")
     data = {
         "wallets": [render.wallet(w) for w in wallets],
-        "session_signer": None,
         "linked_exchanges": [{"exchange": link.exchange, "has_credentials": link.has_credentials} for link in links],
     }
     if wallets:
