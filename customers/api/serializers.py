@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from customers.enums import Exchange
 from customers.models import BalanceSnapshot, Customer, ExchangeLink, SyncRun, Wallet
 
 
@@ -53,3 +54,7 @@ class SyncRunSerializer(serializers.ModelSerializer):
             "id", "kind", "customer", "exchange", "trigger", "status", "started_at", "finished_at", "calls_made",
             "rows_created", "rows_updated", "rows_unchanged", "errors", "progress_done", "progress_total",
         ]
+
+
+class SyncRequestSerializer(serializers.Serializer):
+    exchange = serializers.ChoiceField(choices=Exchange.choices, required=False, help_text="Only this exchange.")
