@@ -2,9 +2,8 @@
 
 Fills a scratch PostgreSQL database (bench/sync_common.py) with --rows orders and as many fills
 (generate_series in SQL; about 5 minutes for 1M with every index in place), 1,000 customers and
-500 markets, ANALYZEs it, then
-renders each changelist --repeat times through Django's test client as an Operations user and
-prints the median total time and the median database time of the page.
+500 markets, ANALYZEs it, then renders each changelist --repeat times through Django's test
+client as an Operations user and prints the median total time and the median database time.
 
 Baseline, measured in the same run on the same pages: the stock Django admin behaviour, i.e.
 ``django.core.paginator.Paginator`` (an unbounded COUNT(*) of the filtered list) and
