@@ -87,7 +87,7 @@ class Bench:
             "DATABASE_URL": database_url,
             "BACKOFFICE_VAR_DIR": str(self.tmp / "var"),
             "CELERY_BROKER_URL": broker,
-            "RATE_LIMIT_REDIS_URL": "",
+            "RATE_LIMIT_REDIS_URL": broker.replace("/13", "/12") if broker.startswith("redis") else "",
             "CELERY_VISIBILITY_TIMEOUT": "15",
             "PARSEC_API_BASE_URL": self.sandbox.base_url,
             "PARSEC_API_KEY": self.sandbox.builder_key,
@@ -109,6 +109,7 @@ class Bench:
 
         django.setup()
         self.sandbox.control("POST", "limits", json={"enabled": False})
+        print(f"scratch dir {self.tmp}")
         print(f"back-office DB: {'PostgreSQL' if use_pg else 'SQLite'}; broker: {broker.split(':')[0]}; sandbox {self.sandbox.base_url}")
         return env
 
@@ -119,6 +120,16 @@ class Bench:
              "-l", "warning", "-s", str(self.tmp / "beat-schedule"), "-n", f"bench{self.kills}@%h"],
             cwd=ROOT, env=os.environ, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
+
+    def wait_for_worker(self) -> None:
+        """Start the clock only once a worker answers (its start-up is not placement time)."""
+        from backoffice.celery import app
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if app.control.ping(timeout=1.0):
+                return
+        raise SystemExit("the Celery worker did not start; see worker.log in " + str(self.tmp))
 
     def kill_worker(self) -> None:
         """SIGKILL the worker's whole process group (its children are mid-placement)."""
@@ -227,13 +238,18 @@ class Bench:
         wall = time.monotonic() - started
         if faults:
             self.clear_faults()
+        if self.args.verbose:
+            for i in OrderIntent.objects.filter(key__in=keys, reconcile_attempts__gt=0).order_by("sent_at"):
+                print(f"    {str(i.key)[:8]} {i.status:12} {i.error_code:16} attempts={i.reconcile_attempts} "
+                      f"sent+{(i.sent_at - intents[0].created_at).total_seconds():5.1f}s "
+                      f"resolved after {(i.resolved_at - i.sent_at).total_seconds():5.1f}s {i.reconcile_note[:120]!r}")
         return self.audit(label, keys, customers, wall)
 
     def inject_faults(self) -> None:
         rules = [
-            {"kind": "drop_after_commit", "endpoint": "orders.create", "probability": 0.20},
-            {"kind": "reset", "endpoint": "orders.create", "probability": 0.10},
-            {"kind": "status_503", "endpoint": "orders.create", "probability": 0.05},
+            {"kind": "drop", "endpoint": "orders.create", "probability": "0.20", "seed": 1},
+            {"kind": "reset", "endpoint": "orders.create", "probability": "0.10", "seed": 2},
+            {"kind": "error_503", "endpoint": "orders.create", "probability": "0.05", "seed": 3},
         ]
         for rule in rules:
             self.sandbox.control("POST", "faults", json=rule)
@@ -266,8 +282,10 @@ class Bench:
         unknown_codes = {"timeout", "connection_error", "unavailable", "worker_lost", "internal_error"}
         resolve_times = sorted(
             (i.resolved_at - i.sent_at).total_seconds() for i in intents
-            if i.error_code in unknown_codes and i.sent_at and i.resolved_at
+            if (i.error_code in unknown_codes or i.reconcile_attempts) and i.sent_at and i.resolved_at
         )
+        direct = sorted((i.resolved_at - i.sent_at).total_seconds() for i in intents
+                        if not i.reconcile_attempts and i.sent_at and i.resolved_at)
         placed_ids = {i.parsec_order_id for i in intents if i.parsec_order_id}
         orders_total = sum(len(v) for v in at_parsec.values())
         result = {
@@ -276,6 +294,8 @@ class Bench:
             "orders_at_sandbox": orders_total, "intents_placed": statuses.get("placed", 0),
             "linked_ids_found": sum(1 for orders in at_parsec.values() for o in orders if o.id in placed_ids),
             "duplicates": duplicates + strays, "lost": lost, "statuses": dict(statuses),
+            "send_s_p50": round(statistics.median(direct), 3) if direct else None,
+            "send_s_p95": round(direct[int(0.95 * (len(direct) - 1))], 3) if direct else None,
             "unknown_resolved": len(resolve_times),
             "resolve_s_p50": round(statistics.median(resolve_times), 1) if resolve_times else None,
             "resolve_s_p95": round(resolve_times[int(0.95 * (len(resolve_times) - 1))], 1) if resolve_times else None,
@@ -293,18 +313,21 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--sqlite", action="store_true", help="use SQLite for the back-office even if PostgreSQL is up")
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--verbose", action="store_true", help="print the timeline of every reconciled intent")
     args = parser.parse_args()
     random.seed(args.seed)
     bench = Bench(args)
     try:
         bench.configure()
         bench.start_worker()
+        bench.wait_for_worker()
         results = [bench.run("baseline", args.baseline, faults=False), bench.run("faults", args.count, faults=True)]
     finally:
         bench.stop()
     for r in results:
         print(f"\n[{r['label']}] {r['intents']} placements in {r['wall_s']} s ({r['placements_per_s']}/s)")
         print(f"  orders at the sandbox: {r['orders_at_sandbox']}; intents placed: {r['intents_placed']}; statuses: {r['statuses']}")
+        print(f"  answered placements: send → answer p50 {r['send_s_p50']} s, p95 {r['send_s_p95']} s")
         print(f"  duplicates: {r['duplicates']}  lost: {r['lost']}")
         if r["unknown_resolved"]:
             print(f"  unknown intents resolved: {r['unknown_resolved']}; time to resolve p50 {r['resolve_s_p50']} s, "

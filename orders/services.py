@@ -537,9 +537,11 @@ def _record_placed(*, intent: OrderIntent, actor, order, via: str) -> PlacementR
     from_statuses = [OrderIntent.Status.SENDING, OrderIntent.Status.UNKNOWN]
     try:
         with transaction.atomic():
+            # A reconciled intent keeps the error that made it unknown: it is part of its story.
+            cleared = {"error_code": "", "error_message": ""} if via == "send" else {}
             updated = OrderIntent.objects.filter(pk=intent.pk, status__in=from_statuses).update(
                 status=OrderIntent.Status.PLACED, parsec_order_id=order.id, resolved_at=now, next_check_at=None,
-                error_code="", error_message="",
+                **cleared,
             )
     except IntegrityError:
         # Another intent already claims that Parsec order: a human must look.
