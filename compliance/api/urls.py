@@ -1,5 +1,7 @@
 from api.routing import ApiRouter
+from compliance.api import views
 
 router = ApiRouter()
+router.register("audit-events", views.AuditEventViewSet, basename="auditevent")
 
 urlpatterns = router.urls

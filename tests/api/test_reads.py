@@ -148,3 +148,23 @@ def test_customer_and_market_references_that_look_numeric_but_are_not_are_just_n
     for url in ("/api/orders/", "/api/fills/"):
         response = ops_api.get(url, {"customer": value, "market": value})
         assert response.status_code == 200 and response.json()["results"] == []
+
+
+def test_audit_events_read_with_filters_and_a_flat_query_count(compliance_api, mirror):
+    from compliance.services import record_action
+
+    customer = mirror["customers"][0]
+    for i in range(55):
+        record_action(actor="api-token:feedbeef (bench)", action="order.place" if i % 2 else "order.cancel",
+                      customer=customer if i < 5 else None, outcome="ok", request={"i": i})
+    compliance_api.get("/api/whoami/")
+    small, small_body = _queries(compliance_api, "/api/audit-events/?page_size=5")
+    large, large_body = _queries(compliance_api, "/api/audit-events/?page_size=50")
+    assert small == large == 5
+    assert [e["seq"] for e in large_body["results"]] == sorted((e["seq"] for e in large_body["results"]), reverse=True)
+    assert len(compliance_api.get("/api/audit-events/?action=order.place&page_size=100").json()["results"]) == 27
+    assert len(compliance_api.get("/api/audit-events/?action=order.*&page_size=100").json()["results"]) == 55
+    assert len(compliance_api.get(f"/api/audit-events/?customer={customer.external_id}").json()["results"]) == 5
+    assert len(compliance_api.get("/api/audit-events/?actor=api-token:feedbeef (bench)&page_size=100").json()["results"]) == 55
+    one = large_body["results"][0]
+    assert compliance_api.get(f"/api/audit-events/{one['seq']}/").json()["hash"] == one["hash"]
