@@ -99,7 +99,7 @@ def timeline(*, customer: Customer, start: date | None, end: date | None, kinds:
             if before is not None and before != snap.usdc_base_units and snap.taken_at >= since:
                 delta = Decimal(snap.usdc_base_units - before).scaleb(-6)
                 entries.append(TimelineEntry(snap.taken_at, "balance", f"{snap.get_exchange_display()} balance {snap.usdc} USDC",
-                                             f"{'+' if delta > 0 else ''}{delta} USDC"))
+                                             f"{'+' if delta > 0 else ''}{delta.normalize():f} USDC"))
     if "escrow" in wanted:
         records, stamp = escrow_rows(customer, since, until)
         if records is not None and stamp:
