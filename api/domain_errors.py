@@ -1,5 +1,8 @@
 """Domain exceptions (services, gateway) → API errors, with the admin's codes and messages.
 
+400 means the request does not match the schema; 422 means it does but a business rule (or
+Parsec) refused it; 409 means the state of things is in the way (retry later or reconcile).
+
 The code and the sentence come from ``orders.messages`` (Parsec's refusals) or from the
 service's own exception, so an operator reading the admin and a tool reading the API see the
 same words; only the HTTP status is the API's choice.
@@ -48,9 +51,9 @@ def translate_domain_error(exc) -> ApiError | None:
 
     if isinstance(exc, OrderValidationError):
         fields = {(name or "non_field_errors"): [str(m) for m in messages] for name, messages in exc.errors.items()}
-        return ApiError(status_code=400, code=exc.code, message=exc.message, fields=fields)
+        return ApiError(status_code=422, code=exc.code, message=exc.message, fields=fields)
     if isinstance(exc, TradingError):
-        status = 409 if exc.code in CONFLICT_CODES else 400
+        status = 409 if exc.code in CONFLICT_CODES else 422
         fields = {exc.field: [exc.message]} if exc.field else {}
         return ApiError(status_code=status, code=exc.code, message=exc.message, fields=fields)
     return None

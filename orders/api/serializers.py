@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from rest_framework import serializers
 
+from api.fields import DecimalStringField, StrictCharField, StrictIntegerField, StrictRegexField
 from customers.enums import Exchange
 from orders.models import Fill, Market, Order, OrderIntent, OrderType, Position, Side
 
@@ -85,47 +88,24 @@ ADDRESS = r"^0x[0-9a-fA-F]{40}$"
 class FeeAuthSerializer(serializers.Serializer):
     """The EIP-712 ``PullFee`` authorisation signed in the builder's app (passed through to Parsec)."""
 
-    order_id = serializers.RegexField(HEX32, help_text="The builder's bytes32 fee order id (0x + 64 hex).")
-    payer = serializers.RegexField(ADDRESS)
-    fee_amount = serializers.IntegerField(min_value=0, max_value=2**63 - 1, help_text="USDC base units.")
-    deadline = serializers.IntegerField(min_value=0, max_value=2**63 - 1, help_text="Unix seconds.")
-    signature = serializers.RegexField(r"^0x[0-9a-fA-F]{130}$", write_only=True)
+    order_id = StrictRegexField(HEX32, help_text="The builder's bytes32 fee order id (0x + 64 hex).")
+    payer = StrictRegexField(ADDRESS)
+    fee_amount = StrictIntegerField(min_value=0, max_value=2**63 - 1, help_text="USDC base units.")
+    deadline = StrictIntegerField(min_value=0, max_value=2**63 - 1, help_text="Unix seconds.")
+    signature = StrictRegexField(r"^0x[0-9a-fA-F]{130}$", write_only=True)
 
 
 class PlaceOrderSerializer(serializers.Serializer):
-    customer = serializers.CharField(max_length=255, help_text="Our id, the Parsec customer id or the external id.")
-    market = serializers.CharField(max_length=255, help_text="Our id, the market's parsec_id or its native id.")
-    outcome = serializers.CharField(max_length=255)
+    customer = StrictCharField(max_length=255, help_text="Our id, the Parsec customer id or the external id.")
+    market = StrictCharField(max_length=255, help_text="Our id, the market's parsec_id or its native id.")
+    outcome = StrictCharField(max_length=255)
     side = serializers.ChoiceField(choices=Side.choices)
-    price = serializers.DecimalField(max_digits=12, decimal_places=8, help_text="0.01–0.99, on the market's tick.")
-    size = serializers.DecimalField(max_digits=20, decimal_places=8)
+    price = DecimalStringField(max_digits=12, decimal_places=8, min_value=Decimal("0"), max_value=Decimal("1"), help_text="0.01–0.99, on the market's tick.")
+    size = DecimalStringField(max_digits=20, decimal_places=8, min_value=Decimal("0.00000001"))
     order_type = serializers.ChoiceField(choices=OrderType.choices, default=OrderType.GTC)
     expiration = serializers.DateTimeField(required=False, allow_null=True, help_text="gtd only; ≥ 60 s ahead.")
-    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    reason = StrictCharField(max_length=2000, required=False, allow_blank=True, default="")
     fee_auth = FeeAuthSerializer(required=False, allow_null=True)
-
-    def validate_customer(self, value):
-        from customers.filters import customer_match
-        from customers.models import Customer
-
-        customer = Customer.objects.filter(customer_match(value)).first()
-        if customer is None:
-            raise serializers.ValidationError("No such customer in the mirror.")
-        return customer
-
-    def validate_market(self, value):
-        from django.db.models import Q
-
-        from customers.filters import MAX_PK_DIGITS
-
-        value = value.strip()
-        match = Q(parsec_id=value) | Q(exchange_market_id=value) | Q(order_market_id=value)
-        if value.isascii() and value.isdigit() and len(value) <= MAX_PK_DIGITS:
-            match |= Q(pk=int(value))
-        market = Market.objects.filter(match).order_by("pk").first()
-        if market is None:
-            raise serializers.ValidationError("No such market in the catalogue.")
-        return market
 
 
 class PlacementRefusalSerializer(serializers.Serializer):
@@ -136,15 +116,14 @@ class PlacementRefusalSerializer(serializers.Serializer):
 
 
 class ReasonSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    reason = StrictCharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
 class CancelAllSerializer(ReasonSerializer):
-    customer = serializers.CharField(max_length=255, help_text="Our id, the Parsec customer id or the external id.")
+    customer = StrictCharField(max_length=255, help_text="Our id, the Parsec customer id or the external id.")
     exchange = serializers.ChoiceField(choices=Exchange.choices, required=False)
-    market = serializers.CharField(max_length=255, required=False, help_text="Only this market's orders (native id).")
+    market = StrictCharField(max_length=255, required=False, help_text="Only this market's orders (native id).")
 
-    validate_customer = PlaceOrderSerializer.validate_customer
 
 
 class CancelResultSerializer(serializers.Serializer):

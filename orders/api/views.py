@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import django_filters as filters
+from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import viewsets
@@ -14,7 +15,8 @@ from api.errors import ApiError, error_body
 from api.idempotency import HEADER, idempotent, principal_of, remember
 from api.viewsets import MirrorReadViewSet, validated
 from customers.enums import Exchange
-from customers.filters import CustomerRefFilter
+from customers.filters import MAX_PK_DIGITS, CustomerRefFilter, customer_match
+from customers.models import Customer
 from orders import messages, selectors, services
 from orders.api import serializers
 from orders.filters import FillFilterSet, MarketFilterSet, OrderFilterSet, PositionFilterSet
@@ -90,6 +92,26 @@ def _intent_key(request, idempotency_key: str) -> uuid.UUID:
     return uuid.uuid5(uuid.NAMESPACE_URL, f"parsec-backoffice:{principal_of(request)}:{idempotency_key}")
 
 
+def resolve_customer(value: str, *, field: str = "customer") -> Customer:
+    customer = Customer.objects.filter(customer_match(value)).first()
+    if customer is None:
+        raise ApiError(status_code=422, code="unknown_reference", message="No such customer in the mirror.",
+                       fields={field: ["No customer has this id, Parsec customer id or external id."]})
+    return customer
+
+
+def resolve_market(value: str, *, field: str = "market") -> Market:
+    value = value.strip()
+    match = Q(parsec_id=value) | Q(exchange_market_id=value) | Q(order_market_id=value)
+    if value.isascii() and value.isdigit() and len(value) <= MAX_PK_DIGITS:
+        match |= Q(pk=int(value))
+    market = Market.objects.filter(match).order_by("pk").first()
+    if market is None:
+        raise ApiError(status_code=422, code="unknown_reference", message="No such market in the catalogue.",
+                       fields={field: ["No market has this id, parsec_id or native id."]})
+    return market
+
+
 def placement_response(intent: OrderIntent) -> Response:
     body = serializers.OrderIntentSerializer(intent).data
     if intent.status in PLACEMENT_STATUS:
@@ -120,16 +142,18 @@ class PlaceOrderView(viewsets.ViewSet):
         responses={
             201: serializers.OrderIntentSerializer, 202: serializers.OrderIntentSerializer,
             200: OpenApiResponse(serializers.OrderIntentSerializer, description="Resolved as needing review."),
-            422: serializers.PlacementRefusalSerializer, 429: serializers.PlacementRefusalSerializer,
+            422: OpenApiResponse(serializers.PlacementRefusalSerializer, description="Refused: by a business rule, by Parsec (with the intent), or the Idempotency-Key was used for another request."),
+            429: serializers.PlacementRefusalSerializer,
         },
     )
     @idempotent
     def create(self, request):
         data = validated(serializers.PlaceOrderSerializer, request)
         fee_auth = data.get("fee_auth")
+        customer, market = resolve_customer(data["customer"]), resolve_market(data["market"])
         intent = services.create_intent(
-            key=_intent_key(request, request.headers[HEADER]), customer=data["customer"], exchange=data["market"].exchange,
-            market=data["market"], outcome=data["outcome"], side=data["side"], price=data["price"], size=data["size"],
+            key=_intent_key(request, request.headers[HEADER]), customer=customer, exchange=market.exchange,
+            market=market, outcome=data["outcome"], side=data["side"], price=data["price"], size=data["size"],
             order_type=data["order_type"], expiration=data.get("expiration"), reason=data["reason"], actor=request.user,
             source=OrderIntent.Source.API, fee_base_units=fee_auth["fee_amount"] if fee_auth else None,
             fee_auth_order_id=fee_auth["order_id"] if fee_auth else None,
@@ -181,7 +205,7 @@ class CancelOrdersView(viewsets.ViewSet):
     def cancel_all(self, request):
         data = validated(serializers.CancelAllSerializer, request)
         results = services.cancel_orders(
-            actor=request.user, reason=data["reason"], customer=data["customer"], exchange=data.get("exchange", ""),
+            actor=request.user, reason=data["reason"], customer=resolve_customer(data["customer"]), exchange=data.get("exchange", ""),
             market_native_id=data.get("market", ""),
         )
         return Response(serializers.CancelResponseSerializer({"results": results}).data)

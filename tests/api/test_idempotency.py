@@ -165,8 +165,9 @@ def test_a_validation_failure_is_stored_and_replayed_too(ops_api):
     key = new_key()
     body = {"customer": "nobody", "market": "nothing", "outcome": "Yes", "side": "buy", "price": "0.5", "size": "10"}
     first = ops_api.post(PLACE, body, format="json", HTTP_IDEMPOTENCY_KEY=key)
-    assert first.status_code == 400
-    assert set(first.json()["error"]["fields"]) == {"customer", "market"}
+    assert first.status_code == 422
+    assert first.json()["error"]["code"] == "unknown_reference"
+    assert set(first.json()["error"]["fields"]) == {"customer"}
     again = ops_api.post(PLACE, body, format="json", HTTP_IDEMPOTENCY_KEY=key)
     assert again["Idempotent-Replayed"] == "true" and again.json() == first.json()
 
@@ -177,3 +178,12 @@ def test_the_key_covers_the_body_as_sent(ops_api):
     body = {"customer": "nobody", "market": "nothing", "outcome": "Yes", "side": "buy", "price": "0.5", "size": "10"}
     ops_api.post(PLACE, body, format="json", HTTP_IDEMPOTENCY_KEY=key)
     assert ops_api.post(PLACE, {**body, "price": "0.50"}, format="json", HTTP_IDEMPOTENCY_KEY=key).status_code == 422
+
+
+@pytest.mark.parametrize(("field", "value"), [("price", 0.5), ("size", 10), ("customer", 1), ("reason", 7), ("side", "hold")])
+def test_a_body_of_the_wrong_json_type_is_a_400_naming_the_field(ops_api, field, value):
+    body = {"customer": "nobody", "market": "nothing", "outcome": "Yes", "side": "buy", "price": "0.5", "size": "10",
+            field: value}
+    response = ops_api.post(PLACE, body, format="json", HTTP_IDEMPOTENCY_KEY=new_key())
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == [field]

@@ -143,7 +143,7 @@ def test_a_parsec_refusal_has_the_admins_code_and_message(ops_api, sandbox_custo
 def test_validation_errors_name_the_fields_like_the_admin_form(ops_api, sandbox_customer):
     response = ops_api.post(PLACE, resting_buy(sandbox_customer, price="0.995", outcome="Maybe"), format="json",
                             HTTP_IDEMPOTENCY_KEY=new_key())
-    assert response.status_code == 400
+    assert response.status_code == 422
     error = response.json()["error"]
     assert error["code"] == "invalid_order"
     assert {"price", "outcome"} <= set(error["fields"])
