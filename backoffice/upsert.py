@@ -120,7 +120,7 @@ def _upsert_batch(spec: UpsertSpec, batch: dict[tuple, dict[str, Any]]) -> Upser
             data = {**batch[key], **spec.merge(None, batch[key])}
             names = (*spec.key, *spec.fields, *spec.touch, *spec.create_only)
             objs.append(spec.model(**{name: data[name] for name in names if name in data}))
-        _insert_new(spec.model, objs, [name for name in (*spec.key, *spec.fields, *spec.touch, *spec.create_only)])
+        _insert_new(spec.model, objs)
         # Rows another worker inserted first were skipped: read them back and merge them.
         raced = _select_existing(spec, new_keys)
         lost = {key: values for key, values in raced.items() if _changes(spec, values, batch[key])}
@@ -156,13 +156,14 @@ def _update_locked(spec: UpsertSpec, batch: dict[tuple, dict[str, Any]]) -> Upse
     return result
 
 
-def _insert_new(model: type[models.Model], objs: list[models.Model], attnames: list[str]) -> None:
+def _insert_new(model: type[models.Model], objs: list[models.Model]) -> None:
     """INSERT ... ON CONFLICT DO NOTHING. On PostgreSQL the rows travel by COPY into a
     temporary table first (one round trip, no 20,000-parameter statement to parse)."""
     if connection.vendor != "postgresql" or len(objs) < 50:
         model._default_manager.bulk_create(objs, ignore_conflicts=True)
         return
-    fields = [model._meta.get_field(name) for name in attnames if hasattr(objs[0], model._meta.get_field(name).attname)]
+    # Every column, as bulk_create would send it: model defaults are not database defaults.
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     table = connection.ops.quote_name(model._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     stage = connection.ops.quote_name(f"stage_{model._meta.db_table}")
