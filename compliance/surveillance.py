@@ -26,6 +26,11 @@ EXPOSURE = ExpressionWrapper(F("size") * F("average_price"), output_field=Decima
 CENT = Decimal("0.01")
 
 
+def _n(value: Decimal) -> str:
+    """A quantity or price without trailing zeros or exponent: 10, 0.31, 2.5."""
+    return format(value.normalize(), "f")
+
+
 @dataclass
 class Hit:
     rule: str
@@ -50,8 +55,8 @@ def _usdc(value) -> str:
 
 
 def _order_ref(order: Order) -> dict:
-    return {"type": "order", "id": order.pk, "label": f"{order.side} {order.size.normalize()} {order.outcome} @ "
-            f"{order.price.normalize()} ({order.parsec_order_id})"}
+    return {"type": "order", "id": order.pk, "label": f"{order.side} {_n(order.size)} {order.outcome} @ "
+            f"{_n(order.price)} ({order.parsec_order_id})"}
 
 
 def _scope(qs, customer_ids: Iterable[int] | None):
@@ -178,11 +183,11 @@ def self_crossing(*, now: datetime, customer_ids=None) -> list[Hit]:
             hits.append(Hit(
                 rule=Alert.Rule.SELF_CROSSING, customer_id=later.customer_id,
                 dedup_key=f"self_crossing:fills:{pair[0]}:{pair[1]}",
-                title=(f"Crossed {other.customer_id if later is fill else fill.customer_id}'s fill at {fill.price.normalize()} "
+                title=(f"Crossed {other.customer_id if later is fill else fill.customer_id}'s fill at {_n(fill.price)} "
                        f"on {fill.outcome}" + (" (shared wallet)" if shared else "")),
                 severity=Alert.Severity.HIGH if shared else Alert.Severity.MEDIUM,
                 evidence=[
-                    {"type": "fill", "id": f.pk, "label": f"{f.side} {f.size.normalize()} {f.outcome} @ {f.price.normalize()} "
+                    {"type": "fill", "id": f.pk, "label": f"{f.side} {_n(f.size)} {f.outcome} @ {_n(f.price)} "
                      f"by customer {f.customer_id} ({f.fill_id})"} for f in (fill, other)
                 ] + [{"type": "customer", "id": c, "label": f"customer {c}"} for c in sorted({fill.customer_id, other.customer_id})],
                 figures={"seconds_apart": abs((fill.created_at - other.created_at).total_seconds()),
@@ -228,7 +233,7 @@ def concentration(*, now: datetime, customer_ids=None) -> list[Hit]:
             dedup_key=f"concentration:{row['customer_id']}:{row['exchange']}:{row['market_native_id']}:{week}",
             title=f"{share:.0%} of {_usdc(total)} USDC open exposure in one market ({row['market_native_id'][:40]})",
             severity=Alert.Severity.MEDIUM if share < 0.9 else Alert.Severity.HIGH,
-            evidence=[{"type": "position", "id": p.pk, "label": f"{p.size.normalize()} {p.outcome} @ {p.average_price.normalize()}"}
+            evidence=[{"type": "position", "id": p.pk, "label": f"{_n(p.size)} {p.outcome} @ {_n(p.average_price)}"}
                       for p in positions],
             figures={"share": round(float(share), 4), "market_exposure_usdc": _usdc(row["exposure"]),
                      "total_exposure_usdc": _usdc(total), "threshold": settings.SURV_CONCENTRATION_SHARE},
@@ -252,7 +257,7 @@ def operator_placed(*, now: datetime, customer_ids=None) -> list[Hit]:
         ]
         hits.append(Hit(
             rule=Alert.Rule.OPERATOR_PLACED, customer_id=order.customer_id, dedup_key=f"operator_placed:order:{order.pk}",
-            title=f"{who} placed {order.side} {order.size.normalize()} {order.outcome} @ {order.price.normalize()}",
+            title=f"{who} placed {order.side} {_n(order.size)} {order.outcome} @ {_n(order.price)}",
             severity=Alert.Severity.LOW, evidence=evidence, figures={"placed_by": who},
         ))
     return hits

@@ -27,6 +27,12 @@ from customers.pnl import customer_pnl
 from customers.selectors import latest_balances
 from orders.models import Fill, Order, Position
 
+
+def _n(value: Decimal) -> str:
+    """A quantity or price without trailing zeros or exponent: 10, 0.31, 2.5."""
+    return format(value.normalize(), "f")
+
+
 TIMELINE_KINDS = {
     "order": "Orders", "fill": "Fills", "cancel": "Cancels", "escrow": "Escrow", "balance": "Balance changes",
     "action": "Operator actions", "alert": "Alerts", "review": "Review notes",
@@ -78,17 +84,17 @@ def timeline(*, customer: Customer, start: date | None, end: date | None, kinds:
     if "order" in wanted:
         for o in newest(Order.objects.filter(customer=customer).select_related("placed_by_user", "market"), "created_at"):
             who = f" by {o.placed_by_user.get_username()}" if o.placed_by_user_id else ""
-            entries.append(TimelineEntry(o.created_at, "order", f"{o.side} {o.size.normalize()} {o.outcome} @ {o.price.normalize()}",
+            entries.append(TimelineEntry(o.created_at, "order", f"{o.side} {_n(o.size)} {o.outcome} @ {_n(o.price)}",
                                          f"{o.market_title[:90]} · {o.get_exchange_display()} · now {o.get_status_display()}{who}"))
     if "cancel" in wanted:
         cancelled = Order.objects.filter(customer=customer, status=Order.Status.CANCELLED).exclude(updated_at=None)
         for o in newest(cancelled, "updated_at"):
-            entries.append(TimelineEntry(o.updated_at, "cancel", f"Cancelled {o.side} {o.size.normalize()} {o.outcome} @ {o.price.normalize()}",
-                                         f"{o.filled.normalize()} of {o.size.normalize()} filled · {o.parsec_order_id}"))
+            entries.append(TimelineEntry(o.updated_at, "cancel", f"Cancelled {o.side} {_n(o.size)} {o.outcome} @ {_n(o.price)}",
+                                         f"{_n(o.filled)} of {_n(o.size)} filled · {o.parsec_order_id}"))
     if "fill" in wanted:
         for f in newest(Fill.objects.filter(customer=customer), "created_at"):
-            entries.append(TimelineEntry(f.created_at, "fill", f"Filled {f.side} {f.size.normalize()} {f.outcome} @ {f.price.normalize()}",
-                                         f"{'taker' if f.is_taker else 'maker'} · fee {f.fee.normalize()} · order {f.parsec_order_id}"))
+            entries.append(TimelineEntry(f.created_at, "fill", f"Filled {f.side} {_n(f.size)} {f.outcome} @ {_n(f.price)}",
+                                         f"{'taker' if f.is_taker else 'maker'} · fee {_n(f.fee)} · order {f.parsec_order_id}"))
     if "balance" in wanted:
         snapshots = list(BalanceSnapshot.objects.filter(customer=customer, taken_at__lt=until).order_by("-taken_at", "-id")[:PER_SOURCE * 3])
         snapshots.reverse()
@@ -98,7 +104,7 @@ def timeline(*, customer: Customer, start: date | None, end: date | None, kinds:
             previous[snap.exchange] = snap.usdc_base_units
             if before is not None and before != snap.usdc_base_units and snap.taken_at >= since:
                 delta = Decimal(snap.usdc_base_units - before).scaleb(-6)
-                entries.append(TimelineEntry(snap.taken_at, "balance", f"{snap.get_exchange_display()} balance {snap.usdc} USDC",
+                entries.append(TimelineEntry(snap.taken_at, "balance", f"{snap.get_exchange_display()} balance {snap.usdc:.2f} USDC",
                                              f"{'+' if delta > 0 else ''}{delta.normalize():f} USDC"))
     if "escrow" in wanted:
         records, stamp = escrow_rows(customer, since, until)
