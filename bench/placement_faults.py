@@ -217,17 +217,28 @@ class Bench:
         for intent in intents:
             services.queue_placement(intent=intent)
         keys = [i.key for i in intents]
-        kill_at = sorted(random.uniform(1.0, 12.0) for _ in range(self.args.kills if faults else 0))
+        # Kill the worker when given shares of the intents have been sent, at a moment when some
+        # placements are in flight (claimed, answer not yet recorded).
+        kills = self.args.kills if faults else 0
+        kill_after = [round(count * (k + 1) / (kills + 1)) for k in range(kills)]
         deadline = started + self.args.timeout
         while True:
             close_old_connections()
             elapsed = time.monotonic() - started
-            while kill_at and elapsed >= kill_at[0]:
-                kill_at.pop(0)
+            if kill_after:
+                sent = OrderIntent.objects.filter(key__in=keys, sent_at__isnull=False).count()
                 sending = OrderIntent.objects.filter(key__in=keys, status=OrderIntent.Status.SENDING).count()
-                self.kill_worker()
-                print(f"  t={elapsed:5.1f}s killed the worker with {sending} placements in flight; restarting")
-                self.start_worker()
+                if sent >= kill_after[0] and sending:
+                    kill_after.pop(0)
+                    self.kill_worker()
+                    print(f"  t={elapsed:5.1f}s killed the worker with {sending} placements in flight ({sent} sent); restarting")
+                    self.start_worker()
+                    continue
+                if sent >= count or time.monotonic() > deadline:
+                    print(f"  {len(kill_after)} kill(s) skipped: nothing left in flight")
+                    kill_after.clear()
+                time.sleep(0.05)
+                continue
             left = OrderIntent.objects.filter(key__in=keys).exclude(status__in=OrderIntent.FINAL_STATUSES).count()
             if not left:
                 break

@@ -249,7 +249,7 @@ class CustomerAdmin(MirrorAdmin):
         ("Raw", {"classes": ("collapse",), "fields": ("raw_payload",)}),
     )
     actions = ("sync_selected",)
-    actions_detail = ("sync_now",)
+    actions_detail = ("sync_now", "place_order", "cancel_open_orders", "freeze_trading")
 
     @display(description="See")
     def related(self, obj: Customer) -> str:
@@ -267,6 +267,28 @@ class CustomerAdmin(MirrorAdmin):
 
     def has_sync_customer_permission(self, request, obj=None) -> bool:
         return request.user.has_perm("customers.sync_customer")
+
+    # Trading (issue 5): the pages live in orders.admin_trading; these buttons open them.
+    def has_place_order_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("orders.place_order")
+
+    def has_cancel_order_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("orders.cancel_order")
+
+    def has_manage_killswitch_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("orders.manage_killswitch")
+
+    @action(description="Place an order", icon="add_shopping_cart", permissions=["place_order"])
+    def place_order(self, request, object_id):
+        return HttpResponseRedirect(reverse("admin:orders_orderintent_place") + f"?customer={int(object_id)}")
+
+    @action(description="Cancel open orders", icon="cancel", permissions=["cancel_order"])
+    def cancel_open_orders(self, request, object_id):
+        return HttpResponseRedirect(reverse("admin:orders_orderintent_cancel") + f"?customer={int(object_id)}")
+
+    @action(description="Freeze trading", icon="block", permissions=["manage_killswitch"])
+    def freeze_trading(self, request, object_id):
+        return HttpResponseRedirect(reverse("admin:orders_killswitch_engage") + f"?scope=customer&customer={int(object_id)}")
 
     def _start_sync(self, request, customer: Customer) -> SyncRun:
         run = sync_customer_now(customer=customer, requested_by=request.user)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
-from unfold.decorators import display
+from unfold.decorators import action, display
 
 from customers.admin import MirrorAdmin, changelist_link, customer_link, filterset_filter, filterset_range
 from orders.filters import FillFilterSet, MarketFilterSet, OrderFilterSet, PositionFilterSet
@@ -110,6 +111,22 @@ class OrderAdmin(CustomerMarketColumns, MirrorAdmin):
     @display(description="See")
     def related(self, obj: Order) -> str:
         return changelist_link("orders.fill", "Fills of this order", order=obj.parsec_order_id, exchange=obj.exchange)
+
+    # Trading (issue 5): cancelling goes through the confirmation page in orders.admin_trading.
+    actions = ("cancel_selected",)
+    actions_detail = ("cancel_this_order",)
+
+    def has_cancel_order_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("orders.cancel_order")
+
+    @admin.action(description="Cancel selected orders…", permissions=["cancel_order"])
+    def cancel_selected(self, request, queryset):
+        ids = ",".join(str(pk) for pk in queryset.values_list("pk", flat=True)[:500])
+        return HttpResponseRedirect(reverse("admin:orders_orderintent_cancel") + f"?orders={ids}")
+
+    @action(description="Cancel this order", icon="cancel", permissions=["cancel_order"])
+    def cancel_this_order(self, request, object_id):
+        return HttpResponseRedirect(reverse("admin:orders_orderintent_cancel") + f"?orders={int(object_id)}")
 
 
 @admin.register(Fill)

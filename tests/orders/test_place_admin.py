@@ -104,3 +104,33 @@ def test_the_intent_page_renders_for_compliance_read_only(reviewer_client, inten
     response = reviewer_client.get(reverse("admin:orders_orderintent_detail", args=[intent.key]))
     assert response.status_code == 200
     assert "Reconcile now" not in response.content.decode()
+
+
+def test_the_customer_page_offers_trading_buttons_to_operations_only(client, operator, reviewer, trading_customer):
+    url = reverse("admin:customers_customer_change", args=[trading_customer.pk])
+    client.force_login(operator)
+    assert "Place an order" in client.get(url).content.decode()
+    client.force_login(reviewer)
+    assert "Place an order" not in client.get(url).content.decode()
+
+
+def test_the_customer_button_opens_the_order_form(operator_client, trading_customer):
+    response = operator_client.get(reverse("admin:customers_customer_place_order", args=[trading_customer.pk]))
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:orders_orderintent_place") + f"?customer={trading_customer.pk}"
+
+
+def test_cancel_selected_orders_leads_to_the_confirmation(operator_client, trading_customer):
+    from django.utils import timezone
+
+    from orders.models import Order
+
+    order = Order.objects.create(
+        parsec_order_id="order_x1", exchange="polymarket", customer=trading_customer, market_native_id="0xabc",
+        outcome="Yes", side="buy", price=Decimal("0.10"), size=Decimal("10"), status="open", created_at=timezone.now(),
+    )
+    response = operator_client.post(reverse("admin:orders_order_changelist"),
+                                    {"action": "cancel_selected", "_selected_action": [order.pk]})
+    assert response.status_code == 302 and f"orders={order.pk}" in response["Location"]
+    listing = operator_client.get(response["Location"])
+    assert "order_x1" in listing.content.decode() and "Cancel 1 order" in listing.content.decode()
