@@ -65,6 +65,11 @@ def test_reviewer_reviews_an_alert_exports_csv_and_cannot_place_orders(page, fla
     assert any(r[2] == "'=HYPERLINK(\"http://evil\")" for r in rows)
     assert AuditEvent.objects.filter(action="export.activity", actor=reviewer).count() == 1
 
+    page.click("#statement-form button[type=submit]")
+    page.wait_for_selector("#statement")
+    assert page.locator("#statement h1").inner_text().startswith("Statement")
+    shot(page, "16-monthly-statement")
+
     page.goto(f"/admin/customers/360/{flagged.pk}/")
     assert page.locator("#place-order").count() == 0
     shot(page, "14-compliance-customer-360")
