@@ -19,8 +19,12 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 run: $(VENV)/.runtime
 	$(PY) manage.py run_product
 
+## Debian's Chromium for the browser tests (Playwright's own download does not work offline).
+/usr/bin/chromium:
+	test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
+
 ## Set up and run the whole test suite.
-test: $(VENV)/.dev
+test: $(VENV)/.dev /usr/bin/chromium
 	$(PY) -m ruff check .
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest $(PYTEST_ARGS)
