@@ -1,7 +1,8 @@
 """The operations dashboard at a million orders: server time of the page and of each section.
 
-Fills a scratch PostgreSQL database (bench/sync_common.py) with --rows orders spread over the
-last 60 days on both exchanges in every status, one fill per two orders, 1,000 customers with
+Fills a scratch PostgreSQL database (bench/sync_common.py) with --rows orders spread evenly over
+the last 60 days on both exchanges (2 % open, 1 % partially filled, 15 % cancelled, 2 % rejected,
+80 % filled: 30,000 live orders at a million), one fill per two orders, 1,000 customers with
 sync runs, a few thousand 429s in the call log, alerts and audit events; ANALYZEs it; then
 renders the admin index (the dashboard) and each htmx section --repeat times through Django's
 test client as an Operations user and prints the median total and database time.
@@ -40,8 +41,9 @@ INSERT INTO orders_order (parsec_order_id, exchange, customer_id, market_id, mar
 SELECT 'order-' || i, CASE WHEN i %% 2 = 0 THEN 'kalshi' ELSE 'polymarket' END, c.min_id + i %% 1000,
     m.min_id + i %% 500, 'BENCH-' || (i %% 500), 'Yes', CASE WHEN i %% 3 = 0 THEN 'sell' ELSE 'buy' END,
     0.05 + (i %% 90) / 100.0, 10 + i %% 50,
-    CASE (i / 7) %% 10 WHEN 0 THEN 0 WHEN 1 THEN 3 WHEN 2 THEN 0 ELSE 10 + i %% 50 END,
-    CASE (i / 7) %% 10 WHEN 0 THEN 'open' WHEN 1 THEN 'partially_filled' WHEN 2 THEN 'cancelled' ELSE 'filled' END,
+    CASE WHEN (i / 7) %% 100 < 2 THEN 0 WHEN (i / 7) %% 100 < 3 THEN 3 WHEN (i / 7) %% 100 < 20 THEN 0 ELSE 10 + i %% 50 END,
+    CASE WHEN (i / 7) %% 100 < 2 THEN 'open' WHEN (i / 7) %% 100 < 3 THEN 'partially_filled'
+         WHEN (i / 7) %% 100 < 18 THEN 'cancelled' WHEN (i / 7) %% 100 < 20 THEN 'rejected' ELSE 'filled' END,
     '', 'gtc', 'outside', now() - (i::bigint * 5184000 / %(rows)s) * interval '1 second', now(), '{}', now(), now()
 FROM generate_series(0, %(rows)s - 1) i,
      (SELECT min(id) AS min_id FROM customers_customer) c, (SELECT min(id) AS min_id FROM orders_market) m;
@@ -97,6 +99,7 @@ def main() -> None:
         from django.contrib.auth.models import Group
         from django.db import connection
         from django.test import Client
+        from django.test.utils import CaptureQueriesContext
 
         from compliance.services import record_action
         from compliance.surveillance import run_surveillance
@@ -127,6 +130,11 @@ def main() -> None:
                              for name in ("sync", "trading", "escrow", "compliance", "charts")]]:
             total, db, queries = measure(client, url, args.repeat)
             print(f"{label:40s} {total:10.1f} {db:8.1f} {queries:8d}")
+        with CaptureQueriesContext(connection) as captured:
+            client.get("/admin/")
+        print("slowest queries of the dashboard page (ms):")
+        for query in sorted(captured.captured_queries, key=lambda q: -float(q["time"]))[:4]:
+            print(f"  {float(query['time']) * 1000:7.1f}  {query['sql'][:150]}")
 
 
 if __name__ == "__main__":
