@@ -109,3 +109,32 @@ def test_decisions_are_on_record(operator, second_operator):
     services.approve(request=request, actor=second_operator, note="ok")
     actions = list(AuditEvent.objects.order_by("pk").values_list("action", flat=True))
     assert actions[-2:] == ["approval.request", "approval.approve"]
+
+
+def test_a_large_order_is_sent_only_after_a_second_operator_approves(client, sandbox, sandbox_customer, operator, second_operator, settings, capture_enqueues):
+    from django.urls import reverse
+
+    from orders.models import Market
+
+    settings.ORDER_FOUR_EYES_NOTIONAL_USDC = Decimal("0.10")
+    market = Market.objects.filter(exchange="polymarket", market_type="binary", status="active").order_by("pk").first()
+    intent = services.create_intent(actor=operator, customer=sandbox_customer, exchange="polymarket", market=market,
+                                    outcome="Yes", side="buy", price=Decimal("0.05"), size=Decimal("10"), reason="big client")
+    request = services.submit_for_approval(intent=intent, actor=operator)
+    headers = {"X-Builder-Customer-Id": str(sandbox_customer.parsec_customer_id)}
+    assert list(sandbox.sdk().orders.list(exchange="polymarket", status="all", extra_headers=headers)) == []
+
+    client.force_login(operator)  # the maker sees no buttons and cannot approve by POST either
+    page = client.get(reverse("admin:orders_approvalrequest_decide", args=[request.pk])).content.decode()
+    assert "Approve and run" not in page and "another Operations user must approve" in page
+    client.post(reverse("admin:orders_approvalrequest_decide", args=[request.pk]), {"decision": "approve"})
+    intent.refresh_from_db()
+    assert intent.status == OrderIntent.Status.AWAITING_APPROVAL
+
+    client.force_login(second_operator)
+    response = client.post(reverse("admin:orders_approvalrequest_decide", args=[request.pk]),
+                           {"decision": "approve", "note": "limits checked"}, follow=True)
+    assert "Placed at Parsec as order" in response.content.decode()
+    intent.refresh_from_db()
+    assert intent.status == OrderIntent.Status.PLACED and intent.sent_by == second_operator and intent.created_by == operator
+    assert [o.id for o in sandbox.sdk().orders.list(exchange="polymarket", status="all", extra_headers=headers)] == [intent.parsec_order_id]
