@@ -355,14 +355,3 @@ class KillSwitchAdmin(TradingAdminMixin, ModelAdmin):
         except services.TradingError as exc:
             messages.error(request, exc.message)
         return redirect("admin:orders_killswitch_change", object_id=pk)
-
-
-def customer_trading_links(customer: Customer) -> str:
-    """Buttons for the customer's page (customers/admin.py renders this)."""
-    place = reverse("admin:orders_orderintent_place") + f"?customer={customer.pk}"
-    cancel = reverse("admin:orders_orderintent_cancel") + f"?customer={customer.pk}"
-    engage = reverse("admin:orders_killswitch_engage") + f"?scope=customer&customer={customer.pk}"
-    return format_html(
-        '<a class="text-primary-600 underline" href="{}">Place an order</a> · '
-        '<a class="text-primary-600 underline" href="{}">Cancel open orders</a> · '
-        '<a class="text-primary-600 underline" href="{}">Freeze trading (kill switch)</a>', place, cancel, engage)
