@@ -30,8 +30,9 @@ def flagged(transactional_db, operator):
     return cust
 
 
-def test_reviewer_reviews_an_alert_exports_csv_and_cannot_place_orders(page, flagged, reviewer):
+def test_reviewer_reviews_an_alert_exports_csv_and_cannot_place_orders(page, flagged, reviewer, parsec_settings):
     login(page, reviewer.username)
+    page.wait_for_selector("text=Parsec up")
     assert int(page.locator('[data-figure="open-alerts"]').inner_text()) == 2
     shot(page, "10-compliance-dashboard")
 
