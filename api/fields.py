@@ -6,6 +6,9 @@ has a bug we would hide. Money and prices travel as decimal strings, never JSON 
 
 from __future__ import annotations
 
+import re
+
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
 
@@ -24,11 +27,24 @@ class StrictRegexField(serializers.RegexField):
 
 
 class DecimalStringField(serializers.DecimalField):
-    default_error_messages = {"not_a_string": "Send decimals as strings (e.g. \"0.55\"), never as JSON numbers."}
+    """A non-negative decimal written as a plain string ("0.55", "10"): its shape is checked here,
+    its range (price within 0.01 to 0.99, size above the market's minimum) by the service, as a 422."""
+
+    default_error_messages = {
+        "not_a_string": "Send decimals as strings (e.g. \"0.55\"), never as JSON numbers.",
+        "shape": "Write it as digits with an optional decimal point, e.g. \"0.55\" or \"10\".",
+    }
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        whole = self.max_digits - self.decimal_places
+        self.pattern = rf"^[0-9]{{1,{whole}}}(\.[0-9]{{1,{self.decimal_places}}})?$"
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("not_a_string")
+        if not re.fullmatch(self.pattern, data):
+            self.fail("shape")
         return super().to_internal_value(data)
 
 
@@ -37,3 +53,10 @@ class StrictIntegerField(serializers.IntegerField):
         if isinstance(data, bool) or not isinstance(data, int):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+class DecimalStringFieldSchema(OpenApiSerializerFieldExtension):
+    target_class = DecimalStringField
+
+    def map_serializer_field(self, auto_schema, direction):
+        return {"type": "string", "format": "decimal", "pattern": self.target.pattern}

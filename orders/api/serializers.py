@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from rest_framework import serializers
 
 from api.fields import DecimalStringField, StrictCharField, StrictIntegerField, StrictRegexField
+from api.schema import ErrorDetailSerializer
 from customers.enums import Exchange
 from orders.models import Fill, Market, Order, OrderIntent, OrderType, Position, Side
 
@@ -100,8 +99,8 @@ class PlaceOrderSerializer(serializers.Serializer):
     market = StrictCharField(max_length=255, help_text="Our id, the market's parsec_id or its native id.")
     outcome = StrictCharField(max_length=255)
     side = serializers.ChoiceField(choices=Side.choices)
-    price = DecimalStringField(max_digits=12, decimal_places=8, min_value=Decimal("0"), max_value=Decimal("1"), help_text="0.01–0.99, on the market's tick.")
-    size = DecimalStringField(max_digits=20, decimal_places=8, min_value=Decimal("0.00000001"))
+    price = DecimalStringField(max_digits=12, decimal_places=8, help_text="0.01–0.99, on the market's tick.")
+    size = DecimalStringField(max_digits=20, decimal_places=8, help_text="At least the market's minimum order size.")
     order_type = serializers.ChoiceField(choices=OrderType.choices, default=OrderType.GTC)
     expiration = serializers.DateTimeField(required=False, allow_null=True, help_text="gtd only; ≥ 60 s ahead.")
     reason = StrictCharField(max_length=2000, required=False, allow_blank=True, default="")
@@ -111,8 +110,8 @@ class PlaceOrderSerializer(serializers.Serializer):
 class PlacementRefusalSerializer(serializers.Serializer):
     """A placement Parsec (or a last-minute local rule) refused: the error, and the intent it closed."""
 
-    error = serializers.DictField(help_text="{code, message, fields} as in every error.")
-    intent = OrderIntentSerializer()
+    error = ErrorDetailSerializer()
+    intent = OrderIntentSerializer(required=False, help_text="Absent when the request itself was refused (e.g. the key was reused).")
 
 
 class ReasonSerializer(serializers.Serializer):
