@@ -1,4 +1,4 @@
-from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.decorators import login_not_required, login_required
 from django.urls import include, path, re_path
 
 from api.views import DocsView, NotFoundView, SchemaView, WhoAmIView
@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("orders.api.urls")),
     path("", include("compliance.api.urls")),
     path("schema/", login_not_required(SchemaView.as_view()), name="schema"),
-    path("docs/", DocsView.as_view(url_name="api:schema"), name="docs"),
+    # The viewer is a page for people: an anonymous visitor goes to the admin login first.
+    path("docs/", login_required(DocsView.as_view(url_name="api:schema")), name="docs"),
     re_path(r"^[\s\S]*$", login_not_required(NotFoundView.as_view()), name="not-found"),
 ]

@@ -338,7 +338,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {},
-    "SERVE_AUTHENTICATION": ["api.authentication.StaffSessionAuthentication", "api.authentication.ApiTokenAuthentication"],
+    "SERVE_AUTHENTICATION": ["api.authentication.ApiTokenAuthentication", "api.authentication.StaffSessionAuthentication"],
     "SERVE_PERMISSIONS": ["api.permissions.HasApiRole"],
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "api.schema.strict_query_strings"],
     # Swagger UI served from our own static files (the sidecar package): no CDN needed.
