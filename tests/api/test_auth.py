@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import yaml
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -89,3 +90,23 @@ def test_each_token_has_its_own_throttle_budget(issue):
     assert throttled.json()["error"]["code"] == "throttled"
     assert int(throttled["Retry-After"]) > 0
     assert other.get("/api/whoami/").status_code == 200
+
+
+def test_no_api_route_answers_an_anonymous_caller_whatever_the_method(anon_api):
+    from django.urls import get_resolver
+
+    from tests.api.test_schema_and_admin import _walk
+
+    api = next(p for p in get_resolver().url_patterns if str(p.pattern) == "api/")
+    routes = {r.replace("{id}", "1").replace("{seq}", "1") for r in _walk(api.url_patterns) if "[" not in r}
+    assert len(routes) >= 15
+    for route in routes:
+        url = route.rstrip("/") + "/"
+        for method in ("get", "post", "put", "patch", "delete"):
+            response = getattr(anon_api, method)(url)
+            if url == "/api/docs/":
+                assert response.status_code == 302 and "login" in response["Location"]
+                continue
+            assert response.status_code == 401, (method, url, response.status_code)
+            # The schema endpoint speaks OpenAPI's media types (YAML by default); the shape is the same.
+            assert yaml.safe_load(response.content)["error"]["code"] == "not_authenticated", (method, url)
