@@ -306,6 +306,11 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Shared rate limiter for calls to Parsec: Redis when one is configured.
 RATE_LIMIT_REDIS_URL = env.str("RATE_LIMIT_REDIS_URL", default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else "")
 
+# --- Cache -------------------------------------------------------------------
+# Per-process memory unless CACHE_URL names a shared cache (e.g. redis://127.0.0.1:6379/2): set it
+# in production so per-token API throttles and cached dashboard figures hold across web processes.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+
 # --- DRF -------------------------------------------------------------------
 # The API's own pieces live in the ``api`` app (tokens, errors, paging, idempotency).
 REST_FRAMEWORK = {
