@@ -60,3 +60,14 @@ class DecimalStringFieldSchema(OpenApiSerializerFieldExtension):
 
     def map_serializer_field(self, auto_schema, direction):
         return {"type": "string", "format": "decimal", "pattern": self.target.pattern}
+
+
+class StrictCharFieldSchema(OpenApiSerializerFieldExtension):
+    """DRF refuses NUL characters in any string: the schema says so."""
+
+    target_class = StrictCharField
+
+    def map_serializer_field(self, auto_schema, direction):
+        schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+        schema.setdefault("pattern", r"^[^\u0000]*$")
+        return schema
