@@ -13,6 +13,13 @@ from rest_framework import serializers
 
 
 class StrictCharField(serializers.CharField):
+    """A string kept as sent: no JSON-number coercion, and no silent trimming (a blank-looking
+    value reaches the business rules and is refused there, by name, instead of vanishing)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")
