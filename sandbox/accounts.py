@@ -17,7 +17,7 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 
-from sandbox import clock, conf, engine
+from sandbox import clock, conf, engine, sql
 from sandbox.errors import ParsecAPIError, bad_request, missing_parameter
 from sandbox.models import EXCHANGES_TRADING, Balance, Builder, Customer, Deposit, ExchangeLink, Wallet
 
@@ -280,6 +280,9 @@ def request_credentials_ok(exchange: str, creds: dict, *, for_orders: bool) -> b
     return (trio or bool(creds.get("private_key"))) and (not for_orders or bool(creds.get("private_key")) or trio)
 
 
+_LINK = sql.Loader(ExchangeLink, ("has_credentials", "can_trade"))
+
+
 def check_credentials(*, customer: Customer, exchange: str, header: str | None, body_credentials=None, for_orders: bool = False) -> None:
     """Body ``credentials`` → X-Exchange-Credentials → stored link → 403 credentials_required."""
     if body_credentials is not None:
@@ -294,7 +297,7 @@ def check_credentials(*, customer: Customer, exchange: str, header: str | None, 
         if not isinstance(creds, dict):
             raise bad_request("X-Exchange-Credentials must encode a JSON object")
     else:
-        link = customer.exchange_links.filter(exchange=exchange).first()
+        link = _LINK.first("t.customer_id = %s AND t.exchange = %s", [customer.pk, exchange])
         if link is None or not link.has_credentials:
             raise ParsecAPIError(403, "credentials_required", "exchange credentials not configured")
         if for_orders and not link.can_trade:

@@ -12,8 +12,18 @@ ends. A sell reserves the shares. Every fill moves cash between exactly two acco
 the exchange fee to the house account, so the sum of all balances always equals the sum
 of deposits (checked by tests/sandbox/test_engine_properties.py).
 
-One in-process lock per book serialises matching on that book; the sandbox is one process.
+One in-process lock serialises every write of the engine (``book_lock`` is the same lock for
+every book): SQLite admits one writer at a time anyway, and queueing writers on a Python lock is
+far cheaper than SQLite's busy handler (which sleeps in steps of milliseconds); on PostgreSQL it
+also rules out deadlocks between books that share accounts. The sandbox is one process.
+
+The order-placement path (``place_order``, matching, fills, finishing an order) writes through
+hand-written SQL (sandbox.sql): the ORM's query construction cost more than SQLite's work. The
+database stays the only state; nothing about orders, balances or positions is cached.
 """
+
+# Statements are built from model metadata (table and column names) only; every value is a parameter.
+# ruff: noqa: S608
 
 from __future__ import annotations
 
@@ -21,7 +31,6 @@ import math
 import random
 import secrets
 import threading
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
@@ -29,7 +38,7 @@ from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 from django.db import transaction
 from django.db.models import F
 
-from sandbox import clock, conf, escrow
+from sandbox import clock, conf, escrow, sql
 from sandbox.errors import ParsecAPIError, bad_request
 from sandbox.models import Balance, Customer, Deposit, MakerQuote, Market, Order, Outcome, Position, Trade
 from sandbox.models import Fill as FillRow
@@ -41,13 +50,43 @@ MIN_PRICE = Decimal("0.01")
 MAX_PRICE = Decimal("0.99")
 MAKER_SIZES = (Decimal(50), Decimal(100), Decimal(150), Decimal(200), Decimal(300))
 
-_locks: dict[int, threading.RLock] = defaultdict(threading.RLock)
-_locks_guard = threading.Lock()
+_engine_lock = threading.RLock()
 
 
 def book_lock(outcome_id: int) -> threading.RLock:
-    with _locks_guard:
-        return _locks[outcome_id]
+    """The lock that serialises writes to a book: one for all books (see the module docstring)."""
+    return _engine_lock
+
+
+# Prebuilt statements of the hot path (sandbox.sql); table names from the models.
+_BALANCE, _CUSTOMER, _ORDER = Balance._meta.db_table, Customer._meta.db_table, Order._meta.db_table
+_POSITION_T, _QUOTE_T = Position._meta.db_table, MakerQuote._meta.db_table
+_OUTCOME_T, _MARKET_T = Outcome._meta.db_table, Market._meta.db_table
+RESERVE_SQL = (f"UPDATE {_BALANCE} SET available = available - %s, reserved = reserved + %s "
+               "WHERE customer_id = %s AND exchange = %s AND available >= %s")
+SPEND_RESERVED_SQL = f"UPDATE {_BALANCE} SET reserved = reserved - %s WHERE customer_id = %s AND exchange = %s"
+CREDIT_SQL = f"UPDATE {_BALANCE} SET available = available + %s WHERE customer_id = %s AND exchange = %s"
+RELEASE_SQL = f"UPDATE {_BALANCE} SET available = available + %s, reserved = reserved - %s WHERE customer_id = %s AND exchange = %s"
+SYSTEM_CREDIT_SQL = (f"UPDATE {_BALANCE} SET available = available + %s WHERE exchange = %s "
+                     f"AND customer_id IN (SELECT id FROM {_CUSTOMER} WHERE kind = %s)")
+SAVE_ORDER_SQL = f"UPDATE {_ORDER} SET status = %s, filled = %s, reserved = %s, reserved_shares = %s, updated_at = %s WHERE id = %s"
+SAVE_POSITION_SQL = f"UPDATE {_POSITION_T} SET size = %s, reserved = %s, average_price = %s WHERE id = %s"
+POSITION_RESERVED_SQL = f"UPDATE {_POSITION_T} SET reserved = %s WHERE id = %s"
+RELEASE_SHARES_SQL = f"UPDATE {_POSITION_T} SET reserved = reserved - %s WHERE customer_id = %s AND outcome_id = %s"
+QUOTE_SIZE_SQL = f"UPDATE {_QUOTE_T} SET size = %s WHERE id = %s"
+QUOTE_DELETE_SQL = f"DELETE FROM {_QUOTE_T} WHERE id = %s"
+LAST_PRICE_SQL = f"UPDATE {_OUTCOME_T} SET last_price = %s WHERE id = %s"
+VOLUME_SQL = f"UPDATE {_MARKET_T} SET volume_traded = volume_traded + %s WHERE id = %s"
+_ORDERS = sql.Loader(Order)
+_QUOTES = sql.Loader(MakerQuote)
+_POSITIONS = sql.Loader(Position)
+
+
+def _save_order(order: Order) -> None:
+    sql.execute(SAVE_ORDER_SQL, [
+        order.status, sql.prep(Order, "filled", order.filled), order.reserved,
+        sql.prep(Order, "reserved_shares", order.reserved_shares), sql.prep(Order, "updated_at", order.updated_at), order.pk,
+    ])
 
 
 def usdc(amount: Decimal) -> int:
@@ -101,36 +140,36 @@ def place_order(new: NewOrder, *, now: datetime | None = None) -> Order:
         reserved_shares = Decimal(0)
         if new.side == "buy":
             reserved = buy_reservation(new.exchange, new.price, new.size)
-            took = Balance.objects.filter(customer=new.customer, exchange=new.exchange, available__gte=reserved).update(
-                available=F("available") - reserved, reserved=F("reserved") + reserved
-            )
+            took = sql.execute(RESERVE_SQL, [reserved, reserved, new.customer.pk, new.exchange, reserved])
             if not took:
                 raise ParsecAPIError(402, "insufficient_funds", "insufficient balance for this order")
         elif not conf.SANDBOX_ALLOW_NAKED_SELLS:
-            position = Position.objects.filter(customer=new.customer, outcome=new.outcome).first()
+            position = _POSITIONS.first("t.customer_id = %s AND t.outcome_id = %s", [new.customer.pk, new.outcome.pk])
             if position is None or position.size - position.reserved < new.size:
                 raise ParsecAPIError(402, "insufficient_funds", "insufficient shares to sell")
             position.reserved += new.size
-            position.save(update_fields=["reserved"])
+            sql.execute(POSITION_RESERVED_SQL, [sql.prep(Position, "reserved", position.reserved), position.pk])
             reserved_shares = new.size
         pending = conf.SANDBOX_PENDING_DELAY_SECONDS > 0
-        order = Order.objects.create(
+        order = Order(
             order_id=new_id("order"), customer=new.customer, exchange=new.exchange, market=new.market,
             outcome=new.outcome, side=new.side, order_type=new.order_type, price=new.price, size=new.size,
             status=Order.Status.PENDING if pending else Order.Status.OPEN, expiration=new.expiration,
             reserved=reserved, reserved_shares=reserved_shares, impersonated=new.impersonated, created_at=now,
         )
+        sql.insert(order)
         if new.fee_auth is not None:
             escrow.check_and_pull(
                 order=order, fee_auth=new.fee_auth, payer_address=new.payer_address,
                 signer_address=new.signer_address, builder=new.builder, now=now,
             )
         if not pending:
-            _execute(order, now)
+            _execute(order, now, stored=Order.Status.OPEN)
     return order
 
 
-def _execute(order: Order, now: datetime) -> None:
+def _execute(order: Order, now: datetime, *, stored: str | None = None) -> None:
+    """``stored``: the status the order's row already has (its row is not rewritten when nothing changed)."""
     """Match a live taker order, then settle it by its type (inside the book lock and a transaction)."""
     levels = _opposite_levels(order)
     if order.order_type == "fok" and sum(level.available for level in levels) < order.remaining:
@@ -147,7 +186,8 @@ def _execute(order: Order, now: datetime) -> None:
         _finish(order, Order.Status.CANCELLED, now)
     else:
         order.status = Order.Status.PARTIALLY_FILLED if order.filled > 0 else Order.Status.OPEN
-        order.save(update_fields=["status", "filled", "reserved", "reserved_shares", "updated_at"])
+        if order.status != stored or order.filled > 0:
+            _save_order(order)
 
 
 @dataclass
@@ -159,16 +199,22 @@ class _Level:
 
 
 def _opposite_levels(order: Order) -> list[_Level]:
+    price = sql.prep(Order, "price", order.price)
     if order.side == "buy":
-        orders = Order.objects.filter(outcome=order.outcome, side="sell", status__in=Order.RESTING, price__lte=order.price)
-        quotes = MakerQuote.objects.filter(outcome=order.outcome, side="sell", price__lte=order.price)
+        other, better = "sell", "<="
         sort_key = lambda level: level.price  # noqa: E731
     else:
-        orders = Order.objects.filter(outcome=order.outcome, side="buy", status__in=Order.RESTING, price__gte=order.price)
-        quotes = MakerQuote.objects.filter(outcome=order.outcome, side="buy", price__gte=order.price)
+        other, better = "buy", ">="
         sort_key = lambda level: -level.price  # noqa: E731
-    levels = [_Level(o.price, o.remaining, order=o) for o in orders.exclude(pk=order.pk).select_related("customer").order_by("pk")]
-    levels += [_Level(q.price, q.size, quote=q) for q in quotes.order_by("pk")]
+    orders = _ORDERS.select(
+        f"t.outcome_id = %s AND t.side = %s AND t.status IN (%s, %s) AND t.price {better} %s AND t.id <> %s",
+        [order.outcome_id, other, *Order.RESTING, price, order.pk], order_by="t.id",
+    )
+    quotes = _QUOTES.select(f"t.outcome_id = %s AND t.side = %s AND t.price {better} %s", [order.outcome_id, other, price], order_by="t.id")
+    for resting in orders:  # the same book: share the taker's market and outcome
+        resting.market, resting.outcome = order.market, order.outcome
+    levels = [_Level(o.price, o.remaining, order=o) for o in orders]
+    levels += [_Level(q.price, q.size, quote=q) for q in quotes]
     levels.sort(key=sort_key)  # stable: customers (by time) before makers at an equal price
     return levels
 
@@ -182,7 +228,8 @@ def _fill(*, taker: Order | None, level: _Level, price: Decimal, quantity: Decim
     exchange = market.exchange
     notional = usdc(price * quantity)
     aggressor = taker.side if taker else maker_side_taker
-    trade = Trade.objects.create(market=market, outcome=outcome, price=price, size=quantity, aggressor_side=aggressor, created_at=now)
+    trade = Trade(market=market, outcome=outcome, price=price, size=quantity, aggressor_side=aggressor, created_at=now)
+    sql.insert(trade)
     taker_fee = (Decimal(notional) * fee_rate(exchange)).to_integral_value(rounding=ROUND_DOWN) if taker else 0
     taker_fee = int(taker_fee)
     if taker is not None:
@@ -193,48 +240,50 @@ def _fill(*, taker: Order | None, level: _Level, price: Decimal, quantity: Decim
             _finish(maker_order, Order.Status.FILLED, now)
         else:
             maker_order.status = Order.Status.PARTIALLY_FILLED
-            maker_order.save(update_fields=["status", "filled", "reserved", "reserved_shares", "updated_at"])
+            _save_order(maker_order)
         level.available = maker_order.remaining
     if level.quote is not None or taker is None:
         # A market maker is the other side: it pays or receives the notional.
         maker_buys = (taker.side == "sell") if taker else (maker_side_taker == "buy")
         delta = -notional if maker_buys else notional
-        Balance.objects.filter(customer__kind=Customer.Kind.MARKET_MAKER, exchange=exchange).update(available=F("available") + delta)
+        sql.execute(SYSTEM_CREDIT_SQL, [delta, exchange, Customer.Kind.MARKET_MAKER.value])
     if level.quote is not None:
         level.quote.size -= quantity
         level.available = level.quote.size
         if level.quote.size <= 0:
-            level.quote.delete()
+            sql.execute(QUOTE_DELETE_SQL, [level.quote.pk])
         else:
-            level.quote.save(update_fields=["size"])
+            sql.execute(QUOTE_SIZE_SQL, [sql.prep(MakerQuote, "size", level.quote.size), level.quote.pk])
     if taker_fee:
-        Balance.objects.filter(customer__kind=Customer.Kind.HOUSE, exchange=exchange).update(available=F("available") + taker_fee)
-    Outcome.objects.filter(pk=outcome.pk).update(last_price=price)
+        sql.execute(SYSTEM_CREDIT_SQL, [taker_fee, exchange, Customer.Kind.HOUSE.value])
+    sql.execute(LAST_PRICE_SQL, [sql.prep(Outcome, "last_price", price), outcome.pk])
     outcome.last_price = price
-    Market.objects.filter(pk=market.pk).update(volume_traded=F("volume_traded") + Decimal(notional) / MICRO)
+    sql.execute(VOLUME_SQL, [sql.prep(Market, "volume_traded", Decimal(notional) / MICRO), market.pk])
 
 
 def _settle_customer(order: Order, trade: Trade, price: Decimal, quantity: Decimal, notional: int, fee: int,
                      *, is_taker: bool, now: datetime) -> None:
-    FillRow.objects.create(
+    sql.insert(FillRow(
         fill_id=new_id("fill"), order=order, customer_id=order.customer_id, exchange=order.exchange,
         market_id=order.market_id, outcome_id=order.outcome_id, trade=trade, side=order.side, price=price,
         size=quantity, is_taker=is_taker, fee=fee, created_at=now,
-    )
+    ))
     order.filled += quantity
     order.updated_at = now
-    position, _ = Position.objects.get_or_create(customer_id=order.customer_id, outcome_id=order.outcome_id, defaults={"market_id": order.market_id})
+    position = _POSITIONS.first("t.customer_id = %s AND t.outcome_id = %s", [order.customer_id, order.outcome_id])
+    if position is None:
+        position = Position(customer_id=order.customer_id, outcome_id=order.outcome_id, market_id=order.market_id)
     if order.side == "buy":
         cost = notional + fee
         order.reserved -= cost
-        Balance.objects.filter(customer_id=order.customer_id, exchange=order.exchange).update(reserved=F("reserved") - cost)
+        sql.execute(SPEND_RESERVED_SQL, [cost, order.customer_id, order.exchange])
         if position.size >= 0:
             total = position.size + quantity
             position.average_price = ((position.size * position.average_price + quantity * price) / total).quantize(Decimal("0.00000001"))
         position.size += quantity
     else:
         proceeds = notional - fee
-        Balance.objects.filter(customer_id=order.customer_id, exchange=order.exchange).update(available=F("available") + proceeds)
+        sql.execute(CREDIT_SQL, [proceeds, order.customer_id, order.exchange])
         position.size -= quantity
         if order.reserved_shares:
             used = min(order.reserved_shares, quantity)
@@ -242,7 +291,13 @@ def _settle_customer(order: Order, trade: Trade, price: Decimal, quantity: Decim
             position.reserved -= used
         if position.size == 0:
             position.average_price = Decimal(0)
-    position.save(update_fields=["size", "reserved", "average_price"])
+    if position.pk is None:
+        sql.insert(position)
+    else:
+        sql.execute(SAVE_POSITION_SQL, [
+            sql.prep(Position, "size", position.size), sql.prep(Position, "reserved", position.reserved),
+            sql.prep(Position, "average_price", position.average_price), position.pk,
+        ])
     escrow.on_order_update(order, now)
 
 
@@ -251,18 +306,16 @@ def _finish(order: Order, status: str, now: datetime) -> None:
     _release(order)
     order.status = status
     order.updated_at = now
-    order.save(update_fields=["status", "filled", "reserved", "reserved_shares", "updated_at"])
+    _save_order(order)
     escrow.on_order_update(order, now)
 
 
 def _release(order: Order) -> None:
     if order.reserved:
-        Balance.objects.filter(customer_id=order.customer_id, exchange=order.exchange).update(
-            available=F("available") + order.reserved, reserved=F("reserved") - order.reserved
-        )
+        sql.execute(RELEASE_SQL, [order.reserved, order.reserved, order.customer_id, order.exchange])
         order.reserved = 0
     if order.reserved_shares:
-        Position.objects.filter(customer_id=order.customer_id, outcome_id=order.outcome_id).update(reserved=F("reserved") - order.reserved_shares)
+        sql.execute(RELEASE_SHARES_SQL, [sql.prep(Position, "reserved", order.reserved_shares), order.customer_id, order.outcome_id])
         order.reserved_shares = Decimal(0)
 
 

@@ -4,15 +4,18 @@ They act for ``ctx.customer``: the impersonated end-user, or the key's own accou
 Order creation checks in the order of API-NOTES §12.4; the first failing check answers.
 """
 
+# Statements are built from model metadata (table and column names) only; every value is a parameter.
+# ruff: noqa: S608
+
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
-from sandbox import accounts, clock, conf, engine, ratelimit, render
+from sandbox import accounts, clock, conf, engine, ratelimit, render, sql
 from sandbox.errors import ParsecAPIError, bad_request, missing_parameter, not_supported
-from sandbox.models import EXCHANGES, EXCHANGES_DATA_ONLY, Balance, Fill, Market, Order, Position, Wallet
+from sandbox.models import EXCHANGES, EXCHANGES_DATA_ONLY, Balance, Fill, Market, Order, Outcome, Position, Wallet
 
 ORDER_TYPES = ("gtc", "ioc", "fok", "gtd")
 SUPPORTED_TYPES = {"polymarket": {"gtc", "ioc", "fok", "gtd"}, "kalshi": {"gtc", "ioc"}}
@@ -38,13 +41,32 @@ def _credentials(ctx, exchange: str, *, body_credentials=None, for_orders: bool 
     )
 
 
-def find_market(exchange: str, market_id: str) -> Market | None:
+_MARKET = sql.Loader(Market)
+_OUTCOME = sql.Loader(Outcome)
+# A market and its outcomes (ordered by index) in one statement.
+_MARKET_SQL = (
+    f"SELECT {_MARKET.columns('m')}, {_OUTCOME.columns('o')} FROM {_MARKET.table} m "
+    f"LEFT JOIN {_OUTCOME.table} o ON o.market_id = m.id WHERE m.exchange = %s AND m.{{column}} = %s ORDER BY o.{_OUTCOME.col('index')}"
+)
+
+
+def find_market_outcomes(exchange: str, market_id: str) -> tuple[Market | None, list[Outcome]]:
     """Orders name a market by its order id (Kalshi ticker, Polymarket condition id); the
-    Polymarket numeric exchange_market_id is accepted as an alias (the sources disagree, API-NOTES §1)."""
-    market = Market.objects.filter(exchange=exchange, order_market_id=market_id).first()
-    if market is None:
-        market = Market.objects.filter(exchange=exchange, exchange_market_id=market_id).first()
-    return market
+    Polymarket numeric exchange_market_id is accepted as an alias (the sources disagree, API-NOTES §1).
+    Returns the market and its outcomes (each with ``.market`` set)."""
+    for column in ("order_market_id", "exchange_market_id"):
+        rows = sql.fetch(_MARKET_SQL.format(column=_MARKET.col(column)), [exchange, market_id])
+        if rows:
+            market = _MARKET.make(rows[0])
+            outcomes = [outcome for outcome in (_OUTCOME.make(row, _MARKET.width) for row in rows) if outcome is not None]
+            for outcome in outcomes:
+                outcome.market = market
+            return market, outcomes
+    return None, []
+
+
+def find_market(exchange: str, market_id: str) -> Market | None:
+    return find_market_outcomes(exchange, market_id)[0]
 
 
 def _decimal(body: dict, name: str) -> Decimal:
@@ -101,16 +123,15 @@ def create_order(ctx):
         if expiration < clock.now() + timedelta(seconds=conf.SANDBOX_GTD_MIN_SECONDS):
             raise bad_request(f"expiration must be at least {conf.SANDBOX_GTD_MIN_SECONDS} seconds in the future")
 
-    market = find_market(exchange, body["market_id"].strip())
+    market, outcomes = find_market_outcomes(exchange, body["market_id"].strip())
     if market is None:
         raise ParsecAPIError(404, "market_not_found", f"market not found: {body['market_id']}")
     if market.status != "active":
         raise bad_request(f"market is {market.status}, not active")
-    outcome = engine.find_outcome(market, body["outcome"]) if not body["outcome"].strip().isdigit() else None
+    outcome = engine._find_outcome(outcomes, body["outcome"]) if not body["outcome"].strip().isdigit() else None
     if outcome is None:
-        names = ", ".join(o.name for o in market.outcomes.all())
+        names = ", ".join(o.name for o in outcomes)
         raise bad_request(f"outcome must be one of: {names}")
-    outcome.market = market
 
     banded = market.market_type == "binary" or conf.SANDBOX_CATEGORICAL_PRICE_BAND
     low, high = (engine.MIN_PRICE, engine.MAX_PRICE) if banded else (market.tick_size, 1 - market.tick_size)
