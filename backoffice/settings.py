@@ -279,12 +279,13 @@ ESCROW_STUCK_SECONDS = env.int("ESCROW_STUCK_SECONDS", default=600)
 CELERY_QUEUE_DIR = VAR_DIR / "celery-broker"
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem"):
-    for _sub in ("in", "processed"):
+    for _sub in ("in", "processed", "control"):
         (CELERY_QUEUE_DIR / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_QUEUE_DIR / "in"),
         "data_folder_out": str(CELERY_QUEUE_DIR / "in"),
         "processed_folder": str(CELERY_QUEUE_DIR / "processed"),
+        "control_folder": str(CELERY_QUEUE_DIR / "control"),
         "store_processed": False,
     }
 else:
