@@ -6,8 +6,12 @@ an unknown ordering field); a caller would then get every row while believing it
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import django_filters
+from django.utils.dateparse import parse_datetime
 from django_filters.rest_framework import DjangoFilterBackend
+from django_filters.utils import translate_validation
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import OrderingFilter
 
@@ -25,20 +29,44 @@ def _param_names(filterset_class) -> dict[str, object]:
     return names
 
 
+DATETIME_FILTERS = (django_filters.IsoDateTimeFilter, django_filters.IsoDateTimeFromToRangeFilter)
+
+
+def utc_iso(value: str) -> str:
+    """A date-time in UTC. Offsets are legal up to ±23:59 in ISO 8601 but PostgreSQL refuses
+    those past ±15:59, so times are converted here; one past year 1..9999 in UTC is clamped
+    (asking for rows after year 0 means all of them)."""
+    parsed = parse_datetime(value)
+    if parsed is None or parsed.tzinfo is None:
+        return value
+    try:
+        return parsed.astimezone(UTC).isoformat()
+    except OverflowError:
+        edge = datetime.min if parsed.year < 5000 else datetime.max
+        return edge.replace(tzinfo=UTC).isoformat()
+
+
 class StrictFilterBackend(DjangoFilterBackend):
     def filter_queryset(self, request, queryset, view):
         filterset_class = self.get_filterset_class(view, queryset)
-        if filterset_class is not None:
-            errors = {}
-            for name, declared in _param_names(filterset_class).items():
-                for value in request.query_params.getlist(name):
-                    if value == "":
-                        errors.setdefault(name, []).append("This value may not be empty.")
-                    elif isinstance(declared, django_filters.BooleanFilter) and value.lower() not in BOOLEAN_VALUES:
-                        errors.setdefault(name, []).append("Must be true or false.")
-            if errors:
-                raise ValidationError(errors)
-        return super().filter_queryset(request, queryset, view)
+        if filterset_class is None:
+            return queryset
+        errors = {}
+        data = request.query_params.copy()
+        for name, declared in _param_names(filterset_class).items():
+            for value in data.getlist(name):
+                if value == "":
+                    errors.setdefault(name, []).append("This value may not be empty.")
+                elif isinstance(declared, django_filters.BooleanFilter) and value.lower() not in BOOLEAN_VALUES:
+                    errors.setdefault(name, []).append("Must be true or false.")
+            if isinstance(declared, DATETIME_FILTERS):
+                data.setlist(name, [utc_iso(value) for value in data.getlist(name)])
+        if errors:
+            raise ValidationError(errors)
+        filterset = filterset_class(data=data, queryset=queryset, request=request)
+        if not filterset.is_valid():
+            raise translate_validation(filterset.errors)
+        return filterset.qs
 
 
 class StrictOrderingFilter(OrderingFilter):

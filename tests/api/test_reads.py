@@ -168,3 +168,13 @@ def test_audit_events_read_with_filters_and_a_flat_query_count(compliance_api, m
     assert len(compliance_api.get("/api/audit-events/?actor=api-token:feedbeef (bench)&page_size=100").json()["results"]) == 55
     one = large_body["results"][0]
     assert compliance_api.get(f"/api/audit-events/{one['seq']}/").json()["hash"] == one["hash"]
+
+
+@pytest.mark.parametrize("when", ["2000-01-01T00:00:00+19:48", "0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-10:00",
+                                  "1789-07-07T21:54:26.49Z"])
+def test_any_iso_date_time_filters_on_every_database(ops_api, mirror, when):
+    """Offsets past ±15:59 are legal ISO 8601 that PostgreSQL refuses; years at the edges overflow in UTC."""
+    for url in ("/api/orders/", "/api/sync-runs/", "/api/balances/"):
+        for name in ("created_after", "started_before", "taken_after", "updated_since"):
+            response = ops_api.get(url, {name: when})
+            assert response.status_code == 200, (url, name, when, response.content)
