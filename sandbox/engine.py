@@ -78,7 +78,7 @@ QUOTE_DELETE_SQL = f"DELETE FROM {_QUOTE_T} WHERE id = %s"
 LAST_PRICE_SQL = f"UPDATE {_OUTCOME_T} SET last_price = %s WHERE id = %s"
 VOLUME_SQL = f"UPDATE {_MARKET_T} SET volume_traded = volume_traded + %s WHERE id = %s"
 _ORDERS = sql.Loader(Order)
-_QUOTES = sql.Loader(MakerQuote)
+_QUOTES = sql.Loader(MakerQuote, ("price", "size"))
 _POSITIONS = sql.Loader(Position)
 
 

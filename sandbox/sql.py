@@ -7,6 +7,10 @@ SQL text of each statement is built once; values still go through the fields' ow
 ORM runs, so rows read or written here are identical to the ORM's on SQLite and PostgreSQL.
 The database stays the only state: nothing here caches a row.
 
+Statements go straight to the DB-API connection under Django's (so inside its transactions), with
+Django's error translation but without its per-statement cursor wrapper; on SQLite the ``%s``
+placeholders are rewritten to ``?`` once per statement text, as Django's SQLite cursor does.
+
 ``Loader(Model, fields)`` reads rows into model instances (``Model.from_db``, as a queryset does);
 ``insert(obj)`` writes one instance (its pk is set); ``execute``/``fetch`` run a statement.
 Statements use ``%s`` placeholders (Django converts them for SQLite) and ``{t}``-style names
@@ -18,26 +22,54 @@ filled from the models' ``db_table`` and ``column`` (``Loader.table``, ``Loader.
 
 from __future__ import annotations
 
+import threading
+
 from django.db import connections
+from django.db.backends.sqlite3.base import FORMAT_QMARK_REGEX
 
 DB = "sandbox"
+_local = threading.local()
+_qmark: dict[str, str] = {}
 
 
 def connection():
-    return connections[DB]
+    """This thread's Django connection to the sandbox database (Django keeps one per thread)."""
+    wrapper = getattr(_local, "wrapper", None)
+    if wrapper is None:
+        wrapper = _local.wrapper = connections[DB]
+    return wrapper
+
+
+def _cursor(sql: str, params):
+    wrapper = connection()
+    if wrapper.connection is None:
+        wrapper.ensure_connection()
+    if wrapper.vendor == "sqlite":
+        text = _qmark.get(sql)
+        if text is None:
+            text = _qmark[sql] = FORMAT_QMARK_REGEX.sub("?", sql).replace("%%", "%")
+        sql = text
+    with wrapper.wrap_database_errors:
+        cursor = wrapper.connection.cursor()
+        cursor.execute(sql, params)
+    return cursor
 
 
 def execute(sql: str, params=()) -> int:
     """Run one statement; returns the number of rows it changed."""
-    with connection().cursor() as cursor:
-        cursor.execute(sql, params)
+    cursor = _cursor(sql, params)
+    try:
         return cursor.rowcount
+    finally:
+        cursor.close()
 
 
 def fetch(sql: str, params=()) -> list[tuple]:
-    with connection().cursor() as cursor:
-        cursor.execute(sql, params)
+    cursor = _cursor(sql, params)
+    try:
         return cursor.fetchall()
+    finally:
+        cursor.close()
 
 
 def quote(name: str) -> str:
@@ -132,9 +164,11 @@ def insert(obj) -> None:
         cached = _insert_sql[key] = (sql, fields)
     sql, fields = cached
     params = [field.get_db_prep_save(field.pre_save(obj, True), conn) for field in fields]
-    with conn.cursor() as cursor:
-        cursor.execute(sql, params)
+    cursor = _cursor(sql, params)
+    try:
         pk = cursor.fetchone()[0] if conn.features.can_return_columns_from_insert else cursor.lastrowid
+    finally:
+        cursor.close()
     obj.pk = pk
     obj._state.adding = False
     obj._state.db = DB
