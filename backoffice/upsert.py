@@ -16,11 +16,16 @@ died halfway. So:
 
 from __future__ import annotations
 
+import functools
+import json
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from django.db import connection, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 
 Merge = Callable[[dict[str, Any] | None, dict[str, Any]], dict[str, Any]]
 
@@ -115,14 +120,14 @@ def _upsert_batch(spec: UpsertSpec, batch: dict[tuple, dict[str, Any]]) -> Upser
     result.unchanged += len(existing) - len(changed_keys)
 
     if new_keys:
-        objs = []
-        for key in new_keys:
-            data = {**batch[key], **spec.merge(None, batch[key])}
-            names = (*spec.key, *spec.fields, *spec.touch, *spec.create_only)
-            objs.append(spec.model(**{name: data[name] for name in names if name in data}))
-        _insert_new(spec.model, objs)
+        if spec.merge is take_incoming:
+            rows = [batch[key] for key in new_keys]
+        else:
+            rows = [{**batch[key], **spec.merge(None, batch[key])} for key in new_keys]
+        inserted = _insert_new(spec, rows)
         # Rows another worker inserted first were skipped: read them back and merge them.
-        raced = _select_existing(spec, new_keys)
+        missed = new_keys if inserted is None else [key for key in new_keys if key not in inserted]
+        raced = _select_existing(spec, missed) if missed else {}
         lost = {key: values for key, values in raced.items() if _changes(spec, values, batch[key])}
         result.created += len(new_keys) - len(lost)
         result.keys_written.extend(key for key in new_keys if key not in lost)
@@ -156,22 +161,102 @@ def _update_locked(spec: UpsertSpec, batch: dict[tuple, dict[str, Any]]) -> Upse
     return result
 
 
-def _insert_new(model: type[models.Model], objs: list[models.Model]) -> None:
-    """INSERT ... ON CONFLICT DO NOTHING. On PostgreSQL the rows travel by COPY into a
-    temporary table first (one round trip, no 20,000-parameter statement to parse)."""
-    if connection.vendor != "postgresql" or len(objs) < 50:
+def _insert_new(spec: UpsertSpec, rows: list[dict[str, Any]]) -> set[tuple] | None:
+    """INSERT ... ON CONFLICT DO NOTHING; returns the keys actually inserted when the database
+    says (PostgreSQL), None when it does not (then every key is re-read).
+
+    On PostgreSQL the rows travel by COPY into a temporary table first (one round trip, no
+    20,000-parameter statement to parse), as plain tuples converted once per column: no model
+    instance per row. Elsewhere, ``bulk_create(ignore_conflicts=True)``."""
+    model = spec.model
+    names = (*spec.key, *spec.fields, *spec.touch, *spec.create_only)
+    if connection.vendor != "postgresql" or len(rows) < 50:
+        objs = [model(**{name: row[name] for name in names if name in row}) for row in rows]
         model._default_manager.bulk_create(objs, ignore_conflicts=True)
-        return
-    # Every column, as bulk_create would send it: model defaults are not database defaults.
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+        return None
+    columns = _copy_columns(model)
+    writers = [_column_writer(field, name in names) for field, name in columns]
     table = connection.ops.quote_name(model._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    column_list = ", ".join(connection.ops.quote_name(field.column) for field, _ in columns)
+    key_list = ", ".join(connection.ops.quote_name(model._meta.get_field(name).column) for name in spec.key)
+    # The rows were new when we looked: COPY them straight in (the server indexes them while
+    # they stream). If another worker inserted one of them since, the unique index refuses the
+    # COPY; then they go through a staging table and INSERT ... ON CONFLICT DO NOTHING.
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            _copy(cursor, f"COPY {table} ({column_list}) FROM STDIN", ([writer(row) for writer in writers] for row in rows))
+        return {spec.key_of(row) for row in rows}
+    except IntegrityError:
+        pass
     stage = connection.ops.quote_name(f"stage_{model._meta.db_table}")
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} AS SELECT {columns} FROM {table} WITH NO DATA")  # noqa: S608 (quoted identifiers, no input)
+        cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} AS SELECT {column_list} FROM {table} WITH NO DATA")  # noqa: S608 (quoted identifiers, no input)
         cursor.execute(f"TRUNCATE {stage}")
-        with cursor.cursor.copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
-            for obj in objs:
-                copy.write_row([f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields])
-        cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage} ON CONFLICT DO NOTHING")  # noqa: S608 (quoted identifiers, no input)
+        _copy(cursor, f"COPY {stage} ({column_list}) FROM STDIN", ([writer(row) for writer in writers] for row in rows))
+        cursor.execute(
+            f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {stage} ON CONFLICT DO NOTHING RETURNING {key_list}"  # noqa: S608 (quoted identifiers, no input)
+        )
+        inserted = {tuple(found) for found in cursor.fetchall()}
         cursor.execute(f"TRUNCATE {stage}")
+    return inserted
+
+
+def _copy(cursor, statement: str, values: Iterable[list[Any]]) -> None:
+    with connection.wrap_database_errors, cursor.cursor.copy(statement) as copy:  # psycopg's errors as Django's
+        write = copy.write_row
+        for row in values:
+            write(row)
+
+
+def _copy_columns(model: type[models.Model]) -> list[tuple[models.Field, str]]:
+    """Every column, as bulk_create would send it: model defaults are not database defaults."""
+    return [(f, f.attname) for f in model._meta.concrete_fields if not f.primary_key]
+
+
+# Python types PostgreSQL (through psycopg) takes as they are, per Django field type: for these
+# ``get_db_prep_save`` returns the value unchanged on PostgreSQL. Anything else goes through it.
+_PASSTHROUGH = {
+    "CharField": (str,), "TextField": (str,), "SlugField": (str,), "EmailField": (str,), "URLField": (str,),
+    "BooleanField": (bool,), "DecimalField": (Decimal,), "UUIDField": (uuid.UUID,),
+    "IntegerField": (int,), "BigIntegerField": (int,), "SmallIntegerField": (int,), "PositiveIntegerField": (int,),
+    "PositiveSmallIntegerField": (int,), "PositiveBigIntegerField": (int,), "AutoField": (int,), "BigAutoField": (int,),
+    "FloatField": (float,),
+}
+
+
+def _column_writer(field: models.Field, given: bool) -> Callable[[dict[str, Any]], Any]:
+    """row dict → the value COPY sends for ``field`` (the model default when the row lacks it)."""
+    name = field.attname
+    prep = field.get_db_prep_save
+    if not given:
+        return lambda row: prep(row[name] if name in row else field.get_default(), connection)
+    target = field.target_field if field.is_relation else field
+    internal = target.get_internal_type()
+    if isinstance(field, models.JSONField):
+        dumps = json.dumps if field.encoder is None else functools.partial(json.dumps, cls=field.encoder)
+
+        def write_json(row: dict[str, Any]) -> Any:
+            value = row[name] if name in row else field.get_default()
+            return None if value is None else dumps(value)
+
+        return write_json
+    if internal == "DateTimeField":
+
+        def write_datetime(row: dict[str, Any]) -> Any:
+            value = row[name] if name in row else field.get_default()
+            if value is None or (type(value) is datetime and value.tzinfo is not None):
+                return value
+            return prep(value, connection)  # naive or not a datetime: Django's warning and conversion
+
+        return write_datetime
+    fast = _PASSTHROUGH.get(internal)
+    if fast is None:
+        return lambda row: prep(row[name] if name in row else field.get_default(), connection)
+
+    def write(row: dict[str, Any]) -> Any:
+        value = row[name] if name in row else field.get_default()
+        if value is None or type(value) in fast:
+            return value
+        return prep(value, connection)
+
+    return write
