@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 
-from django.apps import apps
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, DecimalField, ExpressionWrapper, F, Max, OuterRef, Q, Subquery, Sum
@@ -28,7 +27,7 @@ from django.utils import timezone
 from compliance.models import Alert, AuditEvent
 from customers.enums import Exchange
 from customers.models import Customer, SyncRun
-from orders.models import Fill, Order, OrderIntent
+from orders.models import FeeEscrowRecord, Fill, Order, OrderIntent
 from parsec.models import OutboundCall
 
 logger = logging.getLogger(__name__)
@@ -168,28 +167,19 @@ def trading(now) -> dict:
 
 
 def escrow(now) -> dict:
-    """Escrow totals by state from orders.FeeEscrowRecord (issue 6), when it exists."""
-    try:
-        model = apps.get_model("orders", "FeeEscrowRecord")
-    except LookupError:
-        return {"available": False}
-    names = {f.name for f in model._meta.get_fields()}
-    state = next((n for n in ("state", "status") if n in names), None)
-    if state is None:
-        return {"available": False}
-    amounts = [n for n in ("fee_amount", "amount_base_units", "pulled_base_units", "affiliate_base_units",
-                           "treasury_base_units", "refund_base_units", "refunded_base_units", "distributed_base_units")
-               if n in names]
-    stamp = next((n for n in ("pulled_at", "created_at", "authorised_at") if n in names), None)
-    rows = list(model.objects.values(state).annotate(count=Count("pk"), **{f"sum_{n}": Sum(n) for n in amounts})
-                .order_by(state))
+    """Escrow totals by state (orders.FeeEscrowRecord); stuck = a fee still held for an order
+    pending longer than Parsec's 10-minute refund rule; flagged = differs from the chain's record."""
+    amounts = ("fee_base_units", "affiliate_base_units", "treasury_base_units", "refund_base_units")
+    rows = list(FeeEscrowRecord.objects.values("state").annotate(count=Count("pk"), **{f"sum_{n}": Sum(n) for n in amounts})
+                .order_by("state"))
     totals = {n: sum(int(r[f"sum_{n}"] or 0) for r in rows) for n in amounts}
-    stuck = 0
-    if stamp:
-        pending = [s for s in ("authorised", "pulled", "pending") if s in {r[state] for r in rows}]
-        stuck = model.objects.filter(**{f"{state}__in": pending, f"{stamp}__lt": now - timedelta(seconds=settings.ESCROW_STUCK_SECONDS)}).count()
-    return {"available": True, "by_state": [{"state": r[state], "count": r["count"]} for r in rows],
+    stuck = FeeEscrowRecord.objects.filter(
+        state=FeeEscrowRecord.State.PULLED, order__status=Order.Status.PENDING,
+        pulled_at__lt=now - timedelta(seconds=settings.ESCROW_STUCK_SECONDS),
+    ).count()
+    return {"available": True, "by_state": [{"state": r["state"], "count": r["count"]} for r in rows],
             "totals_usdc": {n: Decimal(v).scaleb(-6) for n, v in totals.items()}, "stuck": stuck,
+            "flagged": FeeEscrowRecord.objects.exclude(discrepancy="").count(),
             "stuck_minutes": settings.ESCROW_STUCK_SECONDS // 60}
 
 

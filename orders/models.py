@@ -534,3 +534,70 @@ class KillSwitch(models.Model):
     @property
     def is_engaged(self) -> bool:
         return self.released_at is None
+
+
+class FeeEscrowRecord(models.Model):
+    """One order's builder fee in Parsec's on-chain escrow, keyed by the ``fee_auth`` bytes32 id.
+
+    The amounts are what we derive from the mirrored order (its fills and status); the chain's
+    ``feeRecords`` entry (the sandbox stands in for it) is read into ``chain_*`` and compared;
+    any difference is written to ``discrepancy``. The signature is never kept.
+    """
+
+    class State(models.TextChoices):
+        AUTHORISED = "authorised", "Authorised (signed, not pulled)"
+        PULLED = "pulled", "Pulled into escrow"
+        DISTRIBUTED = "distributed", "Distributed"
+        PARTIALLY_DISTRIBUTED = "partially_distributed", "Partially distributed + refunded"
+        REFUNDED = "refunded", "Refunded"
+
+    OPEN_STATES = frozenset({State.AUTHORISED, State.PULLED})
+
+    fee_order_id = models.CharField("fee_auth order id (bytes32)", max_length=66, unique=True)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="fee_escrow_records")
+    intent = models.OneToOneField(OrderIntent, null=True, blank=True, on_delete=models.SET_NULL, related_name="fee_escrow")
+    order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="fee_escrow_records")
+    payer = models.CharField(max_length=42)
+    fee_base_units = models.BigIntegerField(help_text="The signed fee_amount, USDC base units.")
+    deadline = models.BigIntegerField(help_text="Unix seconds; the pull must happen before it.")
+    affiliate_fee_bps = models.PositiveIntegerField(help_text="The affiliate's share of a distribution when authorised.")
+    has_affiliate = models.BooleanField(default=True)
+    state = models.CharField(max_length=24, choices=State.choices, default=State.AUTHORISED, db_index=True)
+    affiliate_base_units = models.BigIntegerField(default=0)
+    treasury_base_units = models.BigIntegerField(default=0)
+    refund_base_units = models.BigIntegerField(default=0)
+    refund_reason = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField("authorised at", default=timezone.now, db_index=True)
+    pulled_at = models.DateTimeField(null=True, blank=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+    chain_state = models.CharField(max_length=24, blank=True, help_text="feeRecords(orderId) as last read; blank = no record.")
+    chain_record = models.JSONField(default=dict, blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
+    discrepancy = models.TextField(blank=True, help_text="What differs between our derivation and the chain's record.")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(fee_order_id__regex=r"^0x[0-9a-f]{64}$"), name="escrow_fee_order_id_bytes32"),
+            models.CheckConstraint(condition=Q(fee_base_units__gt=0), name="escrow_fee_positive"),
+            models.CheckConstraint(
+                condition=Q(affiliate_base_units__gte=0, treasury_base_units__gte=0, refund_base_units__gte=0)
+                & Q(fee_base_units__gte=F("affiliate_base_units") + F("treasury_base_units") + F("refund_base_units")),
+                name="escrow_split_within_fee",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["customer", "-created_at"], name="escrow_customer_idx"),
+            models.Index(fields=["checked_at"], name="escrow_open_idx", condition=Q(state__in=["authorised", "pulled"])),
+        ]
+
+    def __str__(self) -> str:
+        return f"Fee {self.fee_order_id[:10]}… {self.fee_base_units} base units ({self.get_state_display()})"
+
+    @property
+    def fee_usdc(self) -> Decimal:
+        return Decimal(self.fee_base_units) / 1_000_000
+
+    @property
+    def has_discrepancy(self) -> bool:
+        return bool(self.discrepancy)

@@ -500,6 +500,7 @@ def place_order(*, intent: OrderIntent, actor, fee_auth=None, credentials: dict 
             market_id=intent.market_native_id, outcome=intent.outcome, side=intent.side, price=intent.price,
             size=intent.size, order_type=intent.order_type,
             expiration=intent.expiration, fee_auth=fee_auth, credentials=credentials,
+            payer_address=getattr(fee_auth, "payer", None),  # Parsec wants it beside fee_auth (equal to its payer)
         )
     except Exception as exc:
         outcome = placement_outcome(exc)

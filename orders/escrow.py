@@ -1,0 +1,363 @@
+"""Fee escrow from the back-office: check a ``fee_auth`` locally, keep one record per fee, follow it.
+
+- ``check_fee_auth(...)`` recovers the EIP-712 ``PullFee`` signer with eth-account and refuses a
+  wrong signer, a passed deadline, an amount below the minimum and an escrow order id we have
+  already used, before Parsec hears of the order.
+- ``place_with_fee(*, intent, actor, fee_auth)`` checks, writes the ``FeeEscrowRecord``
+  (``authorised``), then places through ``orders.services.place_order`` (one placement path).
+- ``check_record(*, record)`` derives the lifecycle (pulled → distributed / partially distributed
+  + refunded / refunded) and the three amounts from the order's fills and status, reads the
+  chain's ``feeRecords`` through an ``EscrowChainReader`` and flags any difference.
+
+The back-office never holds an end-user's key. In production the signed ``fee_auth`` comes from
+the builder's app; ``sandbox_fee_auth`` asks a sandbox demo wallet to sign, for rehearsals only.
+The signature is sent to Parsec and kept nowhere (not in the record, the intent or the audit log).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import ROUND_DOWN, Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from eth_utils import to_checksum_address
+
+from orders import fees
+from orders.models import FeeEscrowRecord, Order, OrderIntent
+
+logger = logging.getLogger(__name__)
+
+# EIP-712 domain of Parsec's fee escrow (API-NOTES §8.3). The product may not import the
+# sandbox (they meet over HTTP only), so this is written here from the spec, not shared.
+DOMAIN_NAME = "ParsecFeeEscrow"
+DOMAIN_VERSION = "1"
+CHAIN_ID = 137
+PULL_FEE_TYPE = [
+    {"name": "orderId", "type": "bytes32"},
+    {"name": "payer", "type": "address"},
+    {"name": "feeAmount", "type": "uint256"},
+    {"name": "deadline", "type": "uint256"},
+]
+BYTES32 = re.compile(r"^0x[0-9a-fA-F]{64}$")
+ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+BPS = Decimal(10_000)
+# Parsec's escrow monitor settles a record still open after 24 hours (API-NOTES §8.7).
+STALE_SECONDS = 86_400
+
+
+class FeeAuthError(Exception):
+    """A ``fee_auth`` we refuse to send; ``code`` names the check, ``message`` is for people."""
+
+    def __init__(self, message: str, *, code: str):
+        super().__init__(message)
+        self.message, self.code = message, code
+
+
+# --- Local checks -------------------------------------------------------------------------
+
+
+def pull_fee_typed_data(*, contract: str, order_id: str, payer: str, fee_amount: int, deadline: int) -> dict:
+    return {
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"}, {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"},
+            ],
+            "PullFee": PULL_FEE_TYPE,
+        },
+        "primaryType": "PullFee",
+        "domain": {"name": DOMAIN_NAME, "version": DOMAIN_VERSION, "chainId": CHAIN_ID,
+                   "verifyingContract": to_checksum_address(contract)},
+        "message": {"orderId": bytes.fromhex(order_id.removeprefix("0x")), "payer": to_checksum_address(payer),
+                    "feeAmount": int(fee_amount), "deadline": int(deadline)},
+    }
+
+
+def recover_signer(*, fee_auth, contract: str) -> str:
+    message = encode_typed_data(full_message=pull_fee_typed_data(
+        contract=contract, order_id=fee_auth.order_id, payer=fee_auth.payer, fee_amount=fee_auth.fee_amount,
+        deadline=fee_auth.deadline,
+    ))
+    try:
+        return Account.recover_message(message, signature=fee_auth.signature)
+    except Exception:  # eth-keys raises several types for malformed bytes
+        raise FeeAuthError("The fee signature is not a valid EIP-712 signature.", code="bad_signature") from None
+
+
+def fee_order_id_used(fee_order_id: str, *, intent: OrderIntent | None = None) -> bool:
+    """Used by a fee record, or by another intent (an intent may carry its own id before it is sent)."""
+    fee_order_id = fee_order_id.lower()
+    others = OrderIntent.objects.filter(fee_auth_order_id__iexact=fee_order_id)
+    if intent is not None:
+        others = others.exclude(pk=intent.pk)
+    return FeeEscrowRecord.objects.filter(fee_order_id=fee_order_id).exists() or others.exists()
+
+
+def check_fee_auth(*, fee_auth, config, price: Decimal, size: Decimal, intent: OrderIntent | None = None,
+                   now: datetime | None = None) -> None:
+    """Raise ``FeeAuthError`` unless the authorisation would pass Parsec's escrow as we know it."""
+    now = now or timezone.now()
+    if not config.fee_escrow_enabled:
+        raise FeeAuthError("Fee escrow is not enabled for this builder at Parsec.", code="escrow_disabled")
+    if not BYTES32.match(fee_auth.order_id or ""):
+        raise FeeAuthError("The escrow order id must be a 0x-prefixed bytes32 (64 hex digits).", code="bad_order_id")
+    if not ADDRESS.match(fee_auth.payer or ""):
+        raise FeeAuthError("The payer must be a 0x-prefixed 40-hex-digit address.", code="bad_payer")
+    signer = recover_signer(fee_auth=fee_auth, contract=config.escrow_contract_address)
+    if signer.lower() != fee_auth.payer.lower():
+        raise FeeAuthError(f"The fee was signed by {signer}, not by the payer {to_checksum_address(fee_auth.payer)}.",
+                           code="wrong_signer")
+    if int(fee_auth.deadline) <= int(now.timestamp()):
+        raise FeeAuthError("The fee authorisation's deadline has passed; ask the payer to sign again.", code="expired")
+    minimum = fees.minimum_fee(price=price, size=size, min_fee_usdc=config.min_fee_usdc, min_fee_bps=config.min_fee_bps)
+    if int(fee_auth.fee_amount) < minimum:
+        raise FeeAuthError(f"The fee {fees.usdc(fee_auth.fee_amount)} USDC is below the minimum {fees.usdc(minimum)} USDC.",
+                           code="below_minimum")
+    if fee_order_id_used(fee_auth.order_id, intent=intent):
+        raise FeeAuthError("This escrow order id was already used; every order needs a fresh one.", code="reused_order_id")
+
+
+def new_fee_order_id() -> str:
+    return "0x" + secrets.token_hex(32)
+
+
+# --- Placing with a fee ----------------------------------------------------------------------
+
+
+def sandbox_signing_available() -> bool:
+    """Demo wallets can sign only against the sandbox (its control plane needs the admin key)."""
+    return bool(getattr(settings, "PARSEC_SANDBOX_ADMIN_KEY", ""))
+
+
+def customer_wallet_address(customer) -> str | None:
+    wallet = customer.wallets.order_by("pk").first()
+    return wallet.address if wallet else None
+
+
+def sandbox_fee_auth(*, intent: OrderIntent, deadline: int | None = None):
+    """SANDBOX ONLY: the customer's demo wallet signs the intent's fee (operators' rehearsal)."""
+    from parsec.client import get_client
+
+    if not sandbox_signing_available():
+        raise FeeAuthError("Only the sandbox can sign for a customer; in production the builder's app sends the signed fee.",
+                           code="no_sandbox_signing")
+    address = customer_wallet_address(intent.customer)
+    if not address or not intent.fee_base_units or not intent.fee_auth_order_id:
+        raise FeeAuthError("This order has no fee to sign, or the customer has no wallet.", code="nothing_to_sign")
+    from parsec.errors import NotFound
+
+    try:
+        return get_client().sandbox_sign_fee_auth(address=address, fee_amount=intent.fee_base_units,
+                                                  order_id=intent.fee_auth_order_id, deadline=deadline).fee_auth
+    except NotFound:
+        raise FeeAuthError("The customer's wallet is not a sandbox demo wallet; it cannot sign here.",
+                           code="not_a_demo_wallet") from None
+
+
+def escrow_config():
+    from parsec.client import get_client
+
+    return get_client().get_escrow_config()
+
+
+def authorise(*, intent: OrderIntent, fee_auth, config, actor) -> FeeEscrowRecord:
+    """Check the authorisation and write its record (``authorised``); audited either way."""
+    from compliance.services import record_action
+
+    request = {"intent": str(intent.key), "fee_order_id": fee_auth.order_id, "payer": fee_auth.payer,
+               "fee_base_units": int(fee_auth.fee_amount), "deadline": int(fee_auth.deadline)}
+    try:
+        if intent.fee_base_units and int(fee_auth.fee_amount) != intent.fee_base_units:
+            raise FeeAuthError("The signed fee differs from the fee on this order.", code="fee_mismatch")
+        check_fee_auth(fee_auth=fee_auth, config=config, price=intent.price, size=intent.size, intent=intent)
+        try:
+            with transaction.atomic():
+                record = FeeEscrowRecord.objects.create(
+                    fee_order_id=fee_auth.order_id.lower(), customer=intent.customer, intent=intent,
+                    payer=fee_auth.payer.lower(), fee_base_units=int(fee_auth.fee_amount), deadline=int(fee_auth.deadline),
+                    affiliate_fee_bps=config.affiliate_fee_bps, has_affiliate=bool(config.affiliate_address),
+                )
+                OrderIntent.objects.filter(pk=intent.pk).update(
+                    fee_auth_order_id=record.fee_order_id, fee_base_units=record.fee_base_units,
+                )
+        except IntegrityError:
+            raise FeeAuthError("This escrow order id was already used; every order needs a fresh one.",
+                               code="reused_order_id") from None
+    except FeeAuthError as exc:
+        record_action(actor=actor, action="escrow.authorise", customer=intent.customer, request=request,
+                      outcome="rejected", response={"code": exc.code, "error": exc.message})
+        raise
+    record_action(actor=actor, action="escrow.authorise", customer=intent.customer, request=request, outcome="ok",
+                  response={"record": record.pk})
+    return record
+
+
+def place_with_fee(*, intent: OrderIntent, actor, fee_auth, config=None):
+    """Check and record the fee, then place the order with it through the one placement path."""
+    from orders import services
+
+    config = config or escrow_config()
+    record = authorise(intent=intent, fee_auth=fee_auth, config=config, actor=actor)
+    result = services.place_order(intent=intent, actor=actor, fee_auth=fee_auth)
+    if result.intent.status == OrderIntent.Status.PLACED:
+        # Parsec pulls the fee in the same step that accepts the order.
+        FeeEscrowRecord.objects.filter(pk=record.pk, state=FeeEscrowRecord.State.AUTHORISED).update(
+            state=FeeEscrowRecord.State.PULLED, pulled_at=result.intent.resolved_at or timezone.now(),
+            order=result.intent.order,
+        )
+    record.refresh_from_db()
+    if result.intent.status in (OrderIntent.Status.PLACED, OrderIntent.Status.REJECTED, OrderIntent.Status.NOT_PLACED):
+        try:
+            check_record(record=record)
+        except Exception:  # the placement stands; the beat's check catches up
+            logger.exception("escrow check of %s after placement failed", record.fee_order_id)
+    return result
+
+
+# --- Lifecycle --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settlement:
+    state: str
+    affiliate: int = 0
+    treasury: int = 0
+    refund: int = 0
+    reason: str = ""
+
+
+def split(*, fee: int, filled: Decimal, size: Decimal, affiliate_fee_bps: int, has_affiliate: bool, reason: str = "") -> Settlement:
+    """The filled share of the fee is distributed (rounded down: the payer keeps the rounding),
+    the affiliate gets ``affiliate_fee_bps`` of it (rounded down), the treasury the remainder; the
+    rest goes back to the payer."""
+    ratio = min(max(Decimal(filled) / Decimal(size), Decimal(0)), Decimal(1)) if size else Decimal(0)
+    distributed = int((Decimal(fee) * ratio).to_integral_value(rounding=ROUND_DOWN))
+    affiliate = int((Decimal(distributed) * affiliate_fee_bps / BPS).to_integral_value(rounding=ROUND_DOWN)) if has_affiliate else 0
+    refund = fee - distributed
+    if refund == fee:
+        state = FeeEscrowRecord.State.REFUNDED
+    elif refund == 0:
+        state = FeeEscrowRecord.State.DISTRIBUTED
+    else:
+        state = FeeEscrowRecord.State.PARTIALLY_DISTRIBUTED
+    return Settlement(state, affiliate, distributed - affiliate, refund, reason if refund else "")
+
+
+def expected_settlement(*, record: FeeEscrowRecord, order: Order | None, chain, now: datetime) -> Settlement:
+    """What the escrow should show, from the order alone (and, for the timed refunds, the time the
+    fee has been held: on the chain's clock when the chain has settled it, else on ours)."""
+    if order is None:
+        intent_status = record.intent.status if record.intent_id else None
+        if intent_status in (OrderIntent.Status.REJECTED, OrderIntent.Status.NOT_PLACED, OrderIntent.Status.WITHDRAWN):
+            return Settlement(FeeEscrowRecord.State.AUTHORISED, reason="not_placed")
+        return Settlement(FeeEscrowRecord.State.PULLED if record.pulled_at else FeeEscrowRecord.State.AUTHORISED)
+    args = {"fee": record.fee_base_units, "size": order.size, "affiliate_fee_bps": record.affiliate_fee_bps,
+            "has_affiliate": record.has_affiliate}
+    if order.status in Order.TERMINAL_STATUSES:
+        return split(filled=order.filled, reason=order.status, **args)
+    if chain is not None and chain.pulled_at and chain.settled_at:
+        held = (chain.settled_at - chain.pulled_at).total_seconds()  # both on the chain's clock
+    else:
+        held = (now - (record.pulled_at or record.created_at)).total_seconds()  # both on ours
+    if order.status == Order.Status.PENDING and held >= settings.ESCROW_STUCK_SECONDS:
+        return split(filled=Decimal(0), reason="stuck_pending", **args)
+    if held >= STALE_SECONDS:
+        return split(filled=order.filled, reason="stale", **args)
+    return Settlement(FeeEscrowRecord.State.PULLED)
+
+
+def chain_reader():
+    """The ``EscrowChainReader`` in use: the sandbox's control plane (a Polygon RPC reader of
+    ``feeRecords`` would be returned here in production); None when none is configured."""
+    if sandbox_signing_available():
+        from parsec.escrow_chain import SandboxEscrowReader
+
+        return SandboxEscrowReader()
+    return None
+
+
+def _refresh_order(record: FeeEscrowRecord) -> Order | None:
+    """Bring the mirrored order up to date through the sync's mapping (one Parsec read)."""
+    from orders.sync import upsert_placed_order
+    from parsec.client import get_client
+
+    order = record.order or (record.intent.order if record.intent_id and record.intent.order_id else None)
+    if order is None:
+        return None
+    try:
+        fresh = get_client().get_order(customer_id=str(record.customer.parsec_customer_id), exchange=order.exchange,
+                                       order_id=order.parsec_order_id)
+    except Exception:
+        logger.info("order %s not refreshed before the escrow check", order.parsec_order_id, exc_info=True)
+        return order
+    return upsert_placed_order(customer=record.customer, exchange=order.exchange, order=fresh)
+
+
+def check_record(*, record: FeeEscrowRecord, reader=None, now: datetime | None = None, refresh: bool = True) -> FeeEscrowRecord:
+    """Derive the record's state and amounts, compare them with the chain's, store both."""
+    if transaction.get_connection().in_atomic_block:
+        raise RuntimeError("the escrow check reads Parsec: call it outside a transaction")
+    now = now or timezone.now()
+    record = FeeEscrowRecord.objects.select_related("customer", "intent__order", "order").get(pk=record.pk)
+    order = _refresh_order(record) if refresh else (record.order or (record.intent.order if record.intent_id else None))
+    reader = reader if reader is not None else chain_reader()
+    chain = reader.fee_record(record.fee_order_id) if reader is not None else None
+    expected = expected_settlement(record=record, order=order, chain=chain, now=now)
+    problems = []
+    if reader is None:
+        problems.append("no escrow chain reader is configured; the record was not cross-checked")
+    elif chain is None:
+        if expected.state != FeeEscrowRecord.State.AUTHORISED:
+            problems.append("the escrow has no record for this fee order id")
+    else:
+        ours = {"state": expected.state, "fee": record.fee_base_units, "payer": record.payer,
+                "affiliate": expected.affiliate, "treasury": expected.treasury, "refund": expected.refund}
+        theirs = {"state": chain.state, "fee": chain.fee_amount, "payer": (chain.payer or "").lower(),
+                  "affiliate": chain.affiliate_amount, "treasury": chain.treasury_amount, "refund": chain.refund_amount}
+        if expected.state == FeeEscrowRecord.State.AUTHORISED:
+            problems.append("the escrow holds a record for an order we did not place")
+        problems += [f"{name}: ours {ours[name]}, escrow {theirs[name]}" for name in ours if ours[name] != theirs[name]]
+        if order is not None and chain.parsec_order_id and chain.parsec_order_id != order.parsec_order_id:
+            problems.append(f"order: ours {order.parsec_order_id}, escrow {chain.parsec_order_id}")
+    discrepancy = "; ".join(problems)
+    settled = expected.state not in FeeEscrowRecord.OPEN_STATES
+    FeeEscrowRecord.objects.filter(pk=record.pk).update(
+        state=expected.state, affiliate_base_units=expected.affiliate, treasury_base_units=expected.treasury,
+        refund_base_units=expected.refund, refund_reason=expected.reason, order=order,
+        pulled_at=record.pulled_at or (chain.pulled_at if chain else None) or (now if order is not None else None),
+        settled_at=(record.settled_at or (chain.settled_at if chain else None) or now) if settled else None,
+        chain_state=chain.state if chain else "", chain_record=chain.raw if chain else {}, checked_at=now,
+        discrepancy=discrepancy,
+    )
+    if discrepancy and discrepancy != record.discrepancy:
+        from compliance.services import record_action
+
+        record_action(actor=None, action="escrow.discrepancy", customer=record.customer,
+                      request={"fee_order_id": record.fee_order_id}, outcome="error", response={"discrepancy": discrepancy})
+    record.refresh_from_db()
+    return record
+
+
+def check_open_records(*, now: datetime | None = None, limit: int = 200) -> dict[str, int]:
+    """The beat job: re-check records still open or flagged, oldest check first."""
+    now = now or timezone.now()
+    due = FeeEscrowRecord.objects.filter(state__in=FeeEscrowRecord.OPEN_STATES) | FeeEscrowRecord.objects.exclude(discrepancy="")
+    due = due.filter(created_at__gte=now - timedelta(days=7)).order_by("checked_at", "pk")[:limit]
+    checked = flagged = 0
+    for record in due:
+        try:
+            record = check_record(record=record, now=now)
+        except Exception:
+            logger.exception("escrow check of %s failed", record.fee_order_id)
+            continue
+        checked += 1
+        flagged += bool(record.discrepancy)
+    return {"checked": checked, "flagged": flagged}

@@ -1,0 +1,254 @@
+"""Fee escrow against the running sandbox: local fee_auth checks, and every lifecycle path with
+amounts matching the sandbox's escrow record (the stand-in for the chain's feeRecords) to the unit."""
+
+from __future__ import annotations
+
+import secrets
+from decimal import Decimal
+
+import pytest
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+
+from compliance.models import AuditEvent
+from orders import escrow, fees, services
+from orders.models import FeeEscrowRecord, Market, OrderIntent
+from parsec.client import get_client
+from parsec.types import FeeAuthorization
+from tests.orders.trading_fixtures import capture_enqueues, sync_catalogue, sync_one_customer  # noqa: F401
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def escrow_settings(parsec_settings, sandbox):
+    parsec_settings.PARSEC_SANDBOX_ADMIN_KEY = sandbox.admin_key
+    return parsec_settings
+
+
+def demo_customer(external_id: str = "demo-alice"):
+    user = next(u for u in get_client().iter_users() if u.external_id == external_id)
+    return sync_one_customer(user.customer_id)
+
+
+@pytest.fixture
+def alice(escrow_settings):
+    sync_catalogue()
+    return demo_customer()
+
+
+def polymarket_market() -> Market:
+    return Market.objects.filter(exchange="polymarket", market_type="binary", status="active").order_by("pk").first()
+
+
+def fee_intent(customer, operator, *, price: str, size: str, order_type: str = "gtc", market=None) -> OrderIntent:
+    config = escrow.escrow_config()
+    market = market or polymarket_market()
+    fee = fees.fee_for_config(config=config, price=Decimal(price), size=Decimal(size))
+    return services.create_intent(
+        actor=operator, customer=customer, exchange="polymarket", market=market, outcome="Yes", side="buy",
+        price=Decimal(price), size=Decimal(size), order_type=order_type, reason="escrow test",
+        fee_base_units=fee, fee_auth_order_id=escrow.new_fee_order_id(),
+    )
+
+
+def chain(fee_order_id: str):
+    return escrow.chain_reader().fee_record(fee_order_id)
+
+
+def assert_matches_chain(record: FeeEscrowRecord) -> None:
+    on_chain = chain(record.fee_order_id)
+    assert record.discrepancy == ""
+    assert (record.state, record.fee_base_units, record.affiliate_base_units, record.treasury_base_units,
+            record.refund_base_units) == (on_chain.state, on_chain.fee_amount, on_chain.affiliate_amount,
+                                          on_chain.treasury_amount, on_chain.refund_amount)
+    if record.state == FeeEscrowRecord.State.PULLED:
+        assert on_chain.held_amount == record.fee_base_units
+    else:
+        assert record.affiliate_base_units + record.treasury_base_units + record.refund_base_units == record.fee_base_units
+
+
+def place(intent, operator) -> FeeEscrowRecord:
+    fee_auth = escrow.sandbox_fee_auth(intent=intent)
+    result = escrow.place_with_fee(intent=intent, actor=operator, fee_auth=fee_auth)
+    assert result.intent.status == OrderIntent.Status.PLACED, result.message
+    return FeeEscrowRecord.objects.get(intent=intent)
+
+
+def signed_by(key: str, *, contract: str, order_id: str, payer: str, fee: int, deadline: int) -> FeeAuthorization:
+    message = encode_typed_data(full_message=escrow.pull_fee_typed_data(
+        contract=contract, order_id=order_id, payer=payer, fee_amount=fee, deadline=deadline))
+    signature = "0x" + Account.sign_message(message, private_key=key).signature.hex().removeprefix("0x")
+    return FeeAuthorization(order_id=order_id, payer=payer, fee_amount=fee, deadline=deadline, signature=signature)
+
+
+# --- Local signature checks ---------------------------------------------------------------
+
+
+def test_a_demo_wallets_signature_passes_the_local_checks(alice, operator):
+    intent = fee_intent(alice, operator, price="0.05", size="10")
+    fee_auth = escrow.sandbox_fee_auth(intent=intent)
+    escrow.check_fee_auth(fee_auth=fee_auth, config=escrow.escrow_config(), price=intent.price, size=intent.size, intent=intent)
+
+
+def test_a_signature_by_another_key_is_refused_locally_and_by_parsec(alice, operator, sandbox):
+    config = escrow.escrow_config()
+    intent = fee_intent(alice, operator, price="0.05", size="10")
+    payer = alice.wallets.get().address
+    forged = signed_by(Account.create().key.hex(), contract=config.escrow_contract_address, order_id=intent.fee_auth_order_id,
+                       payer=payer, fee=intent.fee_base_units, deadline=escrow.sandbox_fee_auth(intent=intent).deadline)
+    with pytest.raises(escrow.FeeAuthError) as refused:
+        escrow.place_with_fee(intent=intent, actor=operator, fee_auth=forged, config=config)
+    assert refused.value.code == "wrong_signer" and "not by the payer" in refused.value.message
+    intent.refresh_from_db()
+    assert intent.status == OrderIntent.Status.NEW and not FeeEscrowRecord.objects.exists()
+    assert AuditEvent.objects.filter(action="escrow.authorise", outcome="rejected").exists()
+    # The sandbox agrees: the same authorisation sent straight to Parsec is refused.
+    import parsec_api
+
+    with pytest.raises(parsec_api.BadRequestError):
+        sandbox.sdk().orders.create(
+            exchange="polymarket", market_id=intent.market_native_id, outcome="Yes", side="buy", price=0.05, size=10,
+            fee_auth=forged.to_wire(), payer_address=payer,
+            extra_headers={"X-Builder-Customer-Id": str(alice.parsec_customer_id)},
+        )
+
+
+def test_an_expired_deadline_is_refused(alice, operator, sandbox):
+    intent = fee_intent(alice, operator, price="0.05", size="10")
+    past = int(sandbox.control("GET", "clock").json()["unix"]) - 3600
+    fee_auth = escrow.sandbox_fee_auth(intent=intent, deadline=min(past, 1_600_000_000))
+    with pytest.raises(escrow.FeeAuthError) as refused:
+        escrow.place_with_fee(intent=intent, actor=operator, fee_auth=fee_auth)
+    assert refused.value.code == "expired"
+
+
+def test_a_fee_below_the_minimum_is_refused(alice, operator):
+    config = escrow.escrow_config()
+    intent = fee_intent(alice, operator, price="0.05", size="10")
+    services.OrderIntent.objects.filter(pk=intent.pk).update(fee_base_units=config.min_fee_usdc - 1)
+    intent.refresh_from_db()
+    fee_auth = escrow.sandbox_fee_auth(intent=intent)
+    with pytest.raises(escrow.FeeAuthError) as refused:
+        escrow.check_fee_auth(fee_auth=fee_auth, config=config, price=intent.price, size=intent.size, intent=intent)
+    assert refused.value.code == "below_minimum"
+
+
+def test_a_reused_escrow_order_id_is_refused(alice, operator, capture_enqueues):  # noqa: F811
+    first = fee_intent(alice, operator, price="0.05", size="10")
+    place(first, operator)
+    second = fee_intent(alice, operator, price="0.05", size="10")
+    reused = escrow.sandbox_fee_auth(intent=first)  # a fresh signature over the spent order id
+    with pytest.raises(escrow.FeeAuthError) as refused:
+        escrow.check_fee_auth(fee_auth=reused, config=escrow.escrow_config(), price=second.price, size=second.size,
+                              intent=second)
+    assert refused.value.code == "reused_order_id"
+
+
+# --- Lifecycle -------------------------------------------------------------------------------
+
+
+def test_a_filled_order_distributes_the_whole_fee(alice, operator, capture_enqueues):  # noqa: F811
+    record = place(fee_intent(alice, operator, price="0.99", size="10"), operator)
+    record = escrow.check_record(record=record)
+    assert record.state == FeeEscrowRecord.State.DISTRIBUTED and record.refund_base_units == 0
+    assert record.affiliate_base_units > 0 and record.treasury_base_units > 0
+    assert_matches_chain(record)
+
+
+def test_a_partly_filled_order_distributes_its_share_and_refunds_the_rest(alice, operator, capture_enqueues):  # noqa: F811
+    market = polymarket_market()
+    book = get_client().get_orderbook(parsec_id=market.parsec_id, outcome="Yes")
+    best = book.asks[0]
+    size = (best.size + Decimal(7)).quantize(Decimal(1))
+    record = place(fee_intent(alice, operator, price=str(best.price), size=str(size), order_type="ioc", market=market), operator)
+    record = escrow.check_record(record=record)
+    assert record.order.filled > 0 and record.order.filled < record.order.size
+    assert record.state == FeeEscrowRecord.State.PARTIALLY_DISTRIBUTED
+    assert 0 < record.refund_base_units < record.fee_base_units
+    assert_matches_chain(record)
+
+
+def test_a_cancelled_order_refunds_the_fee(alice, operator, capture_enqueues):  # noqa: F811
+    record = place(fee_intent(alice, operator, price="0.05", size="10"), operator)
+    record = escrow.check_record(record=record)
+    assert record.state == FeeEscrowRecord.State.PULLED
+    assert_matches_chain(record)
+    results = services.cancel_orders(actor=operator, reason="escrow test", order_ids=[record.order_id])
+    assert [r.result for r in results] == ["cancelled"]
+    record = escrow.check_record(record=record)
+    assert record.state == FeeEscrowRecord.State.REFUNDED and record.refund_base_units == record.fee_base_units
+    assert record.refund_reason == "cancelled"
+    assert_matches_chain(record)
+
+
+def test_a_record_that_disagrees_with_the_escrow_is_flagged(alice, operator, capture_enqueues):  # noqa: F811
+    record = place(fee_intent(alice, operator, price="0.05", size="10"), operator)
+    FeeEscrowRecord.objects.filter(pk=record.pk).update(fee_base_units=record.fee_base_units + 1)
+    record = escrow.check_record(record=record)
+    assert "fee: ours" in record.discrepancy
+    assert AuditEvent.objects.filter(action="escrow.discrepancy").exists()
+
+
+def test_the_signature_is_stored_nowhere(alice, operator, capture_enqueues):  # noqa: F811
+    intent = fee_intent(alice, operator, price="0.05", size="10")
+    fee_auth = escrow.sandbox_fee_auth(intent=intent)
+    escrow.place_with_fee(intent=intent, actor=operator, fee_auth=fee_auth)
+    from tests.security.dump import database_text
+
+    assert fee_auth.signature.removeprefix("0x") not in database_text()
+
+
+# --- Stuck pending: a sandbox where orders stay pending ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pending_sandbox(tmp_path_factory):
+    from tests.conftest import start_sandbox, stop_sandbox
+
+    proc = start_sandbox(tmp_path_factory.mktemp("pending-sandbox"), extra_env={"SANDBOX_PENDING_DELAY_SECONDS": "100000"})
+    yield proc
+    stop_sandbox(proc)
+
+
+def test_an_order_stuck_pending_past_ten_minutes_is_refunded(settings, pending_sandbox, operator, capture_enqueues):  # noqa: F811
+    settings.PARSEC_API_BASE_URL = pending_sandbox.base_url
+    settings.PARSEC_API_KEY = pending_sandbox.builder_key
+    settings.PARSEC_SANDBOX_ADMIN_KEY = pending_sandbox.admin_key
+    sync_catalogue()
+    alice = demo_customer()
+    record = place(fee_intent(alice, operator, price="0.05", size="10"), operator)
+    record = escrow.check_record(record=record)
+    assert record.order.status == "pending" and record.state == FeeEscrowRecord.State.PULLED
+    assert_matches_chain(record)
+
+    pending_sandbox.control("POST", "clock/advance", json={"seconds": 9 * 60}).raise_for_status()
+    assert escrow.check_record(record=record).state == FeeEscrowRecord.State.PULLED
+
+    pending_sandbox.control("POST", "clock/advance", json={"seconds": 2 * 60}).raise_for_status()
+    record = escrow.check_record(record=record)
+    assert record.order.status == "pending"
+    assert record.state == FeeEscrowRecord.State.REFUNDED and record.refund_reason == "stuck_pending"
+    assert record.refund_base_units == record.fee_base_units
+    assert_matches_chain(record)
+
+
+def test_a_fee_still_held_past_ten_minutes_by_our_clock_is_flagged(settings, pending_sandbox, operator, capture_enqueues):  # noqa: F811
+    settings.PARSEC_API_BASE_URL = pending_sandbox.base_url
+    settings.PARSEC_API_KEY = pending_sandbox.builder_key
+    settings.PARSEC_SANDBOX_ADMIN_KEY = pending_sandbox.admin_key
+    sync_catalogue()
+    alice = demo_customer()
+    record = place(fee_intent(alice, operator, price="0.05", size="10"), operator)
+    from django.utils import timezone
+
+    later = timezone.now() + timezone.timedelta(minutes=11)
+    record = escrow.check_record(record=record, now=later)
+    assert record.state == FeeEscrowRecord.State.REFUNDED
+    assert "state: ours refunded, escrow pulled" in record.discrepancy
+
+
+def test_fresh_order_ids_are_bytes32():
+    assert escrow.BYTES32.match(escrow.new_fee_order_id())
+    assert escrow.new_fee_order_id() != escrow.new_fee_order_id()
+    assert len(secrets.token_hex(32)) == 64
