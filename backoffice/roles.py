@@ -22,6 +22,7 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "customers.sync_customer",
         "orders.place_order", "orders.cancel_order", "orders.reconcile_intent",
         "orders.approve_request", "orders.manage_killswitch",
+        "customers.manage_enduser", "orders.check_escrow",
     },
     COMPLIANCE: {"compliance.review_alert", "compliance.export_activity"},
 }

@@ -31,6 +31,7 @@ from unfold.utils import parse_datetime_str
 
 from compliance.services import record_action
 from customers import selectors
+from customers.admin_endusers import EndUserAdminMixin
 from customers.filters import (
     BalanceSnapshotFilterSet,
     CustomerFilterSet,
@@ -220,7 +221,7 @@ def customer_cross_links(customer_id: int) -> str:
 
 
 @admin.register(Customer)
-class CustomerAdmin(MirrorAdmin):
+class CustomerAdmin(EndUserAdminMixin, MirrorAdmin):
     filterset_class = CustomerFilterSet
     search_filter = "q"
     search_fields = ("external_id",)
@@ -249,7 +250,26 @@ class CustomerAdmin(MirrorAdmin):
         ("Raw", {"classes": ("collapse",), "fields": ("raw_payload",)}),
     )
     actions = ("sync_selected",)
-    actions_detail = ("sync_now", "place_order", "cancel_open_orders", "freeze_trading")
+    actions_detail = ("sync_now", "place_order", "cancel_open_orders", "freeze_trading", "onboard_end_user",
+                      "change_qps_limit", "deactivate_end_user")
+    actions_list = ("create_end_user",)
+
+    # End-user management (issue 6): the pages live in customers.admin_endusers.
+    @action(description="New end-user", icon="person_add", permissions=["manage_enduser"])
+    def create_end_user(self, request):
+        return HttpResponseRedirect(reverse("admin:customers_customer_create_end_user"))
+
+    @action(description="Onboard to an exchange", icon="link", permissions=["manage_enduser"])
+    def onboard_end_user(self, request, object_id):
+        return HttpResponseRedirect(reverse("admin:customers_customer_onboard", args=[int(object_id)]))
+
+    @action(description="Change qps_limit", icon="speed", permissions=["manage_enduser"])
+    def change_qps_limit(self, request, object_id):
+        return HttpResponseRedirect(reverse("admin:customers_customer_qps_limit", args=[int(object_id)]))
+
+    @action(description="Deactivate", icon="person_off", permissions=["manage_enduser"])
+    def deactivate_end_user(self, request, object_id):
+        return HttpResponseRedirect(reverse("admin:customers_customer_deactivate", args=[int(object_id)]))
 
     @display(description="See")
     def related(self, obj: Customer) -> str:

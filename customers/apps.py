@@ -10,3 +10,8 @@ class CustomersConfig(AppConfig):
 
         # The shared limiter keeps each customer's calls within its own qps_limit.
         ratelimit.set_customer_qps_source(customer_qps_limit)
+
+        from customers import enduser_services
+
+        # Deactivation runs through the four-eyes registry of orders.services.
+        enduser_services.register()

@@ -74,7 +74,7 @@ class Customer(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        permissions = [("sync_customer", "Can trigger a sync")]
+        permissions = [("sync_customer", "Can trigger a sync"), ("manage_enduser", "Can create, onboard, limit and deactivate end-users")]
         indexes = [
             models.Index(fields=["status", "last_full_sync_at"], name="customer_sync_due_idx"),
             models.Index(fields=["-created_at"], name="customer_created_idx"),

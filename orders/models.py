@@ -577,6 +577,7 @@ class FeeEscrowRecord(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [("check_escrow", "Can re-check fee escrow records against the escrow")]
         constraints = [
             models.CheckConstraint(condition=Q(fee_order_id__regex=r"^0x[0-9a-f]{64}$"), name="escrow_fee_order_id_bytes32"),
             models.CheckConstraint(condition=Q(fee_base_units__gt=0), name="escrow_fee_positive"),
