@@ -27,6 +27,7 @@ database stays the only state; nothing about orders, balances or positions is ca
 
 from __future__ import annotations
 
+import decimal
 import math
 import random
 import secrets
@@ -78,7 +79,6 @@ QUOTE_DELETE_SQL = f"DELETE FROM {_QUOTE_T} WHERE id = %s"
 LAST_PRICE_SQL = f"UPDATE {_OUTCOME_T} SET last_price = %s WHERE id = %s"
 VOLUME_SQL = f"UPDATE {_MARKET_T} SET volume_traded = volume_traded + %s WHERE id = %s"
 _ORDERS = sql.Loader(Order)
-_QUOTES = sql.Loader(MakerQuote, ("price", "size"))
 _POSITIONS = sql.Loader(Position)
 
 
@@ -190,12 +190,32 @@ def _execute(order: Order, now: datetime, *, stored: str | None = None) -> None:
             _save_order(order)
 
 
+class _Quote:
+    """A maker quote as matching needs it (id, price, size), read without building a model instance."""
+
+    __slots__ = ("pk", "price", "size")
+
+    def __init__(self, pk: int, price, size):
+        self.pk, self.price, self.size = pk, _decimal(price, PRICE_PLACES), _decimal(size, SIZE_PLACES)
+
+
+PRICE_PLACES, SIZE_PLACES = Decimal("0.0001"), Decimal("0.01")
+_FLOAT_CONTEXT = decimal.Context(prec=15)
+
+
+def _decimal(value, places: Decimal) -> Decimal:
+    """A NUMERIC column's value as the ORM returns it (SQLite hands back int or float; PostgreSQL Decimal)."""
+    if isinstance(value, float):
+        value = _FLOAT_CONTEXT.create_decimal_from_float(value)
+    return Decimal(value).quantize(places)
+
+
 @dataclass
 class _Level:
     price: Decimal
     available: Decimal
     order: Order | None = None
-    quote: MakerQuote | None = None
+    quote: _Quote | None = None
 
 
 def _opposite_levels(order: Order) -> list[_Level]:
@@ -210,7 +230,10 @@ def _opposite_levels(order: Order) -> list[_Level]:
         f"t.outcome_id = %s AND t.side = %s AND t.status IN (%s, %s) AND t.price {better} %s AND t.id <> %s",
         [order.outcome_id, other, *Order.RESTING, price, order.pk], order_by="t.id",
     )
-    quotes = _QUOTES.select(f"t.outcome_id = %s AND t.side = %s AND t.price {better} %s", [order.outcome_id, other, price], order_by="t.id")
+    quotes = [_Quote(*row) for row in sql.fetch(
+        f"SELECT id, price, size FROM {_QUOTE_T} WHERE outcome_id = %s AND side = %s AND price {better} %s ORDER BY id",
+        [order.outcome_id, other, price],
+    )]
     for resting in orders:  # the same book: share the taker's market and outcome
         resting.market, resting.outcome = order.market, order.outcome
     levels = [_Level(o.price, o.remaining, order=o) for o in orders]

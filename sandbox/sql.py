@@ -96,6 +96,7 @@ class Loader:
         self.attnames = [field.attname for field in chosen]
         self.table = opts.db_table
         self.width = len(chosen)
+        self._select = f"SELECT {self.columns('t')} FROM {self.table} t"
         self._converters: dict[str, list] = {}
 
     def col(self, name: str) -> str:
@@ -134,7 +135,7 @@ class Loader:
 
     def select(self, where: str, params=(), *, order_by: str = "") -> list:
         """Instances of ``SELECT ... FROM table t WHERE <where> [ORDER BY ...]`` (alias ``t``)."""
-        sql = f"SELECT {self.columns('t')} FROM {self.table} t WHERE {where}"
+        sql = f"{self._select} WHERE {where}"
         if order_by:
             sql += f" ORDER BY {order_by}"
         return [self.make(row) for row in fetch(sql, params)]

@@ -9,6 +9,7 @@ background thread runs the clock's tick.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -55,6 +56,9 @@ class Command(BaseCommand):
         from sandbox.wsgi import application
 
         threads = options["threads"] or conf.SANDBOX_THREADS
+        # waitress warns "Task queue depth is N" on every request that waits for a thread: under
+        # load that is one log line per request (and a measurable share of the CPU).
+        logging.getLogger("waitress.queue").setLevel(logging.ERROR)
         self.stdout.write(f"Parsec sandbox on http://{options['host']}:{options['port']} ({threads} threads)")
         from sandbox import control
 
