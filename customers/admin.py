@@ -257,7 +257,7 @@ class CustomerAdmin(EndUserAdminMixin, MirrorAdmin):
     # End-user management (issue 6): the pages live in customers.admin_endusers.
     @action(description="New end-user", icon="person_add", permissions=["manage_enduser"])
     def create_end_user(self, request):
-        return HttpResponseRedirect(reverse("admin:customers_customer_create_end_user"))
+        return HttpResponseRedirect(reverse("admin:customers_customer_new_end_user"))
 
     @action(description="Onboard to an exchange", icon="link", permissions=["manage_enduser"])
     def onboard_end_user(self, request, object_id):

@@ -37,7 +37,7 @@ class EndUserAdminMixin:
     def get_urls(self):
         view = self.admin_site.admin_view
         return [
-            path("new-end-user/", view(self.create_end_user_view), name="customers_customer_create_end_user"),
+            path("new-end-user/", view(self.create_end_user_view), name="customers_customer_new_end_user"),
             path("<int:object_id>/onboard/", view(self.onboard_view), name="customers_customer_onboard"),
             path("<int:object_id>/qps-limit/", view(self.qps_limit_view), name="customers_customer_qps_limit"),
             path("<int:object_id>/deactivate/", view(self.deactivate_view), name="customers_customer_deactivate"),
