@@ -21,4 +21,5 @@ SCHEDULE: list[tuple[str, str, str, int]] = [
     ("sync-users", "customers.tasks.sync_users", "SYNC_USERS_INTERVAL", 600),
     ("sync-markets", "orders.tasks.sync_markets", "SYNC_MARKETS_INTERVAL", 900),
     ("surveillance", "compliance.tasks.run_surveillance", "SURVEILLANCE_INTERVAL", 300),
+    ("check-fee-escrow", "orders.tasks.check_fee_escrow", "ESCROW_CHECK_INTERVAL", 60),
 ]

@@ -272,6 +272,8 @@ DASHBOARD_PING_CACHE_SECONDS = env.int("DASHBOARD_PING_CACHE_SECONDS", default=3
 DASHBOARD_REFRESH_SECONDS = env.int("DASHBOARD_REFRESH_SECONDS", default=15)
 DASHBOARD_SYNC_STALE_SECONDS = env.int("DASHBOARD_SYNC_STALE_SECONDS", default=900)
 ESCROW_STUCK_SECONDS = env.int("ESCROW_STUCK_SECONDS", default=600)
+# How often open or flagged fee-escrow records are re-derived and compared with the escrow (seconds; 0 = off).
+ESCROW_CHECK_INTERVAL = env.int("ESCROW_CHECK_INTERVAL", default=60)
 
 # --- Celery ----------------------------------------------------------------
 # Embedded default: kombu's filesystem transport, a folder of message files: no

@@ -19,8 +19,8 @@ from unfold.admin import ModelAdmin
 from unfold.decorators import display
 
 from customers.models import Customer
-from orders import services
-from orders.forms import CancelForm, DecisionForm, KillSwitchForm, OrderForm, ReasonForm
+from orders import escrow, services
+from orders.forms import CancelForm, DecisionForm, EscrowOrderForm, KillSwitchForm, ReasonForm
 from orders.models import ApprovalRequest, KillSwitch, Market, OrderIntent
 
 logger = logging.getLogger(__name__)
@@ -86,8 +86,9 @@ class OrderIntentAdmin(TradingAdminMixin, ModelAdmin):
 
     def place_view(self, request):
         _require(request, "orders.place_order")
+        config = escrow.escrow_config_or_none()
         if request.method == "POST":
-            form = OrderForm(request.POST)
+            form = EscrowOrderForm(request.POST, escrow_config=config)
             if form.is_valid():
                 try:
                     intent = services.create_intent(actor=request.user, **form.service_kwargs())
@@ -107,7 +108,7 @@ class OrderIntentAdmin(TradingAdminMixin, ModelAdmin):
             for name in ("exchange", "market", "outcome", "side"):
                 if request.GET.get(name):
                     initial[name] = request.GET[name]
-            form = OrderForm(initial=initial)
+            form = EscrowOrderForm(initial=initial, escrow_config=config)
         customer = self._form_customer(form)
         if customer is None:
             messages.error(request, "Open the order form from a customer's page.")
@@ -161,7 +162,7 @@ class OrderIntentAdmin(TradingAdminMixin, ModelAdmin):
             action = request.POST.get("action")
             try:
                 if action == "send":
-                    result = services.place_order(intent=intent, actor=request.user)
+                    result = escrow.send_intent(intent=intent, actor=request.user)
                     level = messages.SUCCESS if result.intent.status == OrderIntent.Status.PLACED else (
                         messages.WARNING if result.intent.status in (OrderIntent.Status.UNKNOWN, OrderIntent.Status.SENDING)
                         or not result.sent else messages.ERROR)
@@ -176,7 +177,7 @@ class OrderIntentAdmin(TradingAdminMixin, ModelAdmin):
                         messages.warning(request, "Too late to withdraw: the order was already submitted.")
                 else:
                     return HttpResponseNotAllowed(["POST"])
-            except services.TradingError as exc:
+            except (services.TradingError, escrow.FeeAuthError) as exc:
                 messages.error(request, exc.message)
             return redirect("admin:orders_orderintent_detail", key=intent.key)
         if intent.status not in (OrderIntent.Status.NEW, OrderIntent.Status.AWAITING_APPROVAL) or intent.approval_id:

@@ -6,4 +6,4 @@ class OrdersConfig(AppConfig):
 
     def ready(self):
         # The trading pages register their ModelAdmins here: orders/admin.py is the mirror's.
-        from orders import admin_trading  # noqa: F401
+        from orders import admin_escrow, admin_trading  # noqa: F401

@@ -361,3 +361,36 @@ def check_open_records(*, now: datetime | None = None, limit: int = 200) -> dict
         checked += 1
         flagged += bool(record.discrepancy)
     return {"checked": checked, "flagged": flagged}
+
+
+def recheck(*, record: FeeEscrowRecord, actor) -> FeeEscrowRecord:
+    """An operator's 'check against the escrow now' (audited)."""
+    from compliance.services import record_action
+
+    record = check_record(record=record)
+    record_action(actor=actor, action="escrow.check", customer=record.customer,
+                  request={"fee_order_id": record.fee_order_id}, outcome="ok",
+                  response={"state": record.state, "chain_state": record.chain_state, "discrepancy": record.discrepancy})
+    return record
+
+
+def escrow_config_or_none():
+    """The configuration for a page that works without it (the escrow section is then hidden)."""
+    try:
+        return escrow_config()
+    except Exception:
+        logger.info("escrow configuration not readable", exc_info=True)
+        return None
+
+
+def send_intent(*, intent: OrderIntent, actor):
+    """The admin's 'send': an intent with a fee is signed (sandbox demo wallets only) and placed
+    with its fee_auth; one without goes through ``place_order`` as is."""
+    from orders import services
+
+    if not intent.fee_auth_order_id:
+        return services.place_order(intent=intent, actor=actor)
+    if not sandbox_signing_available():
+        raise FeeAuthError("In production the back-office holds no end-user key: an order with a fee is placed "
+                           "through the API with the fee_auth the builder's app had the user sign.", code="no_signer")
+    return place_with_fee(intent=intent, actor=actor, fee_auth=sandbox_fee_auth(intent=intent))

@@ -117,3 +117,53 @@ class DecisionForm(forms.Form):
 
 def exchange_label(value: str) -> str:
     return Exchange(value).label if value in Exchange.values else value
+
+
+class EscrowOrderForm(OrderForm):
+    """The order form with the fee-escrow section (Polymarket; issue 6). The fee comes from the
+    shared calculator (``orders.fees``) under the builder's configuration read from Parsec."""
+
+    escrow_fields = ("collect_fee", "fee_bps")
+
+    collect_fee = forms.BooleanField(required=False, label="Collect a builder fee through the escrow")
+    fee_bps = forms.IntegerField(required=False, min_value=1, max_value=10_000, label="Fee (bps)",
+                                 help_text="Leave empty for the builder's configured rate; raised to the minimum fee.")
+
+    def __init__(self, *args, escrow_config=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.escrow_config = escrow_config
+        if escrow_config is None or not escrow_config.fee_escrow_enabled:
+            self.escrow_fields = ()
+            del self.fields["collect_fee"], self.fields["fee_bps"]
+        elif escrow_config.fee_bps is not None:
+            self.fields["fee_bps"].widget.attrs["placeholder"] = str(escrow_config.fee_bps)
+
+    def clean(self):
+        from orders import fees
+
+        data = super().clean()
+        data["fee_base_units"] = None
+        if not data.get("collect_fee"):
+            return data
+        if data.get("exchange") != Exchange.POLYMARKET:
+            self.add_error("collect_fee", "The fee escrow is on Polymarket only.")
+            return data
+        customer = data.get("customer")
+        if customer is not None and not customer.wallets.exists():
+            self.add_error("collect_fee", "This customer has no wallet to pay the fee from.")
+            return data
+        if data.get("price") and data.get("size"):
+            try:
+                data["fee_base_units"] = fees.fee_for_config(config=self.escrow_config, price=data["price"],
+                                                             size=data["size"], fee_bps=data.get("fee_bps"))
+            except ValueError as exc:
+                self.add_error("fee_bps", str(exc))
+        return data
+
+    def service_kwargs(self) -> dict:
+        from orders.escrow import new_fee_order_id
+
+        kwargs = super().service_kwargs()
+        if self.cleaned_data.get("fee_base_units"):
+            kwargs |= {"fee_base_units": self.cleaned_data["fee_base_units"], "fee_auth_order_id": new_fee_order_id()}
+        return kwargs

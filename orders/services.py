@@ -1018,7 +1018,15 @@ def _approved_order_placement(request: ApprovalRequest, actor) -> dict:
     OrderIntent.objects.filter(pk=intent.pk, status=OrderIntent.Status.AWAITING_APPROVAL).update(
         status=OrderIntent.Status.NEW,
     )
-    result = place_order(intent=intent, actor=actor)
+    if intent.fee_auth_order_id:  # with a fee: signed and checked by the escrow module, then placed
+        from orders.escrow import FeeAuthError, send_intent
+
+        try:
+            result = send_intent(intent=intent, actor=actor)
+        except FeeAuthError as exc:
+            return {"ok": False, "intent": str(intent.key), "error": exc.message, "code": exc.code}
+    else:
+        result = place_order(intent=intent, actor=actor)
     return {"ok": result.intent.status == OrderIntent.Status.PLACED, "intent": str(intent.key),
             "status": result.intent.status, "message": result.message}
 

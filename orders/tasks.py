@@ -17,3 +17,11 @@ def sync_markets(run_id: int | None = None) -> int | None:
         return None
     sync.sync_markets(run=run)
     return run.pk
+
+
+@shared_task(ignore_result=True, acks_late=True, time_limit=300, soft_time_limit=240)
+def check_fee_escrow() -> dict:
+    """The beat job of issue 6: re-derive open or flagged escrow records and compare them with the escrow."""
+    from orders.escrow import check_open_records
+
+    return check_open_records()
