@@ -167,19 +167,19 @@ def trading(now) -> dict:
 
 
 def escrow(now) -> dict:
-    """Escrow totals by state (orders.FeeEscrowRecord); stuck = a fee still held for an order
-    pending longer than Parsec's 10-minute refund rule; flagged = differs from the chain's record."""
+    """Escrow totals by state (orders.FeeEscrowRecord), in one query; stuck = a fee still held for
+    an order pending longer than Parsec's 10-minute refund rule; flagged = differs from the escrow."""
     amounts = ("fee_base_units", "affiliate_base_units", "treasury_base_units", "refund_base_units")
-    rows = list(FeeEscrowRecord.objects.values("state").annotate(count=Count("pk"), **{f"sum_{n}": Sum(n) for n in amounts})
-                .order_by("state"))
+    stuck = Q(state=FeeEscrowRecord.State.PULLED, order__status=Order.Status.PENDING,
+              pulled_at__lt=now - timedelta(seconds=settings.ESCROW_STUCK_SECONDS))
+    rows = list(FeeEscrowRecord.objects.values("state").annotate(
+        count=Count("pk"), stuck=Count("pk", filter=stuck), flagged=Count("pk", filter=~Q(discrepancy="")),
+        **{f"sum_{n}": Sum(n) for n in amounts},
+    ).order_by("state"))
     totals = {n: sum(int(r[f"sum_{n}"] or 0) for r in rows) for n in amounts}
-    stuck = FeeEscrowRecord.objects.filter(
-        state=FeeEscrowRecord.State.PULLED, order__status=Order.Status.PENDING,
-        pulled_at__lt=now - timedelta(seconds=settings.ESCROW_STUCK_SECONDS),
-    ).count()
     return {"available": True, "by_state": [{"state": r["state"], "count": r["count"]} for r in rows],
-            "totals_usdc": {n: Decimal(v).scaleb(-6) for n, v in totals.items()}, "stuck": stuck,
-            "flagged": FeeEscrowRecord.objects.exclude(discrepancy="").count(),
+            "totals_usdc": {n: Decimal(v).scaleb(-6) for n, v in totals.items()},
+            "stuck": sum(r["stuck"] for r in rows), "flagged": sum(r["flagged"] for r in rows),
             "stuck_minutes": settings.ESCROW_STUCK_SECONDS // 60}
 
 
