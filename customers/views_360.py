@@ -110,8 +110,13 @@ def timeline(*, customer: Customer, start: date | None, end: date | None, kinds:
         records, stamp = escrow_rows(customer, since, until)
         if records is not None and stamp:
             for record in records.order_by(f"-{stamp}")[:PER_SOURCE]:
-                state = getattr(record, "state", getattr(record, "status", ""))
-                entries.append(TimelineEntry(getattr(record, stamp), "escrow", f"Fee escrow {state}", str(record)))
+                usdc = {name: Decimal(getattr(record, f"{name}_base_units")).scaleb(-6).normalize()
+                        for name in ("fee", "affiliate", "treasury", "refund")}
+                detail = (f"fee {usdc['fee']:f} USDC · affiliate {usdc['affiliate']:f} · treasury {usdc['treasury']:f} · "
+                          f"refunded {usdc['refund']:f}" + (" · differs from the escrow" if record.discrepancy else ""))
+                entries.append(TimelineEntry(getattr(record, stamp), "escrow",
+                                             f"Fee escrow {record.get_state_display().lower()}", detail,
+                                             link=f"/admin/orders/feeescrowrecord/{record.pk}/change/"))
     if "action" in wanted:
         events = AuditEvent.objects.filter(customer_ref=str(customer.parsec_customer_id))
         for e in newest(events, "at"):

@@ -1,0 +1,51 @@
+"""The escrow sections elsewhere read the real model: dashboard totals, Customer 360 timeline, CSV export."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from backoffice import dashboard
+from compliance.exports import activity_rows
+from orders.escrow import new_fee_order_id
+from orders.models import FeeEscrowRecord, Order
+from tests.orders.trading_fixtures import make_customer
+
+pytestmark = pytest.mark.django_db
+
+
+def record(customer, **fields) -> FeeEscrowRecord:
+    values = {"fee_order_id": new_fee_order_id(), "customer": customer, "payer": "0x" + "1" * 40, "fee_base_units": 137_500,
+              "deadline": 2_000_000_000, "affiliate_fee_bps": 5000} | fields
+    return FeeEscrowRecord.objects.create(**values)
+
+
+def test_dashboard_totals_stuck_and_flagged():
+    customer = make_customer()
+    now = timezone.now()
+    pending = Order.objects.create(parsec_order_id="o-1", exchange="polymarket", customer=customer, market_native_id="m",
+                                   outcome="Yes", side="buy", price="0.55", size="100", status=Order.Status.PENDING,
+                                   created_at=now)
+    record(customer, state="pulled", order=pending, pulled_at=now - timedelta(minutes=11))
+    record(customer, state="distributed", affiliate_base_units=68_750, treasury_base_units=68_750, discrepancy="fee: ours 1, escrow 2")
+    record(customer, state="refunded", refund_base_units=137_500)
+    figures = dashboard.escrow(now)
+    assert figures["stuck"] == 1 and figures["flagged"] == 1
+    assert str(figures["totals_usdc"]["fee_base_units"]) == "0.412500"
+    assert str(figures["totals_usdc"]["refund_base_units"]) == "0.137500"
+    assert {r["state"]: r["count"] for r in figures["by_state"]} == {"pulled": 1, "distributed": 1, "refunded": 1}
+
+
+def test_customer_360_and_the_export_show_the_fees(operator_client):
+    customer = make_customer()
+    record(customer, state="partially_distributed", affiliate_base_units=41_250, treasury_base_units=41_250,
+           refund_base_units=55_000)
+    page = operator_client.get(reverse("customer_360", args=[customer.pk]) + "?kinds=escrow").content.decode()
+    assert "Fee escrow partially distributed + refunded" in page and "refunded 0.055" in page
+    now = timezone.now()
+    rows = [r for r in activity_rows(customer=customer, since=now - timedelta(days=1), until=now + timedelta(days=1))
+            if r[0] == "escrow"]
+    assert len(rows) == 1 and rows[0][10] == "partially_distributed" and rows[0][12] == "0.137500"
