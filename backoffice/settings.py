@@ -292,7 +292,12 @@ if CELERY_BROKER_URL.startswith("filesystem"):
     }
 else:
     # Redis redelivers an unacknowledged task after this long (acks_late tasks).
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=900)}
+    # kombu scans for expired unacknowledged messages every 10 s but, by default, acts on
+    # only one scan in ten; a killed worker's task would then wait up to 100 s more.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=900),
+        "unacked_restore_throttle": env.int("CELERY_UNACKED_RESTORE_THROTTLE", default=1),
+    }
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 # Task modules not named tasks.py (autodiscovery finds only those).
 CELERY_IMPORTS = ["orders.trading_tasks"]
