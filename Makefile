@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# Most tests wait on real processes (sandbox, server, worker): run them side by side.
+PYTEST_WORKERS ?= 3
 
 .PHONY: run test lint ci-services
 
@@ -27,7 +29,7 @@ run: $(VENV)/.runtime
 test: $(VENV)/.dev /usr/bin/chromium
 	$(PY) -m ruff check .
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
 	$(PY) -m ruff check .
