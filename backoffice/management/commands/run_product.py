@@ -87,6 +87,12 @@ class Command(BaseCommand):
         username, password = self._ensure_superuser()
 
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if not opts["no_sandbox"] and not settings.PARSEC_SANDBOX_ADMIN_KEY:
+            # One control-plane key shared by the sandbox and the back-office processes,
+            # so escrow records can be read and demo wallets can sign for rehearsals.
+            key = secrets.token_urlsafe(24)
+            env["PARSEC_SANDBOX_ADMIN_KEY"] = os.environ["PARSEC_SANDBOX_ADMIN_KEY"] = key
+            settings.PARSEC_SANDBOX_ADMIN_KEY = key
         sandbox_url = settings.PARSEC_API_BASE_URL
         if not opts["no_sandbox"]:
             sandbox_port = opts["sandbox_port"]
