@@ -186,6 +186,8 @@ STORAGES = {
 }
 # Serve static files straight from the apps in development (no collectstatic needed).
 WHITENOISE_USE_FINDERS = not PRODUCTION
+if not PRODUCTION:
+    STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise expects the folder even when serving from the apps
 
 # --- Parsec ------------------------------------------------------------------
 SANDBOX_DEMO_BUILDER_KEY = "pk_sandbox_demo_builder_key"
