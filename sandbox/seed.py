@@ -127,3 +127,25 @@ def _market(seed_value, rng, number, exchange, kind, event, question, names, tic
         token = str(int(_hex(seed_value, f"token:{slug}:{index}", 31), 16)) if exchange == "polymarket" else None
         Outcome.objects.create(market=market, index=index, name=name, token_id=token, mid=mid, anchor_mid=mid)
     return market
+
+
+def demo_activity(seed_value: int) -> int:
+    """A little history for the demo customers, so a fresh back-office has something to show:
+    on a few binary markets each buys at the market (fills against the makers) and rests a bid
+    below it. Deterministic for the seed. Returns the number of orders placed."""
+    rng = random.Random(seed_value * 7919)
+    binaries = [m for m in Market.objects.prefetch_related("outcomes").order_by("pk") if m.market_type == "binary"]
+    placed = 0
+    for customer in Customer.objects.filter(kind=Customer.Kind.END_USER, external_id__in=DEMO_EXTERNAL_IDS).order_by("pk"):
+        for market in rng.sample(binaries, k=min(3, len(binaries))):
+            outcome = next(o for o in market.outcomes.all() if o.name.lower() == "yes")
+            size = max(Decimal(10), market.min_order_size)
+            for side_price, order_type in ((outcome.mid + Decimal("0.05"), "ioc"), (outcome.mid - Decimal("0.05"), "gtc")):
+                price = (side_price / market.tick_size).quantize(Decimal(1)) * market.tick_size
+                price = min(max(price, Decimal("0.01")), Decimal("0.99"))
+                engine.place_order(engine.NewOrder(
+                    customer=customer, exchange=market.exchange, market=market, outcome=outcome,
+                    side="buy", price=price, size=size, order_type=order_type,
+                ))
+                placed += 1
+    return placed

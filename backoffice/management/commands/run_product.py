@@ -100,7 +100,7 @@ class Command(BaseCommand):
             if _port_free("127.0.0.1", sandbox_port):
                 sandbox = self._spawn(
                     "sandbox",
-                    [sys.executable, "manage.py", "parsec_sandbox", "--port", str(sandbox_port), "--seed", str(opts["seed"])],
+                    [sys.executable, "manage.py", "parsec_sandbox", "--port", str(sandbox_port), "--seed", str(opts["seed"]), "--demo-activity"],
                     env,
                 )
                 if not _wait_http(f"{sandbox_url}/_sandbox/health", 90, sandbox):

@@ -31,6 +31,7 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=7)
         parser.add_argument("--reset", action="store_true", help="wipe the sandbox database first")
         parser.add_argument("--threads", type=int, default=None)
+        parser.add_argument("--demo-activity", action="store_true", help="on a fresh seed, give the demo customers some trades")
 
     def handle(self, *args, **options):
         if os.environ.get("DJANGO_SETTINGS_MODULE") != SANDBOX_SETTINGS or settings.ROOT_URLCONF != "sandbox.urls":
@@ -45,6 +46,8 @@ class Command(BaseCommand):
         clock.forget_offset()
         if seed.seed(options["seed"]):
             self.stdout.write(f"seeded the sandbox with seed {options['seed']}")
+            if options["demo_activity"]:
+                self.stdout.write(f"placed {seed.demo_activity(options['seed'])} demo orders for the demo customers")
         from django.db import connections
 
         connections.close_all()
