@@ -1,0 +1,67 @@
+"""README command 1: `manage.py run_product` starts the sandbox, the web server, a worker and
+the scheduler with demo data, and Ctrl-C stops all of it."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import requests
+
+from tests.conftest import ROOT, free_port
+
+
+def _embedded_env(tmp_path) -> dict:
+    env = {key: value for key, value in os.environ.items()
+           if key not in {"DATABASE_URL", "SANDBOX_DATABASE_URL", "CELERY_BROKER_URL", "RATE_LIMIT_REDIS_URL",
+                          "PARSEC_API_BASE_URL", "PARSEC_SANDBOX_ADMIN_KEY", "DJANGO_SETTINGS_MODULE"}}
+    env.update({
+        "BACKOFFICE_VAR_DIR": str(tmp_path / "var"),
+        "DJANGO_SUPERUSER_USERNAME": "boss",
+        "DJANGO_SUPERUSER_PASSWORD": "a-long-demo-password",
+        "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+def test_run_product_serves_everything_with_demo_data_and_stops_on_ctrl_c(tmp_path):
+    web_port, sandbox_port = free_port(), free_port()
+    log = open(tmp_path / "run.log", "w+")  # noqa: SIM115
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "run_product", "--port", str(web_port), "--sandbox-port", str(sandbox_port), "--concurrency", "1"],
+        cwd=ROOT, env=_embedded_env(tmp_path), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        output = ""
+        while "The back-office is running" not in output:
+            assert process.poll() is None, output
+            assert time.monotonic() < deadline, output
+            time.sleep(1)
+            output = (tmp_path / "run.log").read_text()
+        assert re.search(r"demo Operations user 'operator' / '[^']+' \(printed once\)", output)
+        assert "placed 24 demo orders" in output
+
+        session = requests.Session()
+        login = session.get(f"http://127.0.0.1:{web_port}/admin/login/", timeout=10)
+        assert login.status_code == 200
+        token = session.cookies["csrftoken"]
+        index = session.post(f"http://127.0.0.1:{web_port}/admin/login/?next=/admin/", timeout=30, data={
+            "username": "boss", "password": "a-long-demo-password", "csrfmiddlewaretoken": token, "next": "/admin/",
+        }, headers={"Referer": f"http://127.0.0.1:{web_port}/admin/login/"})
+        assert index.status_code == 200 and "Operations dashboard" in index.text
+        customers = session.get(f"http://127.0.0.1:{web_port}/admin/customers/customer/", timeout=30)
+        assert "demo-alice" in customers.text
+        assert requests.get(f"http://127.0.0.1:{sandbox_port}/_sandbox/health", timeout=5).ok
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGINT)
+        process.wait(timeout=60)
+    for port in (web_port, sandbox_port):
+        try:
+            requests.get(f"http://127.0.0.1:{port}/", timeout=2)
+            raise AssertionError(f"port {port} still answers after Ctrl-C")
+        except requests.ConnectionError:
+            pass
