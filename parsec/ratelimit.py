@@ -132,7 +132,9 @@ class DatabaseRateLimiter(_Budget):
                 if row.tokens < 0:
                     debt_wait = max(debt_wait, -row.tokens / rate)
                 blocked_wait = max(blocked_wait, row.blocked_until - now)
-            RateBucket.objects.using(self.using).bulk_update(rows, ["tokens", "updated_at"])
+            manager = RateBucket.objects.using(self.using)
+            for row in rows:  # one or two rows: plain UPDATEs are cheaper to build than bulk_update's CASE
+                manager.filter(key=row.key).update(tokens=row.tokens, updated_at=row.updated_at)
         if len(rows) < len(buckets):  # a row vanished (table flushed): recreate next time
             self._known.clear()
         wait = debt_wait + max(0.0, blocked_wait)
