@@ -44,9 +44,34 @@ def parsec_error(exc: parsec_errors.ParsecError) -> ApiError:
     return ApiError(status_code=status, code=code, message=message, fields=fields, headers=headers)
 
 
+# End-user refusals that are about the state of things (customers.enduser_services codes).
+ENDUSER_CONFLICT_CODES = frozenset({"exists", "deactivated", "already_requested"})
+
+
+def enduser_error(exc) -> ApiError:
+    """An ``EndUserError``: its code and sentence as the admin shows them. Parsec being down or
+    refusing our builder key keeps Parsec's status (503/502/429, retryable with the same key)."""
+    cause = exc.__cause__
+    if exc.code == "parsec_refused" and isinstance(cause, parsec_errors.ParsecError):
+        translated = parsec_error(cause)
+        if translated.status_code != 422:
+            return translated
+        return ApiError(status_code=422, code=exc.code, message=exc.message, fields=translated.fields)
+    status = 409 if exc.code in ENDUSER_CONFLICT_CODES else 422
+    return ApiError(status_code=status, code=exc.code, message=exc.message, fields={exc.field: [exc.message]} if exc.field else {})
+
+
 def translate_domain_error(exc) -> ApiError | None:
     if isinstance(exc, parsec_errors.ParsecError):
         return parsec_error(exc)
+    from customers.enduser_services import EndUserError
+    from orders.escrow import FeeAuthError
+
+    if isinstance(exc, EndUserError):
+        return enduser_error(exc)
+    if isinstance(exc, FeeAuthError):
+        # The same codes as the admin's order form (orders.escrow's checks), on the fee_auth field.
+        return ApiError(status_code=422, code=exc.code, message=exc.message, fields={"fee_auth": [exc.message]})
     from orders.services import OrderValidationError, TradingError
 
     if isinstance(exc, OrderValidationError):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import hmac
 import json
 import logging
 import re
@@ -44,11 +45,13 @@ def principal_of(request) -> str:
 
 
 def request_fingerprint(request) -> str:
+    """A keyed hash (HMAC-SHA256 under SECRET_KEY) of the request: the body itself is never kept,
+    and a body carrying exchange credentials (self-mode onboarding) cannot be guessed back from it."""
     payload = json.dumps(
         {"method": request.method, "path": request.path, "body": request.data}, sort_keys=True, default=str,
         separators=(",", ":"),
     )
-    return hashlib.sha256(payload.encode()).hexdigest()
+    return hmac.new(settings.SECRET_KEY.encode(), payload.encode(), hashlib.sha256).hexdigest()
 
 
 def _lease():

@@ -42,6 +42,8 @@ class BackofficeAutoSchema(AutoSchema):
         if self.method in WRITE_METHODS:
             statuses += [409, 422]
             statuses += getattr(self.view, "parsec_error_statuses", [])
+        elif self.method == "GET":
+            statuses += getattr(self.view, "parsec_read_error_statuses", [])  # reads answered live from Parsec
         return sorted(set(statuses))
 
     def _get_response_bodies(self, direction="response"):

@@ -7,7 +7,7 @@ from rest_framework import serializers
 from api.fields import DecimalStringField, StrictCharField, StrictIntegerField, StrictRegexField
 from api.schema import ErrorDetailSerializer
 from customers.enums import Exchange
-from orders.models import Fill, Market, Order, OrderIntent, OrderType, Position, Side
+from orders.models import FeeEscrowRecord, Fill, Market, Order, OrderIntent, OrderType, Position, Side
 
 
 class MarketSerializer(serializers.ModelSerializer):
@@ -76,6 +76,35 @@ class OrderIntentSerializer(serializers.ModelSerializer):
         from orders.messages import intent_status_message
 
         return intent_status_message(intent)
+
+
+class FeeEscrowRecordSerializer(serializers.ModelSerializer):
+    customer_external_id = serializers.CharField(source="customer.external_id", read_only=True)
+    intent_key = serializers.UUIDField(source="intent.key", read_only=True, allow_null=True, default=None)
+    flagged = serializers.SerializerMethodField(help_text="Our derivation differs from the escrow's record.")
+
+    class Meta:
+        model = FeeEscrowRecord
+        fields = [
+            "id", "fee_order_id", "customer", "customer_external_id", "intent", "intent_key", "order", "payer",
+            "fee_base_units", "deadline", "affiliate_fee_bps", "has_affiliate", "state", "affiliate_base_units",
+            "treasury_base_units", "refund_base_units", "refund_reason", "created_at", "pulled_at", "settled_at",
+            "chain_state", "checked_at", "flagged", "discrepancy",
+        ]
+
+    def get_flagged(self, record) -> bool:
+        return bool(record.discrepancy)
+
+
+class EscrowConfigSerializer(serializers.Serializer):
+    fee_escrow_enabled = serializers.BooleanField()
+    fee_bps = serializers.IntegerField(allow_null=True)
+    affiliate_address = serializers.CharField(allow_null=True)
+    escrow_contract_address = serializers.CharField()
+    min_fee_usdc = serializers.IntegerField(help_text="USDC base units.")
+    min_fee_bps = serializers.IntegerField()
+    treasury_address = serializers.CharField()
+    affiliate_fee_bps = serializers.IntegerField()
 
 
 # --- Writes -----------------------------------------------------------------------------------

@@ -14,13 +14,14 @@ from rest_framework.response import Response
 from api.errors import ApiError, error_body
 from api.idempotency import HEADER, idempotent, principal_of, remember
 from api.viewsets import MirrorReadViewSet, validated
+from compliance.services import record_action
 from customers.enums import Exchange
 from customers.filters import MAX_PK_DIGITS, CustomerRefFilter, customer_match
 from customers.models import Customer
-from orders import messages, selectors, services
+from orders import escrow, messages, selectors, services
 from orders.api import serializers
 from orders.filters import FillFilterSet, MarketFilterSet, OrderFilterSet, PositionFilterSet
-from orders.models import Market, Order, OrderIntent
+from orders.models import FeeEscrowRecord, Market, Order, OrderIntent
 from parsec.types import FeeAuthorization
 
 
@@ -75,6 +76,53 @@ class OrderIntentViewSet(MirrorReadViewSet):
     filterset_class = OrderIntentFilterSet
 
 
+class FeeEscrowRecordFilterSet(filters.FilterSet):
+    customer = CustomerRefFilter(field_name="customer")
+    state = filters.MultipleChoiceFilter(choices=FeeEscrowRecord.State.choices)
+    flagged = filters.BooleanFilter(method="filter_flagged", label="Differs from the escrow's record")
+    fee_order_id = filters.CharFilter(lookup_expr="iexact")
+    created = filters.IsoDateTimeFromToRangeFilter(field_name="created_at")
+    updated_since = filters.IsoDateTimeFilter(method="filter_updated_since",
+                                              label="Authorised, pulled, settled or checked at or after this time")
+
+    class Meta:
+        model = FeeEscrowRecord
+        fields: list[str] = []
+
+    def filter_flagged(self, qs, name, value):
+        return qs.exclude(discrepancy="") if value else qs.filter(discrepancy="")
+
+    def filter_updated_since(self, qs, name, value):
+        # The record has no updated_at: any of its lifecycle times moving counts as an update.
+        return qs.filter(Q(created_at__gte=value) | Q(pulled_at__gte=value) | Q(settled_at__gte=value) | Q(checked_at__gte=value))
+
+
+class FeeEscrowRecordViewSet(MirrorReadViewSet):
+    """The builder's fee escrow records: one per fee_auth, its lifecycle and the split, as checked
+    against the escrow's own record (``discrepancy`` non-empty = flagged)."""
+
+    queryset = FeeEscrowRecord.objects.select_related("customer", "intent")
+    serializer_class = serializers.FeeEscrowRecordSerializer
+    filterset_class = FeeEscrowRecordFilterSet
+    ordering_fields = ["created_at"]
+    ordering = ["-created_at"]
+
+
+class EscrowConfigView(viewsets.ViewSet):
+    """The builder's fee escrow configuration, read from Parsec (GET /builder/escrow-config)."""
+
+    required_permissions = {"GET": "orders.view_feeescrowrecord"}
+    parsec_read_error_statuses = [502, 503]
+    queryset = FeeEscrowRecord.objects.none()
+
+    @extend_schema(
+        operation_id="escrow_config_retrieve", tags=["escrow"], summary="The builder's escrow configuration",
+        responses={200: serializers.EscrowConfigSerializer},
+    )
+    def retrieve(self, request):
+        return Response(serializers.EscrowConfigSerializer(escrow.escrow_config()).data)
+
+
 # --- Trading writes: the admin's services, exactly once per Idempotency-Key -------------------
 
 PLACEMENT_STATUS = {
@@ -126,6 +174,31 @@ def placement_response(intent: OrderIntent) -> Response:
     return Response({"error": error, "intent": body}, status=status, headers=headers)
 
 
+def check_fee_auth_first(request, *, key, customer: Customer, fee_auth: FeeAuthorization | None, data: dict):
+    """A ``fee_auth`` is checked locally (``orders.escrow.check_fee_auth``: signer, deadline, minimum,
+    reused id, escrow enabled) before any intent is written, so a refused one leaves nothing behind.
+    Returns the builder's escrow configuration (read from Parsec, outside any transaction)."""
+    if fee_auth is None:
+        return None
+    config = escrow.escrow_config()
+    existing = OrderIntent.objects.filter(key=key).first()
+    if existing is not None and (existing.status != OrderIntent.Status.NEW or hasattr(existing, "fee_escrow")):
+        return config  # a retry resuming an intent already checked: placement decides from its state
+    try:
+        escrow.check_fee_auth(fee_auth=fee_auth, config=config, price=data["price"], size=data["size"], intent=existing)
+    except ValueError:
+        return config  # price or size out of range: the order's own validation refuses it, by field
+    except escrow.FeeAuthError as exc:
+        record_action(
+            actor=request.user, action="escrow.authorise", customer=customer, outcome="rejected",
+            request={"fee_order_id": fee_auth.order_id, "payer": fee_auth.payer, "fee_base_units": int(fee_auth.fee_amount),
+                     "deadline": int(fee_auth.deadline)},
+            response={"code": exc.code, "error": exc.message},
+        )
+        raise
+    return config
+
+
 class PlaceOrderView(viewsets.ViewSet):
     required_permissions = {"create": "orders.place_order", "reconcile": "orders.reconcile_intent"}
     parsec_error_statuses = [502, 503]
@@ -137,7 +210,10 @@ class PlaceOrderView(viewsets.ViewSet):
         description=(
             "Validates the order exactly as the admin's form does, writes an order intent, then sends it to Parsec "
             "once. 201: placed. 202: Parsec's answer was lost (status `unknown`, reconciled automatically) or a "
-            "second Operations user must approve it (`awaiting_approval`). 422/429: refused, with the intent."
+            "second Operations user must approve it (`awaiting_approval`). 422/429: refused, with the intent. "
+            "A `fee_auth` (signed in the builder's app) is checked first, exactly as the admin checks it: 422 with "
+            "`escrow_disabled`, `bad_signature`, `wrong_signer`, `expired`, `below_minimum`, `reused_order_id` or "
+            "`fee_mismatch`, and no intent written; an accepted one gets a fee escrow record."
         ),
         responses={
             201: serializers.OrderIntentSerializer, 202: serializers.OrderIntentSerializer,
@@ -151,8 +227,11 @@ class PlaceOrderView(viewsets.ViewSet):
         data = validated(serializers.PlaceOrderSerializer, request)
         fee_auth = data.get("fee_auth")
         customer, market = resolve_customer(data["customer"]), resolve_market(data["market"])
+        key = _intent_key(request, request.headers[HEADER])
+        fee_authorization = FeeAuthorization(**fee_auth) if fee_auth else None
+        config = check_fee_auth_first(request, key=key, customer=customer, fee_auth=fee_authorization, data=data)
         intent = services.create_intent(
-            key=_intent_key(request, request.headers[HEADER]), customer=customer, exchange=market.exchange,
+            key=key, customer=customer, exchange=market.exchange,
             market=market, outcome=data["outcome"], side=data["side"], price=data["price"], size=data["size"],
             order_type=data["order_type"], expiration=data.get("expiration"), reason=data["reason"], actor=request.user,
             source=OrderIntent.Source.API, fee_base_units=fee_auth["fee_amount"] if fee_auth else None,
@@ -161,8 +240,11 @@ class PlaceOrderView(viewsets.ViewSet):
         remember(request.idempotency_record, intent=str(intent.key))
         if intent.status == OrderIntent.Status.AWAITING_APPROVAL:
             services.submit_for_approval(intent=intent, actor=request.user, reason=data["reason"])
+        elif intent.status == OrderIntent.Status.NEW and fee_authorization is not None:
+            # Checked again and recorded (FeeEscrowRecord) by the issue-6 module, then placed once.
+            escrow.place_with_fee(intent=intent, actor=request.user, fee_auth=fee_authorization, config=config)
         elif intent.status == OrderIntent.Status.NEW:
-            services.place_order(intent=intent, actor=request.user, fee_auth=FeeAuthorization(**fee_auth) if fee_auth else None)
+            services.place_order(intent=intent, actor=request.user)
         intent.refresh_from_db()
         return placement_response(intent)
 
