@@ -84,11 +84,11 @@ class CredentialsSerializer(serializers.Serializer):
     api_key_id = StrictCharField(max_length=500, required=False, write_only=True)
     private_key = StrictCharField(max_length=10_000, required=False, write_only=True)
 
-    def validate(self, attrs):
-        unknown = set(self.initial_data) - set(self.fields) if isinstance(self.initial_data, dict) else set()
+    def to_internal_value(self, data):
+        unknown = set(data) - set(self.fields) if isinstance(data, dict) else set()
         if unknown:  # names only: a value may be a secret
             raise serializers.ValidationError(f"Unexpected credential fields: {', '.join(sorted(map(str, unknown)))}.")
-        return attrs
+        return super().to_internal_value(data)
 
 
 class OnboardSerializer(serializers.Serializer):
