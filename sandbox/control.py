@@ -14,7 +14,7 @@ import json
 import logging
 import re
 import secrets
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
@@ -22,7 +22,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from sandbox import clock, engine, escrow, faults, ratelimit, signing
-from sandbox.errors import ParsecAPIError, bad_request, missing_parameter
+from sandbox.errors import ParsecAPIError, bad_request, decimal_or_400, missing_parameter
 from sandbox.http import error_response
 from sandbox.models import EXCHANGES_TRADING, Builder, Customer, EscrowRecord, FaultRule, Market, Wallet
 
@@ -97,18 +97,6 @@ def _int(body: dict, name: str, *, minimum: int | None = None, required: bool = 
     return value
 
 
-def _decimal(value, name: str) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise bad_request(f"{name} must be a number")
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        raise bad_request(f"{name} must be a number") from None
-    if not number.is_finite():
-        raise bad_request(f"{name} must be a finite number")
-    return number
-
-
 def _market(parsec_id: str) -> Market:
     market = Market.objects.filter(parsec_id=parsec_id).first()
     if market is None:
@@ -153,7 +141,7 @@ def advance_clock(request, body):
     seconds = body.get("seconds")
     if seconds is None:
         raise missing_parameter("seconds is required")
-    seconds = _decimal(seconds, "seconds")
+    seconds = decimal_or_400(seconds, "seconds")
     if seconds < 0 or seconds > 10 * 365 * 86400:
         raise bad_request("seconds must be between 0 and ten years")
     clock.advance(float(seconds))
@@ -166,7 +154,7 @@ def move_market(request, body, parsec_id):
     market = _market(parsec_id)
     if body.get("price") is None:
         raise missing_parameter("price is required")
-    price = _decimal(body["price"], "price")
+    price = decimal_or_400(body["price"], "price")
     if not Decimal(0) < price < Decimal(1):
         raise bad_request("price must be between 0 and 1 (exclusive)")
     outcome = body.get("outcome")
@@ -190,7 +178,7 @@ def credit(request, body):
         raise bad_request(f"exchange must be one of {', '.join(EXCHANGES_TRADING)}")
     if body.get("amount_usdc") is None:
         raise missing_parameter("amount_usdc is required")
-    amount = _decimal(body["amount_usdc"], "amount_usdc")
+    amount = decimal_or_400(body["amount_usdc"], "amount_usdc")
     base_units = amount * 1_000_000
     if amount <= 0 or base_units != base_units.to_integral_value() or amount > Decimal(10**12):
         raise bad_request("amount_usdc must be a positive USDC amount with at most 6 decimals")
@@ -270,7 +258,7 @@ def add_fault(request, body):
         scope[name] = (value or "").strip().lower() if name == "exchange" else (value or "").strip()
     if scope["customer_id"]:
         scope["customer_id"] = str(_customer(scope["customer_id"]).customer_id)
-    probability = _decimal(body.get("probability", 1), "probability")
+    probability = decimal_or_400(body.get("probability", 1), "probability")
     if not Decimal(0) < probability <= Decimal(1) or probability != probability.quantize(Decimal("0.0001")):
         raise bad_request("probability must be in (0, 1] with at most 4 decimals")
     latency_ms = _int(body, "latency_ms", minimum=0, required=False, default=0)

@@ -6,6 +6,8 @@ is true only for ``rate_limit_exceeded`` and ``service_unavailable`` (API-NOTES 
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
+
 RETRYABLE_CODES = frozenset({"rate_limit_exceeded", "service_unavailable"})
 
 
@@ -24,6 +26,19 @@ class ParsecAPIError(Exception):
 
 def bad_request(message: str) -> ParsecAPIError:
     return ParsecAPIError(400, "bad_request", message)
+
+
+def decimal_or_400(value, name: str) -> Decimal:
+    """A JSON number or numeric string as a finite Decimal; 400 ``bad_request`` naming ``name`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise bad_request(f"{name} must be a number")
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise bad_request(f"{name} must be a number") from None
+    if not number.is_finite():
+        raise bad_request(f"{name} must be a finite number")
+    return number
 
 
 def missing_parameter(message: str) -> ParsecAPIError:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from sandbox import accounts, clock, conf, engine, ratelimit, render, sql
-from sandbox.errors import ParsecAPIError, bad_request, missing_parameter, not_supported
+from sandbox.errors import ParsecAPIError, bad_request, decimal_or_400, missing_parameter, not_supported
 from sandbox.models import EXCHANGES, EXCHANGES_DATA_ONLY, Balance, Fill, Market, Order, Outcome, Position, Wallet
 
 ORDER_TYPES = ("gtc", "ioc", "fok", "gtd")
@@ -69,19 +69,6 @@ def find_market(exchange: str, market_id: str) -> Market | None:
     return find_market_outcomes(exchange, market_id)[0]
 
 
-def _decimal(body: dict, name: str) -> Decimal:
-    value = body[name]
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise bad_request(f"{name} must be a number")
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        raise bad_request(f"{name} must be a number") from None
-    if not number.is_finite():
-        raise bad_request(f"{name} must be a finite number")
-    return number
-
-
 def create_order(ctx):
     exchange = trading_exchange(ctx)
     body = ctx.body
@@ -95,7 +82,7 @@ def create_order(ctx):
     side = body["side"]
     if side not in ("buy", "sell"):
         raise bad_request("side must be 'buy' or 'sell'")
-    price, size = _decimal(body, "price"), _decimal(body, "size")
+    price, size = decimal_or_400(body["price"], "price"), decimal_or_400(body["size"], "size")
     params = body.get("params") or {}
     if not isinstance(params, dict) or not all(isinstance(v, str) for v in params.values()):
         raise bad_request("params must be an object of strings")
