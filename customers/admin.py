@@ -182,6 +182,14 @@ class MirrorAdmin(ModelAdmin):
         return format_html('<pre class="text-xs whitespace-pre-wrap">{}</pre>', json.dumps(obj.raw, indent=2, sort_keys=True))
 
 
+class CustomerColumn:
+    """The owning customer as a link to its page (needs ``customer`` in list_select_related)."""
+
+    @display(description="Customer")
+    def customer_display(self, obj) -> str:
+        return customer_link(obj.customer_id, obj.customer.external_id)
+
+
 class ReadOnlyInline(TabularInline):
     extra = 0
     can_delete = False
@@ -340,7 +348,7 @@ class CustomerAdmin(EndUserAdminMixin, MirrorAdmin):
 
 
 @admin.register(Wallet)
-class WalletAdmin(MirrorAdmin):
+class WalletAdmin(CustomerColumn, MirrorAdmin):
     filterset_class = WalletFilterSet
     search_filter = "address"
     search_fields = ("address",)
@@ -354,13 +362,9 @@ class WalletAdmin(MirrorAdmin):
     readonly_fields = ("raw_payload",)
     exclude = ("raw",)
 
-    @display(description="Customer")
-    def customer_display(self, obj: Wallet) -> str:
-        return customer_link(obj.customer_id, obj.customer.external_id)
-
 
 @admin.register(ExchangeLink)
-class ExchangeLinkAdmin(MirrorAdmin):
+class ExchangeLinkAdmin(CustomerColumn, MirrorAdmin):
     filterset_class = ExchangeLinkFilterSet
     list_display = ("customer_display", "exchange", "mode", "linked_at", "last_seen_at")
     list_select_related = ("customer",)
@@ -370,13 +374,9 @@ class ExchangeLinkAdmin(MirrorAdmin):
         filterset_filter(ExchangeLinkFilterSet, "mode", "mode"),
     )
 
-    @display(description="Customer")
-    def customer_display(self, obj: ExchangeLink) -> str:
-        return customer_link(obj.customer_id, obj.customer.external_id)
-
 
 @admin.register(BalanceSnapshot)
-class BalanceSnapshotAdmin(MirrorAdmin):
+class BalanceSnapshotAdmin(CustomerColumn, MirrorAdmin):
     filterset_class = BalanceSnapshotFilterSet
     list_display = ("taken_at", "customer_display", "exchange", "usdc", "allowance_display")
     list_select_related = ("customer",)
@@ -387,10 +387,6 @@ class BalanceSnapshotAdmin(MirrorAdmin):
     )
     readonly_fields = ("usdc", "raw_payload")
     exclude = ("raw",)
-
-    @display(description="Customer")
-    def customer_display(self, obj: BalanceSnapshot) -> str:
-        return customer_link(obj.customer_id, obj.customer.external_id)
 
     @display(description="USDC")
     def usdc(self, obj: BalanceSnapshot):
