@@ -14,11 +14,9 @@ Baseline, measured in the same run on the same pages: the stock Django admin beh
 
 from __future__ import annotations
 
-import argparse
-import os
-import statistics
 import time
 
+from page_common import CUSTOMERS_SQL, measure, operations_client, parse_args
 from sync_common import scratch_database
 
 PAGES = [
@@ -34,11 +32,7 @@ PAGES = [
     "/admin/orders/fill/?market=kalshi:BENCH-3",
 ]
 
-LOAD_SQL = """
-INSERT INTO customers_customer (parsec_customer_id, external_id, email, tier, qps_limit, status, fee_escrow_enabled,
-    api_key_last4, raw, first_seen_at, last_synced_at)
-SELECT md5('c' || i)::uuid, 'bench-' || i, '', 'free', 10, 'active', false, '', '{}', now(), now()
-FROM generate_series(0, 999) i;
+LOAD_SQL = CUSTOMERS_SQL + """
 INSERT INTO orders_market (parsec_id, exchange, exchange_market_id, order_market_id, condition_id, event_id, question,
     group_title, outcomes, market_type, status, raw, first_seen_at, last_seen_at)
 SELECT 'kalshi:BENCH-' || i, 'kalshi', 'BENCH-' || i, 'BENCH-' || i, '', '', 'Will bench market ' || i || ' resolve Yes?',
@@ -59,36 +53,13 @@ FROM orders_order o;
 """
 
 
-def measure(client, url: str, repeat: int) -> tuple[float, float]:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    client.get(url)  # warm
-    totals, db_times = [], []
-    for _ in range(repeat):
-        with CaptureQueriesContext(connection) as queries:
-            started = time.perf_counter()
-            response = client.get(url)
-            totals.append(time.perf_counter() - started)
-        assert response.status_code == 200, (url, response.status_code)
-        db_times.append(sum(float(q["time"]) for q in queries.captured_queries))
-    return statistics.median(totals) * 1000, statistics.median(db_times) * 1000
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=5)
-    args = parser.parse_args()
-    os.environ.setdefault("DEBUG", "false")
+    args = parse_args(__doc__)
 
     with scratch_database("bench_admin_lists"):
         from django.contrib.admin import site
-        from django.contrib.auth import get_user_model
-        from django.contrib.auth.models import Group
         from django.core.paginator import Paginator
         from django.db import connection
-        from django.test import Client
 
         from orders.models import Fill, Order
 
@@ -98,10 +69,7 @@ def main() -> None:
             cursor.execute("ANALYZE")
         print(f"loaded {Order.objects.count():,} orders and {Fill.objects.count():,} fills in {time.perf_counter() - started:.1f} s")
 
-        user = get_user_model().objects.create_user(username="bench.operator", is_staff=True)
-        user.groups.add(Group.objects.get(name="Operations"))
-        client = Client()
-        client.force_login(user)
+        client = operations_client()
 
         admins = [site._registry[Order], site._registry[Fill]]
         print(f"{'page':62s} {'capped ms':>10s} {'(db)':>7s} {'stock ms':>10s} {'(db)':>7s}")

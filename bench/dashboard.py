@@ -17,18 +17,12 @@ the page render and is not measured here.
 
 from __future__ import annotations
 
-import argparse
-import os
-import statistics
 import time
 
+from page_common import CUSTOMERS_SQL, measure, operations_client, parse_args
 from sync_common import scratch_database
 
-LOAD_SQL = """
-INSERT INTO customers_customer (parsec_customer_id, external_id, email, tier, qps_limit, status, fee_escrow_enabled,
-    api_key_last4, raw, first_seen_at, last_synced_at)
-SELECT md5('c' || i)::uuid, 'bench-' || i, '', 'free', 10, 'active', false, '', '{}', now(), now()
-FROM generate_series(0, 999) i;
+LOAD_SQL = CUSTOMERS_SQL + """
 INSERT INTO orders_market (parsec_id, exchange, exchange_market_id, order_market_id, condition_id, event_id, question,
     group_title, outcomes, market_type, status, raw, first_seen_at, last_seen_at)
 SELECT CASE WHEN i %% 2 = 0 THEN 'kalshi:' ELSE 'polymarket:' END || 'BENCH-' || i,
@@ -70,35 +64,11 @@ FROM generate_series(0, 99999) i;
 """
 
 
-def measure(client, url: str, repeat: int) -> tuple[float, float, int]:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    client.get(url)  # warm
-    totals, db_times, counts = [], [], []
-    for _ in range(repeat):
-        with CaptureQueriesContext(connection) as queries:
-            started = time.perf_counter()
-            response = client.get(url)
-            totals.append(time.perf_counter() - started)
-        assert response.status_code == 200, (url, response.status_code)
-        db_times.append(sum(float(q["time"]) for q in queries.captured_queries))
-        counts.append(len(queries.captured_queries))
-    return statistics.median(totals) * 1000, statistics.median(db_times) * 1000, max(counts)
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=5)
-    args = parser.parse_args()
-    os.environ.setdefault("DEBUG", "false")
+    args = parse_args(__doc__)
 
     with scratch_database("bench_dashboard"):
-        from django.contrib.auth import get_user_model
-        from django.contrib.auth.models import Group
         from django.db import connection
-        from django.test import Client
         from django.test.utils import CaptureQueriesContext
 
         from compliance.services import record_action
@@ -118,10 +88,7 @@ def main() -> None:
         print(f"surveillance over everyone (cancel ratio, concentration, operator-placed): {result.raised} alerts in "
               f"{time.perf_counter() - started:.1f} s")
 
-        user = get_user_model().objects.create_user(username="bench.operator", is_staff=True)
-        user.groups.add(Group.objects.get(name="Operations"))
-        client = Client()
-        client.force_login(user)
+        client = operations_client()
 
         print(f"{'page':40s} {'median ms':>10s} {'db ms':>8s} {'queries':>8s}")
         for label, url in [("baseline: admin page without figures", "/admin/password_change/"),
