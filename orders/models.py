@@ -92,7 +92,19 @@ class Market(models.Model):
         return [outcome.get("name", "") for outcome in self.outcomes if isinstance(outcome, dict)]
 
 
-class Order(models.Model):
+class MarketLeg:
+    """What an order, a fill and an order intent share: a price and size on one market outcome."""
+
+    @property
+    def notional(self) -> Decimal:
+        return self.price * self.size
+
+    @property
+    def market_title(self) -> str:
+        return self.market.question if self.market_id else self.market_native_id
+
+
+class Order(MarketLeg, models.Model):
     """An order Parsec holds for an end-user on one exchange (the ``Order`` object)."""
 
     class Status(models.TextChoices):
@@ -211,16 +223,8 @@ class Order(models.Model):
     def remaining(self) -> Decimal:
         return self.size - self.filled
 
-    @property
-    def notional(self) -> Decimal:
-        return self.price * self.size
 
-    @property
-    def market_title(self) -> str:
-        return self.market.question if self.market_id else self.market_native_id
-
-
-class Fill(models.Model):
+class Fill(MarketLeg, models.Model):
     """One execution (``/fills``), deduplicated by ``fill_id``; linked to its order when known."""
 
     fill_id = models.CharField(max_length=255, unique=True)
@@ -256,10 +260,6 @@ class Fill(models.Model):
 
     def __str__(self) -> str:
         return f"{self.side} {self.size} {self.outcome} @ {self.price} ({self.fill_id})"
-
-    @property
-    def notional(self) -> Decimal:
-        return self.price * self.size
 
 
 class Position(models.Model):
@@ -328,7 +328,7 @@ class OrderType(models.TextChoices):
     GTD = "gtd", "Good till date"
 
 
-class OrderIntent(models.Model):
+class OrderIntent(MarketLeg, models.Model):
     """An operator's (or API client's) decision to place one order, written before Parsec hears of it.
 
     Parsec has no idempotency key on ``POST /orders``, so this row is what makes a placement
@@ -418,14 +418,6 @@ class OrderIntent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.side} {self.size} {self.outcome} @ {self.price} for {self.customer_id} ({self.get_status_display()})"
-
-    @property
-    def notional(self) -> Decimal:
-        return self.price * self.size
-
-    @property
-    def market_title(self) -> str:
-        return self.market.question if self.market_id else self.market_native_id
 
     @property
     def is_final(self) -> bool:
