@@ -17,22 +17,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 PLACE = "/api/order-intents/place/"
 
 
-@pytest.fixture
-def fault(sandbox, sandbox_customer):
-    ids = []
-
-    def inject(kind: str, **extra):
-        rule = sandbox.control("POST", "faults", json={
-            "kind": kind, "endpoint": "orders.create", "customer_id": str(sandbox_customer.parsec_customer_id),
-            "count": 1, **extra,
-        }).json()
-        ids.append(rule["id"])
-
-    yield inject
-    for rule_id in ids:
-        sandbox.control("DELETE", f"faults/{rule_id}")
-
-
 def resting_buy(customer, **overrides) -> dict:
     market = Market.objects.filter(exchange="polymarket", market_type="binary", status="active").order_by("pk").first()
     return {"customer": customer.external_id, "market": market.parsec_id, "outcome": "Yes", "side": "buy",

@@ -13,23 +13,6 @@ from tests.orders.trading_fixtures import *  # noqa: F403
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def fault(sandbox, sandbox_customer):
-    """Inject one fault on this customer's next order creation (and clear it afterwards)."""
-    ids = []
-
-    def inject(kind: str, **extra):
-        rule = sandbox.control("POST", "faults", json={
-            "kind": kind, "endpoint": "orders.create", "customer_id": str(sandbox_customer.parsec_customer_id),
-            "count": 1, **extra,
-        }).json()
-        ids.append(rule["id"])
-
-    yield inject
-    for rule_id in ids:
-        sandbox.control("DELETE", f"faults/{rule_id}")
-
-
 def send(customer, operator) -> OrderIntent:
     market = Market.objects.filter(exchange="polymarket", market_type="binary", status="active").order_by("pk").first()
     intent = services.create_intent(actor=operator, customer=customer, exchange="polymarket", market=market,

@@ -18,7 +18,7 @@ from orders.models import Market, Position
 _counter = itertools.count(1)
 
 __all__ = [
-    "capture_enqueues", "make_balance", "make_customer", "make_market", "make_position", "sandbox_customer",
+    "capture_enqueues", "fault", "make_balance", "make_customer", "make_market", "make_position", "sandbox_customer",
     "sync_catalogue", "sync_one_customer", "trading_customer",
 ]
 
@@ -110,3 +110,20 @@ def sandbox_customer(parsec_settings, transactional_db):
     assert customer.exchange_links.filter(exchange="polymarket").exists()
     assert customer.balance_snapshots.filter(exchange="polymarket").exists()
     return customer
+
+
+@pytest.fixture
+def fault(sandbox, sandbox_customer):
+    """Inject one fault on this customer's next order creation (and clear it afterwards)."""
+    ids = []
+
+    def inject(kind: str, **extra):
+        rule = sandbox.control("POST", "faults", json={
+            "kind": kind, "endpoint": "orders.create", "customer_id": str(sandbox_customer.parsec_customer_id),
+            "count": 1, **extra,
+        }).json()
+        ids.append(rule["id"])
+
+    yield inject
+    for rule_id in ids:
+        sandbox.control("DELETE", f"faults/{rule_id}")
