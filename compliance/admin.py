@@ -11,7 +11,7 @@ from unfold.contrib.filters.admin import RangeDateTimeFilter
 from unfold.decorators import display
 
 from compliance.models import AuditEvent
-from parsec.admin import CappedCountPaginator
+from parsec.admin import CappedCountPaginator, ReadOnlyAdminMixin
 
 
 def _pretty(value) -> str:
@@ -19,7 +19,7 @@ def _pretty(value) -> str:
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = ["seq", "at", "actor_name", "action", "customer_ref", "outcome_display", "reason_short"]
     list_filter = ["action", "outcome", ("at", RangeDateTimeFilter)]
     list_filter_submit = True
@@ -37,15 +37,6 @@ class AuditEventAdmin(ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("actor", "customer")
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @display(description="Outcome", label={"ok": "success", "rejected": "warning", "error": "danger", "unknown": "info"})
     def outcome_display(self, obj):

@@ -24,7 +24,7 @@ from unfold.decorators import display
 from compliance import exports, services
 from compliance.models import Alert, Review
 from customers.models import Customer
-from parsec.admin import CappedCountPaginator
+from parsec.admin import CappedCountPaginator, ReadOnlyAdminMixin
 
 EVIDENCE_LINKS = {
     "order": ("admin:orders_order_change", "id"), "fill": ("admin:orders_fill_change", "id"),
@@ -78,18 +78,7 @@ def _require(request, perm: str) -> None:
         raise PermissionDenied
 
 
-class ReadOnlyMixin:
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class AlertAdmin(ReadOnlyMixin, ModelAdmin):
+class AlertAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = ("id", "severity_display", "rule", "title", "customer", "status", "assigned_to", "raised_at")
     list_filter = ("status", "rule", "severity")
     list_select_related = ("customer", "assigned_to")
@@ -192,7 +181,7 @@ class AlertAdmin(ReadOnlyMixin, ModelAdmin):
                           title=f"Statement {month:%B %Y} · {customer}")
 
 
-class ReviewAdmin(ReadOnlyMixin, ModelAdmin):
+class ReviewAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = ("id", "alert", "disposition", "reviewer", "reviewed_at", "closed_at")
     list_filter = ("disposition",)
     list_select_related = ("alert", "reviewer")

@@ -41,6 +41,7 @@ from customers.filters import (
 )
 from customers.models import BalanceSnapshot, Customer, ExchangeLink, SyncRun, Wallet
 from customers.services import sync_customer_now
+from parsec.admin import ReadOnlyAdminMixin
 
 # --- Shared by every mirror admin ---------------------------------------------------------------
 
@@ -153,7 +154,7 @@ def customer_link(customer_id: int, label: str) -> str:
     return format_html('<a href="{}">{}</a>', reverse("admin:customers_customer_change", args=[customer_id]), label)
 
 
-class MirrorAdmin(ModelAdmin):
+class MirrorAdmin(ReadOnlyAdminMixin, ModelAdmin):
     """A read-only list and detail page over a mirrored model."""
 
     paginator = CappedCountPaginator
@@ -162,15 +163,6 @@ class MirrorAdmin(ModelAdmin):
     list_filter_submit = True
     filterset_class = None
     search_filter = None  # the FilterSet filter that the search box applies
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def get_search_results(self, request, queryset, search_term):
         if self.search_filter and search_term.strip():
@@ -190,19 +182,10 @@ class CustomerColumn:
         return customer_link(obj.customer_id, obj.customer.external_id)
 
 
-class ReadOnlyInline(TabularInline):
+class ReadOnlyInline(ReadOnlyAdminMixin, TabularInline):
     extra = 0
     can_delete = False
     show_change_link = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 # --- Customers ---------------------------------------------------------------------------------

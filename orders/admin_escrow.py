@@ -15,6 +15,7 @@ from unfold.decorators import action, display
 
 from orders import escrow, fees
 from orders.models import FeeEscrowRecord
+from parsec.admin import ReadOnlyAdminMixin
 
 
 class FlaggedFilter(admin.SimpleListFilter):
@@ -33,7 +34,7 @@ class FlaggedFilter(admin.SimpleListFilter):
 
 
 @admin.register(FeeEscrowRecord)
-class FeeEscrowRecordAdmin(ModelAdmin):
+class FeeEscrowRecordAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = ("fee_order_short", "customer", "state", "fee", "affiliate", "treasury", "refund", "chain_state",
                     "flag", "created_at")
     list_filter = ("state", FlaggedFilter)
@@ -44,15 +45,6 @@ class FeeEscrowRecordAdmin(ModelAdmin):
     readonly_fields = ("discrepancy", "chain_record")
     actions_list = ("escrow_configuration",)
     actions_detail = ("check_now",)
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def has_check_escrow_permission(self, request, obj=None) -> bool:
         return request.user.has_perm("orders.check_escrow")

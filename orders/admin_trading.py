@@ -22,6 +22,7 @@ from customers.models import Customer
 from orders import escrow, services
 from orders.forms import CancelForm, DecisionForm, EscrowOrderForm, KillSwitchForm, ReasonForm
 from orders.models import ApprovalRequest, KillSwitch, Market, OrderIntent
+from parsec.admin import ReadOnlyAdminMixin
 
 logger = logging.getLogger(__name__)
 
@@ -31,20 +32,11 @@ def _require(request, perm: str) -> None:
         raise PermissionDenied
 
 
-class TradingAdminMixin:
+class TradingAdminMixin(ReadOnlyAdminMixin):
     """Read-only changelists; rows change only through services."""
 
     show_full_result_count = False
     list_per_page = 50
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def render_page(self, request, template: str, context: dict, *, title: str):
         context = {**self.admin_site.each_context(request), "opts": self.model._meta, "title": title, **context}

@@ -21,8 +21,21 @@ class CappedCountPaginator(Paginator):
         return self.object_list.order_by().values("pk")[: self.count_cap + 1].count()
 
 
+class ReadOnlyAdminMixin:
+    """No add, change or delete in the admin for anyone: such rows are written only by code (services, sync, logs)."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(OutboundCall)
-class OutboundCallAdmin(ModelAdmin):
+class OutboundCallAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = ("created_at", "method", "path", "customer_id", "exchange", "status_code", "error_code", "latency_ms", "attempt", "retry_after")
     list_filter = (
         ("created_at", RangeDateTimeFilter),
@@ -39,12 +52,3 @@ class OutboundCallAdmin(ModelAdmin):
     show_full_result_count = False
     list_per_page = 100
     readonly_fields = [f.name for f in OutboundCall._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
