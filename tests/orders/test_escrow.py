@@ -211,14 +211,19 @@ def pending_sandbox(tmp_path_factory):
     stop_sandbox(proc)
 
 
-def test_an_order_stuck_pending_past_ten_minutes_is_refunded(settings, pending_sandbox, operator, capture_enqueues):  # noqa: F811
+@pytest.fixture
+def pending_record(settings, pending_sandbox, operator, capture_enqueues):  # noqa: F811
+    """A fee-escrow order for the demo customer placed at the pending sandbox (it stays pending)."""
     settings.PARSEC_API_BASE_URL = pending_sandbox.base_url
     settings.PARSEC_API_KEY = pending_sandbox.builder_key
     settings.PARSEC_SANDBOX_ADMIN_KEY = pending_sandbox.admin_key
     sync_catalogue()
     alice = demo_customer()
-    record = place(fee_intent(alice, operator, price="0.05", size="10"), operator)
-    record = escrow.check_record(record=record)
+    return place(fee_intent(alice, operator, price="0.05", size="10"), operator)
+
+
+def test_an_order_stuck_pending_past_ten_minutes_is_refunded(pending_record, pending_sandbox):
+    record = escrow.check_record(record=pending_record)
     assert record.order.status == "pending" and record.state == FeeEscrowRecord.State.PULLED
     assert_matches_chain(record)
 
@@ -233,17 +238,11 @@ def test_an_order_stuck_pending_past_ten_minutes_is_refunded(settings, pending_s
     assert_matches_chain(record)
 
 
-def test_a_fee_still_held_past_ten_minutes_by_our_clock_is_flagged(settings, pending_sandbox, operator, capture_enqueues):  # noqa: F811
-    settings.PARSEC_API_BASE_URL = pending_sandbox.base_url
-    settings.PARSEC_API_KEY = pending_sandbox.builder_key
-    settings.PARSEC_SANDBOX_ADMIN_KEY = pending_sandbox.admin_key
-    sync_catalogue()
-    alice = demo_customer()
-    record = place(fee_intent(alice, operator, price="0.05", size="10"), operator)
+def test_a_fee_still_held_past_ten_minutes_by_our_clock_is_flagged(pending_record):
     from django.utils import timezone
 
     later = timezone.now() + timezone.timedelta(minutes=11)
-    record = escrow.check_record(record=record, now=later)
+    record = escrow.check_record(record=pending_record, now=later)
     assert record.state == FeeEscrowRecord.State.REFUNDED
     assert "state: ours refunded, escrow pulled" in record.discrepancy
 
