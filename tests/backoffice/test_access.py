@@ -62,6 +62,9 @@ def test_staff_without_a_role_sees_an_empty_admin(client, django_user_model):
     client.force_login(user)
     response = client.get("/admin/")
     assert response.status_code == 200
+    for changelist in ("/admin/customers/customer/", "/admin/orders/order/", "/admin/compliance/auditevent/"):
+        assert changelist not in response.content.decode(), changelist
+        assert client.get(changelist).status_code == 403
 
 
 # --- Compliance writes nothing, whatever model or page is added later ------------------------
