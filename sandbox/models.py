@@ -2,6 +2,12 @@
 
 These tables live only in the sandbox database (backoffice.routers.SandboxRouter).
 Money is USDC base units (int, 6 decimals); prices and sizes are Decimal.
+
+Indexes: a foreign key gets no index of its own (``db_index=False``) where a composite index or
+unique constraint starts with it, or where nothing looks rows up by it. Without table statistics
+SQLite picks the narrow single-column index over the composite one, so a book lookup by
+(outcome, status, side, price) scanned every order ever placed on that outcome and placement
+slowed down as the book's history grew (see bench/sandbox_load.py).
 """
 
 # Nullable strings mirror the API's nulls (no affiliate, no token id on Kalshi); rows are
@@ -54,7 +60,7 @@ class Customer(models.Model):
 
     customer_id = models.UUIDField(unique=True, default=uuid.uuid4)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.END_USER)
-    builder = models.ForeignKey(Builder, null=True, on_delete=models.PROTECT, related_name="customers")
+    builder = models.ForeignKey(Builder, null=True, on_delete=models.PROTECT, related_name="customers", db_index=False)
     api_key = models.CharField(max_length=80, unique=True, null=True)
     external_id = models.CharField(max_length=200, null=True)
     email = models.CharField(max_length=254, blank=True, default="")
@@ -92,7 +98,7 @@ class Wallet(models.Model):
 class ExchangeLink(models.Model):
     """An end-user linked to an exchange. Submitted secrets are never kept: only a fingerprint."""
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="exchange_links")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="exchange_links", db_index=False)
     exchange = models.CharField(max_length=20)
     mode = models.CharField(max_length=10)  # managed | self
     has_credentials = models.BooleanField(default=True)
@@ -138,7 +144,7 @@ class Market(models.Model):
 class Outcome(models.Model):
     """One outcome of a market, and its own order book (a binary market has a Yes book and a No book)."""
 
-    market = models.ForeignKey(Market, on_delete=models.CASCADE, related_name="outcomes")
+    market = models.ForeignKey(Market, on_delete=models.CASCADE, related_name="outcomes", db_index=False)
     index = models.PositiveSmallIntegerField()
     name = models.CharField(max_length=100)
     token_id = models.CharField(max_length=80, null=True)
@@ -156,7 +162,7 @@ class Outcome(models.Model):
 class MakerQuote(models.Model):
     """A synthetic market maker's resting level; consumed by takers, replaced on each quote move."""
 
-    outcome = models.ForeignKey(Outcome, on_delete=models.CASCADE, related_name="maker_quotes")
+    outcome = models.ForeignKey(Outcome, on_delete=models.CASCADE, related_name="maker_quotes", db_index=False)
     side = models.CharField(max_length=4)  # buy | sell
     price = models.DecimalField(**PRICE)
     size = models.DecimalField(**SIZE)
@@ -178,10 +184,10 @@ class Order(models.Model):
     RESTING = (Status.OPEN, Status.PARTIALLY_FILLED)
 
     order_id = models.CharField(max_length=40, unique=True)
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders", db_index=False)
     exchange = models.CharField(max_length=20)
     market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="orders")
-    outcome = models.ForeignKey(Outcome, on_delete=models.PROTECT, related_name="orders")
+    outcome = models.ForeignKey(Outcome, on_delete=models.PROTECT, related_name="orders", db_index=False)
     side = models.CharField(max_length=4)
     order_type = models.CharField(max_length=4)
     price = models.DecimalField(**PRICE)
@@ -211,7 +217,7 @@ class Trade(models.Model):
     """One match on a book: the public tape (/trades) and the candles (/price)."""
 
     market = models.ForeignKey(Market, on_delete=models.CASCADE, related_name="trades")
-    outcome = models.ForeignKey(Outcome, on_delete=models.CASCADE, related_name="trades")
+    outcome = models.ForeignKey(Outcome, on_delete=models.CASCADE, related_name="trades", db_index=False)
     price = models.DecimalField(**PRICE)
     size = models.DecimalField(**SIZE)
     aggressor_side = models.CharField(max_length=4)
@@ -224,11 +230,11 @@ class Trade(models.Model):
 class Fill(models.Model):
     fill_id = models.CharField(max_length=40, unique=True)
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="fills")
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="fills")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="fills", db_index=False)
     exchange = models.CharField(max_length=20)
-    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="fills")
-    outcome = models.ForeignKey(Outcome, on_delete=models.PROTECT, related_name="fills")
-    trade = models.ForeignKey(Trade, on_delete=models.PROTECT, related_name="fills")
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="fills", db_index=False)
+    outcome = models.ForeignKey(Outcome, on_delete=models.PROTECT, related_name="fills", db_index=False)
+    trade = models.ForeignKey(Trade, on_delete=models.PROTECT, related_name="fills", db_index=False)
     side = models.CharField(max_length=4)
     price = models.DecimalField(**PRICE)
     size = models.DecimalField(**SIZE)
@@ -241,7 +247,7 @@ class Fill(models.Model):
 
 
 class Position(models.Model):
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="positions")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="positions", db_index=False)
     market = models.ForeignKey(Market, on_delete=models.CASCADE, related_name="positions")
     outcome = models.ForeignKey(Outcome, on_delete=models.CASCADE, related_name="positions")
     size = models.DecimalField(default=0, **SIZE)
@@ -253,7 +259,7 @@ class Position(models.Model):
 
 
 class Balance(models.Model):
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="balances")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="balances", db_index=False)
     exchange = models.CharField(max_length=20)
     available = models.BigIntegerField(default=0)
     reserved = models.BigIntegerField(default=0)  # held by resting buys
@@ -352,7 +358,7 @@ class FaultRule(models.Model):
 class MonthlyUsage(models.Model):
     """Requests per API-key owner and calendar month (UTC), flushed from memory about once a second."""
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="monthly_usage")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="monthly_usage", db_index=False)
     month = models.CharField(max_length=7)  # "2026-11"
     requests = models.BigIntegerField(default=0)
 
