@@ -63,7 +63,10 @@ class UpsertSpec:
     written when they change. ``touch``: written with every change but never compared
     (``last_seen_at``). ``create_only``: set when the row is created, never changed by sync.
     ``merge(current, incoming)`` returns the values to store from the stored ones (None for a
-    new row), so a rule (forward-only status) lives in one place.
+    new row), so a rule (forward-only status) lives in one place. ``compare``: for records
+    that never change at the source once written (a fill is a past event), the few fields that
+    can still change here (links filled in later); only they are read back and compared, so an
+    unchanged batch reads neither the raw payload nor the other columns. None: all ``fields``.
     """
 
     model: type[models.Model]
@@ -72,6 +75,15 @@ class UpsertSpec:
     touch: tuple[str, ...] = ()
     create_only: tuple[str, ...] = ()
     merge: Merge = take_incoming
+    compare: tuple[str, ...] | None = None
+
+    def __post_init__(self):
+        if self.compare is not None and (self.merge is not take_incoming or not set(self.compare) <= set(self.fields)):
+            raise ValueError("compare: a subset of fields, with no merge rule")
+
+    @property
+    def compared(self) -> tuple[str, ...]:
+        return self.fields if self.compare is None else self.compare
 
     def key_of(self, values: dict[str, Any]) -> tuple:
         return tuple(values[name] for name in self.key)
@@ -91,13 +103,33 @@ def upsert(spec: UpsertSpec, rows: Iterable[dict[str, Any]], *, batch_size: int 
     return result
 
 
+@models.Field.register_lookup
+class AnyOf(models.Lookup):
+    """``field = ANY(%s)`` with the values as one array parameter (PostgreSQL): the statement
+    stays the same whatever the batch size, so neither psycopg nor the server parses a
+    thousand placeholders per batch as ``__in`` makes them."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def get_db_prep_lookup(self, value, connection):
+        field = self.lhs.output_field
+        return "%s", [[field.get_db_prep_value(v, connection, prepared=False) for v in value]]
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} = ANY({rhs})", [*lhs_params, *rhs_params]
+
+
 def _select_existing(spec: UpsertSpec, keys: Sequence[tuple], *, lock: bool = False) -> dict[tuple, dict[str, Any]]:
     manager = spec.model._default_manager
     queryset = manager.select_for_update() if lock else manager.all()
+    lookup = "any_of" if connection.vendor == "postgresql" else "in"
     for position, name in enumerate(spec.key):
-        queryset = queryset.filter(**{f"{name}__in": {key[position] for key in keys}})
+        queryset = queryset.filter(**{f"{name}__{lookup}": list({key[position] for key in keys})})
     wanted = set(keys)
-    columns = ("pk", *spec.key, *spec.fields)
+    columns = ("pk", *spec.key, *(spec.fields if lock else spec.compared))
     found = {}
     for values in queryset.order_by("pk").values(*columns):
         key = spec.key_of(values)
@@ -107,8 +139,9 @@ def _select_existing(spec: UpsertSpec, keys: Sequence[tuple], *, lock: bool = Fa
 
 
 def _changes(spec: UpsertSpec, current: dict[str, Any], incoming: dict[str, Any]) -> dict[str, Any] | None:
-    merged = spec.merge({name: current[name] for name in spec.fields}, incoming)
-    changed = {name: merged[name] for name in spec.fields if name in merged and merged[name] != current[name]}
+    compared = spec.compared
+    merged = spec.merge({name: current[name] for name in compared}, incoming)
+    changed = {name: merged[name] for name in compared if name in merged and merged[name] != current[name]}
     return changed or None
 
 

@@ -16,7 +16,9 @@ balances (Parsec has no "since" for those) and finds nothing to write.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import logging
+import pstats
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -66,14 +68,19 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=10)
     parser.add_argument("--history", type=int, default=300, help="orders per customer and exchange before the first sync")
     parser.add_argument("--overlap", type=int, default=5, help="SYNC_ORDER_OVERLAP_SECONDS for this run")
+    parser.add_argument("--profile", type=int, default=0, metavar="N", help="print the N costliest functions of the second sync (cProfile)")
     args = parser.parse_args()
     logging.getLogger("httpx").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp, sandbox_process(Path(tmp), SANDBOX_MM_STEP_SECONDS=10**9) as sandbox:
         env = {"PARSEC_API_BASE_URL": sandbox.base_url, "PARSEC_API_KEY": sandbox.builder_key, "SYNC_ORDER_OVERLAP_SECONDS": str(args.overlap)}
         with scratch_database("bench_sync_second", **env):
+            from django.db.models import Sum
+            from django.utils import timezone
+
             from customers.models import Customer, SyncRun
             from customers.sync import start_run, sync_users
             from orders.sync import sync_markets
+            from parsec.models import OutboundCall
             from tests.sync.conftest import new_customer, pick_markets
 
             sdk = sandbox.sdk(max_retries=5)
@@ -88,10 +95,20 @@ def main() -> None:
             customers = list(Customer.objects.filter(parsec_customer_id__in=ids))
             with Timer() as first:
                 first_counts = sync_all(customers)
+            profiler = cProfile.Profile() if args.profile else None
+            second_started = timezone.now()
             with Timer() as second:
+                if profiler:
+                    profiler.enable()
                 second_counts = sync_all(customers)
+                if profiler:
+                    profiler.disable()
             print(f"first sync:  {len(customers)} customers, {first_counts[2]} calls, {first_counts[0]} created, {first_counts[1]} updated in {first.seconds:.2f} s")
             print(f"second sync: {len(customers)} customers, {second_counts[2]} calls, {second_counts[0] + second_counts[1]} rows written in {second.seconds:.2f} s")
+            if profiler:
+                pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.profile)
+            waited = OutboundCall.objects.filter(created_at__gte=second_started).aggregate(ms=Sum("latency_ms"))["ms"] or 0
+            print(f"second sync: {waited / 1000:.2f} s of it waiting on Parsec (the call log's latencies)")
             print(f"second is {first.seconds / second.seconds:.1f}x faster (target: 0 rows written and >= 3x); order-window overlap {args.overlap} s")
 
 

@@ -92,7 +92,7 @@ def start_run(
 def recording(run: SyncRun) -> Iterator[SyncReport]:
     """Count the run's Parsec calls and store its report when it ends, even if it crashed."""
     report = SyncReport()
-    with calllog.counting_calls() as calls:
+    with calllog.counting_calls() as calls, calllog.batched():
         try:
             yield report
         except Exception as exc:
@@ -111,9 +111,10 @@ def _finish(run: SyncRun, report: SyncReport, calls: calllog.CallCount) -> None:
         status = SyncRun.Status.FAILED
     finished = max(timezone.now(), run.started_at)
     done = run.progress_total if run.progress_total is not None else run.progress_done
+    totals = {"progress_total": run.progress_total} if run.progress_total is not None else {}
     SyncRun.objects.filter(pk=run.pk).update(
         status=status, finished_at=finished, calls_made=calls.calls, rows_created=report.created,
-        rows_updated=report.updated, rows_unchanged=report.unchanged, errors=report.errors, progress_done=done,
+        rows_updated=report.updated, rows_unchanged=report.unchanged, errors=report.errors, progress_done=done, **totals,
     )
     run.refresh_from_db()
 
@@ -273,12 +274,20 @@ def record_balance(*, customer: Customer, exchange: str, balance: Balance, now: 
     if balance.usdc_base_units is None:
         raise ValueError(f"Parsec's {exchange} balance has no USDC amount we can read: {balance.raw!r}"[:300])
     row = balance_row(balance)
+    compared = ("usdc_base_units", "allowance_base_units", "allowance_unlimited")
+
+    def latest_is_same() -> bool:
+        latest = BalanceSnapshot.objects.filter(customer=customer, exchange=exchange).order_by("-taken_at", "-id").values(*compared).first()
+        return latest is not None and all(latest[k] == row[k] for k in compared)
+
+    # The common case (nothing moved) needs one read and no transaction; a snapshot is only
+    # written under the customer row lock, which makes two workers agree on "the latest".
+    if latest_is_same():
+        result.unchanged += 1
+        return result
     with transaction.atomic():
-        # The customer row lock makes two workers agree on "the latest snapshot".
         Customer.objects.select_for_update().filter(pk=customer.pk).values_list("pk").first()
-        latest = BalanceSnapshot.objects.filter(customer=customer, exchange=exchange).order_by("-taken_at", "-id").first()
-        same = latest is not None and all(getattr(latest, k) == row[k] for k in ("usdc_base_units", "allowance_base_units", "allowance_unlimited"))
-        if same:
+        if latest_is_same():
             result.unchanged += 1
         else:
             BalanceSnapshot.objects.create(customer=customer, exchange=exchange, taken_at=now, **row)
@@ -312,8 +321,12 @@ def sync_customer(*, run: SyncRun, exchange: str | None = None, client: ParsecCl
     client = client or get_client()
     customer = Customer.objects.get(pk=run.customer_id)
     exchanges = customer_exchanges(customer, exchange)
-    SyncRun.objects.filter(pk=run.pk).update(progress_total=len(exchanges) * STEPS_PER_EXCHANGE, progress_done=0)
     run.progress_total = len(exchanges) * STEPS_PER_EXCHANGE
+    # Someone watches an on-demand or command run step by step; a scheduled run (thousands a
+    # day, ~8 steps each) only records its outcome when it ends.
+    live_progress = run.trigger != SyncRun.Trigger.BEAT
+    if live_progress:
+        SyncRun.objects.filter(pk=run.pk).update(progress_total=run.progress_total, progress_done=0)
     started = timezone.now()
     with recording(run) as report:
         if not customer.is_active:
@@ -331,7 +344,8 @@ def sync_customer(*, run: SyncRun, exchange: str | None = None, client: ParsecCl
                 if step():
                     report.steps_ok += 1
                 done += 1
-                advance_progress(run, done=done)
+                if live_progress:
+                    advance_progress(run, done=done)
         _after_customer_run(customer, report, started=started, complete=not report.errors and exchange is None)
     return run
 

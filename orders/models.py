@@ -227,12 +227,16 @@ class Order(MarketLeg, models.Model):
 class Fill(MarketLeg, models.Model):
     """One execution (``/fills``), deduplicated by ``fill_id``; linked to its order when known."""
 
-    fill_id = models.CharField(max_length=255, unique=True)
+    # Every index is paid for on each of the many fills a sync inserts (bench/sync_ingest.py), so
+    # the table has only the ones queries use: fill_id is unique by a constraint (no extra
+    # LIKE-pattern index on PostgreSQL), and customer and market get no single-column index of
+    # their own because the composite indexes below start with them.
+    fill_id = models.CharField(max_length=255)
     order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="fills")
     parsec_order_id = models.CharField("Parsec order id", max_length=255)
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="fills")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="fills", db_index=False)
     exchange = models.CharField(max_length=16, choices=Exchange.choices)
-    market = models.ForeignKey(Market, null=True, blank=True, on_delete=models.SET_NULL, related_name="fills")
+    market = models.ForeignKey(Market, null=True, blank=True, on_delete=models.SET_NULL, related_name="fills", db_index=False)
     market_native_id = models.CharField(max_length=255)
     outcome = models.CharField(max_length=255)
     side = models.CharField(max_length=4, choices=Side.choices)
@@ -248,6 +252,7 @@ class Fill(MarketLeg, models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
+            models.UniqueConstraint(fields=["fill_id"], name="fill_fill_id_unique"),
             models.CheckConstraint(condition=Q(size__gt=0), name="fill_size_positive"),
             models.CheckConstraint(condition=Q(price__gte=0) & Q(price__lte=1), name="fill_price_in_unit"),
         ]

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from django.db.models.signals import post_delete
 from django.utils import timezone
 
 from backoffice.upsert import UpsertResult, UpsertSpec, upsert
@@ -29,12 +30,32 @@ FILLS_LIMIT = 1000
 MARKETS_PAGE_SIZE = 100
 
 
+# (exchange, order_market_id) → Market pk, for ids already found: a catalogue row is never
+# deleted or re-keyed (the market sync upserts on parsec_id), so a found pk stays right.
+_MARKET_PKS: dict[tuple[str, str], int] = {}
+_MARKET_PKS_MAX = 200_000
+
+
+def forget_market_pks(**_kwargs) -> None:
+    """Drop the cache (a Market row was deleted; tests call it between tests)."""
+    _MARKET_PKS.clear()
+
+
+post_delete.connect(forget_market_pks, sender=Market, dispatch_uid="orders.sync.forget_market_pks")
+
+
 def market_ids(exchange: str, native_ids: Iterable[str]) -> dict[str, int]:
     """``market_id`` as orders/fills/positions carry it → Market pk (None-free)."""
     ids = {i for i in native_ids if i}
-    if not ids:
-        return {}
-    return dict(Market.objects.filter(exchange=exchange, order_market_id__in=ids).values_list("order_market_id", "pk"))
+    found = {i: _MARKET_PKS[(exchange, i)] for i in ids if (exchange, i) in _MARKET_PKS}
+    missing = ids - found.keys()
+    if missing:
+        rows = dict(Market.objects.filter(exchange=exchange, order_market_id__in=missing).values_list("order_market_id", "pk"))
+        if len(_MARKET_PKS) + len(rows) > _MARKET_PKS_MAX:
+            _MARKET_PKS.clear()
+        _MARKET_PKS.update({(exchange, native): pk for native, pk in rows.items()})
+        found.update(rows)
+    return found
 
 
 # --- markets -----------------------------------------------------------------------------
@@ -223,9 +244,11 @@ def sync_orders(*, client: ParsecClient, customer: Customer, exchange: str, sinc
     if listed is None:
         return False
     seen = {o.id for o in listed}
-    live = Order.objects.filter(customer=customer, exchange=exchange, status__in=list(Order.LIVE_STATUSES))
+    live = list(
+        Order.objects.filter(customer=customer, exchange=exchange, status__in=list(Order.LIVE_STATUSES)).values_list("parsec_order_id", flat=True)
+    )
     polled, ok = [], True
-    for order_id in live.exclude(parsec_order_id__in=seen).values_list("parsec_order_id", flat=True):
+    for order_id in (oid for oid in live if oid not in seen):
         got = call_parsec(
             report, f"order {exchange} {order_id}",
             lambda oid=order_id: _get_order(client, customer=customer, exchange=exchange, order_id=oid),
@@ -238,7 +261,7 @@ def sync_orders(*, client: ParsecClient, customer: Customer, exchange: str, sinc
     result = report.add(upsert_orders(orders, customer=customer, exchange=exchange))
     if result.written:
         report.saw_activity(max((o.updated_at or o.created_at for o in orders if (o.updated_at or o.created_at)), default=None))
-    if live.exists():
+    if live:
         report.saw_activity(timezone.now())  # a live order keeps the customer in the active tier
     return ok
 
@@ -258,6 +281,9 @@ FILL_SPEC = UpsertSpec(
     ),
     touch=("last_seen_at",),
     create_only=("first_seen_at",),
+    # A fill is a past trade: Parsec never changes one. Only our links to the order and the
+    # market can change (an order or market mirrored after its fill).
+    compare=("order_id", "market_id"),
 )
 
 

@@ -2,7 +2,10 @@
 
 The gateway is called outside transactions (project rule: no network call inside a
 database transaction), so the normal path is one INSERT in autocommit right after the
-call. If a caller breaks that rule, a row written on its connection would vanish with a
+call. A batch job (a sync run) may wrap its calls in ``batched()``: their rows are then
+kept in memory and written by one multi-row INSERT every ``BATCH_ROWS`` rows or
+``BATCH_SECONDS`` seconds and when the block ends, even by an exception (a worker killed
+outright loses at most that unwritten tail; its SyncRun then stays unfinished too). If a caller breaks that rule, a row written on its connection would vanish with a
 rollback; such rows are written by a short-lived thread on its own connection instead
 (which also avoids waiting on the caller's locks), and a warning names the path.
 """
@@ -42,6 +45,47 @@ class CallCount:
 
 _counter: ContextVar[CallCount | None] = ContextVar("parsec_call_count", default=None)
 
+BATCH_ROWS = 200
+BATCH_SECONDS = 5.0
+
+
+@dataclass
+class _Batch:
+    rows: list
+    started: float
+
+
+_batch: ContextVar[_Batch | None] = ContextVar("parsec_call_batch", default=None)
+
+
+@contextmanager
+def batched() -> Iterator[None]:
+    """Write the rows of the calls made in this block in batches (see the module docstring)."""
+    if _batch.get() is not None:  # already batching: the outer block writes
+        yield
+        return
+    batch = _Batch(rows=[], started=time.monotonic())
+    token = _batch.set(batch)
+    try:
+        yield
+    finally:
+        _batch.reset(token)
+        _write_batch(batch)
+
+
+def _write_batch(batch: _Batch) -> None:
+    rows, batch.rows, batch.started = batch.rows, [], time.monotonic()
+    if not rows:
+        return
+    try:
+        if in_caller_transaction():
+            for row in rows:
+                _write_in_background(row)
+        else:
+            OutboundCall.objects.bulk_create(rows)
+    except Exception:
+        logger.exception("could not record %d Parsec calls", len(rows))
+
 
 @contextmanager
 def counting_calls() -> Iterator[CallCount]:
@@ -60,6 +104,12 @@ def record(row: OutboundCall) -> None:
     if count is not None:
         count.calls += 1
         count.rate_limited += row.status_code == 429
+    batch = _batch.get()
+    if batch is not None and not in_caller_transaction():
+        batch.rows.append(row)
+        if len(batch.rows) >= BATCH_ROWS or time.monotonic() - batch.started >= BATCH_SECONDS:
+            _write_batch(batch)
+        return
     try:
         if in_caller_transaction():
             logger.warning("Parsec call %s %s made inside a database transaction; logging it on a separate connection", row.method, row.path_template)

@@ -91,6 +91,16 @@ def stop_sandbox(sandbox: SandboxProcess) -> None:
         sandbox.process.kill()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_market_pk_cache():
+    """orders.sync caches market pks; a rolled-back test's pks must not leak into the next test."""
+    from orders.sync import forget_market_pks
+
+    forget_market_pks()
+    yield
+    forget_market_pks()
+
+
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory) -> SandboxProcess:
     """One sandbox process for the whole test session."""

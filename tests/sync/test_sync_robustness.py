@@ -110,7 +110,7 @@ class DyingClient(ParsecClient):
 @pytest.mark.django_db
 def test_a_sync_killed_halfway_and_redelivered_converges(sync_settings, sdk, eager_celery):
     (customer,) = prepare(sdk)
-    run = start_run(kind=SyncRun.Kind.CUSTOMER_FULL, customer=customer)
+    run = start_run(kind=SyncRun.Kind.CUSTOMER_FULL, customer=customer, trigger=SyncRun.Trigger.ON_DEMAND)  # step-by-step progress: how far it got
     dying = DyingClient(base_url=sync_settings.PARSEC_API_BASE_URL, api_key=sync_settings.PARSEC_API_KEY)
     with pytest.raises(WorkerKilled):
         sync_customer(run=run, client=dying)

@@ -11,7 +11,7 @@ import pytest
 
 from customers.models import Customer
 from customers.sync import upsert_users
-from orders.models import Fill
+from orders.models import Fill, Order
 from orders.sync import upsert_fills
 from parsec.types import BuilderUser
 from parsec.types import Fill as ParsecFill
@@ -35,9 +35,18 @@ def test_a_big_batch_is_inserted_once_and_only_changes_are_written_again():
     assert upsert_fills(batch, customer=customer, exchange="kalshi").created == 1500
     again = upsert_fills(batch, customer=customer, exchange="kalshi")
     assert (again.created, again.updated, again.unchanged) == (0, 0, 1500)
-    batch[7] = replace(batch[7], fee=Decimal("0.03"))
-    changed = upsert_fills(batch, customer=customer, exchange="kalshi")
-    assert (changed.created, changed.updated) == (0, 1) and Fill.objects.get(fill_id="f-7").fee == Decimal("0.03")
+    # The only thing about a stored fill that changes is our link to its order, once the order
+    # is mirrored: only the fills of that order are written.
+    order = Order.objects.create(parsec_order_id="o-1", exchange="kalshi", customer=customer, market_native_id="KX-1", outcome="Yes",
+                                 side="buy", price=Decimal("0.41"), size=Decimal(10**6), created_at=datetime(2026, 1, 1, tzinfo=UTC))
+    batch[7] = replace(batch[7], order_id="o-2")
+    linked = upsert_fills(batch, customer=customer, exchange="kalshi")
+    assert (linked.created, linked.updated, linked.unchanged) == (0, 1499, 1)
+    assert Fill.objects.filter(order=order).count() == 1499 and Fill.objects.get(fill_id="f-7").order_id is None
+    # A fill is a past trade that Parsec never rewrites: a different fee in a later read is not a change.
+    batch[8] = replace(batch[8], fee=Decimal("0.03"))
+    assert upsert_fills(batch, customer=customer, exchange="kalshi").written == 0
+    assert Fill.objects.get(fill_id="f-8").fee == Decimal("0.02")
     assert Fill.objects.count() == 1500 and Fill.objects.filter(first_seen_at__isnull=True).count() == 0
 
 

@@ -34,7 +34,7 @@ def test_worker_killed_mid_task_is_redelivered_and_the_mirror_converges(sync_set
     sync_users(run=start_run(kind=SyncRun.Kind.USERS))
     sync_markets(run=start_run(kind=SyncRun.Kind.MARKETS))
     customer = Customer.objects.get(parsec_customer_id=customer_id)
-    run = start_run(kind=SyncRun.Kind.CUSTOMER_FULL, customer=customer)
+    run = start_run(kind=SyncRun.Kind.CUSTOMER_FULL, customer=customer, trigger=SyncRun.Trigger.ON_DEMAND)  # step-by-step progress: how far it got
 
     # Positions answer slowly, so the worker is caught after writing orders and fills.
     still_sandbox.control("POST", "faults", json={"kind": "latency", "endpoint": "positions", "latency_ms": 8000, "customer_id": customer_id})
