@@ -125,8 +125,10 @@ class AnyOf(models.Lookup):
 def _select_existing(spec: UpsertSpec, keys: Sequence[tuple], *, lock: bool = False) -> dict[tuple, dict[str, Any]]:
     manager = spec.model._default_manager
     queryset = manager.select_for_update() if lock else manager.all()
-    lookup = "any_of" if connection.vendor == "postgresql" else "in"
+    postgresql = connection.vendor == "postgresql"
     for position, name in enumerate(spec.key):
+        # Relations keep __in: Django allows only its own related lookups on a foreign key.
+        lookup = "any_of" if postgresql and not spec.model._meta.get_field(name).is_relation else "in"
         queryset = queryset.filter(**{f"{name}__{lookup}": list({key[position] for key in keys})})
     wanted = set(keys)
     columns = ("pk", *spec.key, *(spec.fields if lock else spec.compared))

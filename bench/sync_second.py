@@ -11,6 +11,10 @@ to ``--overlap`` seconds here; the bench waits that long before the first sync),
 production where history is days old and the overlap is minutes: so the first sync reads and
 writes the whole window, the second lists only the overlap, re-reads fills, positions and
 balances (Parsec has no "since" for those) and finds nothing to write.
+
+The shape is production's: a scratch PostgreSQL database and the rate limiter in Redis
+(``--limiter-redis``, default redis://127.0.0.1:6379/11; ``--limiter-redis ''`` for the
+database limiter of the embedded default).
 """
 
 from __future__ import annotations
@@ -68,11 +72,13 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=10)
     parser.add_argument("--history", type=int, default=300, help="orders per customer and exchange before the first sync")
     parser.add_argument("--overlap", type=int, default=5, help="SYNC_ORDER_OVERLAP_SECONDS for this run")
+    parser.add_argument("--limiter-redis", default="redis://127.0.0.1:6379/11", help="RATE_LIMIT_REDIS_URL ('' = the database limiter)")
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="print the N costliest functions of the second sync (cProfile)")
     args = parser.parse_args()
     logging.getLogger("httpx").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp, sandbox_process(Path(tmp), SANDBOX_MM_STEP_SECONDS=10**9) as sandbox:
-        env = {"PARSEC_API_BASE_URL": sandbox.base_url, "PARSEC_API_KEY": sandbox.builder_key, "SYNC_ORDER_OVERLAP_SECONDS": str(args.overlap)}
+        env = {"PARSEC_API_BASE_URL": sandbox.base_url, "PARSEC_API_KEY": sandbox.builder_key, "SYNC_ORDER_OVERLAP_SECONDS": str(args.overlap),
+               "RATE_LIMIT_REDIS_URL": args.limiter_redis}
         with scratch_database("bench_sync_second", **env):
             from django.db.models import Sum
             from django.utils import timezone

@@ -55,43 +55,59 @@ def user(customer: Customer, *, linked: list[str], primary_wallet: Wallet | None
 
 
 def order(row: Order) -> dict:
+    return order_values(row.order_id, row.market.order_market_id, row.outcome.name, row.side, row.price, row.size, row.filled,
+                        row.status, row.created_at, row.updated_at)
+
+
+def order_values(order_id, market_id, outcome, side, price, size, filled, status, created_at, updated_at) -> dict:
+    """An Order from its column values (the list endpoints read rows, not instances)."""
     return {
-        "id": row.order_id,
-        "market_id": row.market.order_market_id,
-        "outcome": row.outcome.name,
-        "side": row.side,
-        "price": num(row.price),
-        "size": num(row.size),
-        "filled": num(row.filled),
-        "status": row.status,
-        "created_at": iso(row.created_at),
-        "updated_at": iso(row.updated_at),
+        "id": order_id,
+        "market_id": market_id,
+        "outcome": outcome,
+        "side": side,
+        "price": num(price),
+        "size": num(size),
+        "filled": num(filled),
+        "status": status,
+        "created_at": iso(created_at),
+        "updated_at": iso(updated_at),
     }
 
 
 def fill(row: Fill) -> dict:
+    return fill_values(row.fill_id, row.order.order_id, row.market.order_market_id, row.outcome.name, row.side, row.price, row.size,
+                       row.is_taker, row.fee, row.created_at)
+
+
+def fill_values(fill_id, order_id, market_id, outcome, side, price, size, is_taker, fee, created_at) -> dict:
+    """A Fill from its column values; ``fee`` in USDC base units."""
     return {
-        "fill_id": row.fill_id,
-        "order_id": row.order.order_id,
-        "market_id": row.market.order_market_id,
-        "outcome": row.outcome.name,
-        "side": row.side,
-        "price": num(row.price),
-        "size": num(row.size),
-        "is_taker": row.is_taker,
-        "fee": row.fee / 1_000_000,
-        "created_at": iso(row.created_at),
+        "fill_id": fill_id,
+        "order_id": order_id,
+        "market_id": market_id,
+        "outcome": outcome,
+        "side": side,
+        "price": num(price),
+        "size": num(size),
+        "is_taker": bool(is_taker),
+        "fee": fee / 1_000_000,
+        "created_at": iso(created_at),
     }
 
 
 def position(row: Position) -> dict:
-    current = row.outcome.last_price if row.outcome.last_price is not None else row.outcome.mid
+    return position_values(row.market.order_market_id, row.outcome.name, row.size, row.average_price, row.outcome.last_price, row.outcome.mid)
+
+
+def position_values(market_id, outcome, size, average_price, last_price, mid) -> dict:
+    """A Position from its column values; the current price is the last trade's, else the makers' mid."""
     return {
-        "market_id": row.market.order_market_id,
-        "outcome": row.outcome.name,
-        "size": num(row.size),
-        "average_price": num(row.average_price),
-        "current_price": num(current),
+        "market_id": market_id,
+        "outcome": outcome,
+        "size": num(size),
+        "average_price": num(average_price),
+        "current_price": num(last_price if last_price is not None else mid),
     }
 
 

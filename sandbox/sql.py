@@ -120,18 +120,22 @@ class Loader:
             self._converters[key] = found
         return found
 
-    def make(self, row, start: int = 0):
-        """One instance from ``row[start:start + width]`` (None when its pk is NULL, an outer join's miss)."""
+    def values(self, row, start: int = 0) -> list:
+        """The converted values of ``row[start:start + width]`` in the loader's order (no instance)."""
         values = list(row[start:start + self.width])
-        if values[0] is None:
-            return None
         conn = connection()
         for index, converters, expression in self._converters_for(conn):
             value = values[index]
             for converter in converters:
                 value = converter(value, expression, conn)
             values[index] = value
-        return self.model.from_db(DB, self.attnames, values)
+        return values
+
+    def make(self, row, start: int = 0):
+        """One instance from ``row[start:start + width]`` (None when its pk is NULL, an outer join's miss)."""
+        if row[start] is None:
+            return None
+        return self.model.from_db(DB, self.attnames, self.values(row, start))
 
     def select(self, where: str, params=(), *, order_by: str = "") -> list:
         """Instances of ``SELECT ... FROM table t WHERE <where> [ORDER BY ...]`` (alias ``t``)."""

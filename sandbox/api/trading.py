@@ -163,33 +163,69 @@ def _limit(ctx, default: int, high: int) -> int:
         raise bad_request("limit must be an integer") from None
 
 
-def _market_filter(queryset, ctx, exchange: str):
+# The read endpoints a sync calls for every customer (orders, fills, positions) run prebuilt
+# joins and render from the row values: building the ORM query cost more than SQLite's work.
+_ORDER_COLUMNS = sql.Loader(Order, ("order_id", "side", "price", "size", "filled", "status", "created_at", "updated_at"))
+_FILL_COLUMNS = sql.Loader(Fill, ("fill_id", "side", "price", "size", "is_taker", "fee", "created_at"))
+_POSITION_COLUMNS = sql.Loader(Position, ("size", "average_price"))
+_OUTCOME_PRICES = sql.Loader(Outcome, ("last_price", "mid"))
+_M_ID, _O_NAME = f"m.{_MARKET.col('order_market_id')}", f"o.{_OUTCOME.col('name')}"
+_ORDERS_SQL = (f"SELECT {_ORDER_COLUMNS.columns('t')}, {_M_ID}, {_O_NAME} FROM {_ORDER_COLUMNS.table} t "
+               f"JOIN {_MARKET.table} m ON m.id = t.market_id JOIN {_OUTCOME.table} o ON o.id = t.outcome_id")
+_FILLS_SQL = (f"SELECT {_FILL_COLUMNS.columns('t')}, r.{_ORDER_COLUMNS.col('order_id')}, {_M_ID}, {_O_NAME} FROM {_FILL_COLUMNS.table} t "
+              f"JOIN {_ORDER_COLUMNS.table} r ON r.id = t.order_id "
+              f"JOIN {_MARKET.table} m ON m.id = t.market_id JOIN {_OUTCOME.table} o ON o.id = t.outcome_id")
+_POSITIONS_SQL = (f"SELECT {_M_ID}, {_O_NAME}, {_POSITION_COLUMNS.columns('t')}, {_OUTCOME_PRICES.columns('o')} FROM {_POSITION_COLUMNS.table} t "
+                  f"JOIN {_MARKET.table} m ON m.id = t.market_id JOIN {_OUTCOME.table} o ON o.id = t.outcome_id")
+
+
+def _read(select: str, where: list[str], params: list, *, order_by: str, limit: int | None = None) -> list[tuple]:
+    statement = f"{select} WHERE {' AND '.join(where)} ORDER BY {order_by}"
+    if limit is not None:
+        statement += " LIMIT %s"
+        params = [*params, limit]
+    return sql.fetch(statement, params)
+
+
+def _market_where(ctx, exchange: str, where: list[str], params: list) -> bool:
+    """Add the ``market_id`` query filter; False when it names no market (an empty answer)."""
     market_id = ctx.query.get("market_id")
-    if market_id:
-        market = find_market(exchange, market_id)
-        return queryset.filter(market=market) if market else queryset.none()
-    return queryset
+    if not market_id:
+        return True
+    market = find_market(exchange, market_id)
+    if market is None:
+        return False
+    where.append("t.market_id = %s")
+    params.append(market.pk)
+    return True
 
 
 def list_orders(ctx):
     exchange = trading_exchange(ctx)
     _credentials(ctx, exchange)
     status = ctx.query.get("status", "open")
-    orders = Order.objects.filter(customer=ctx.customer, exchange=exchange).select_related("market", "outcome")
-    if status == "open":
-        live = Order.LIVE if conf.SANDBOX_OPEN_ORDERS_INCLUDE_PENDING else Order.RESTING
-        orders = orders.filter(status__in=live)
-    elif status == "closed":
-        orders = orders.exclude(status__in=Order.LIVE)
+    where, params = ["t.customer_id = %s", "t.exchange = %s"], [ctx.customer.pk, exchange]
+    if status in ("open", "closed"):
+        statuses = list(Order.LIVE if status == "closed" or conf.SANDBOX_OPEN_ORDERS_INCLUDE_PENDING else Order.RESTING)
+        where.append(f"t.status {'NOT ' if status == 'closed' else ''}IN ({', '.join(['%s'] * len(statuses))})")
+        params.extend(statuses)
     elif status != "all":
         raise bad_request("status must be open, closed or all")
-    start, end = _ts(ctx, "start_ts"), _ts(ctx, "end_ts")
-    if start:
-        orders = orders.filter(created_at__gte=start)
-    if end:
-        orders = orders.filter(created_at__lte=end)
-    orders = _market_filter(orders, ctx, exchange).order_by("-created_at", "-pk")
-    return 200, [render.order(o) for o in orders[: _limit(ctx, 100, 500)]]
+    for name, operator in (("start_ts", ">="), ("end_ts", "<=")):
+        moment = _ts(ctx, name)
+        if moment:
+            where.append(f"t.created_at {operator} %s")
+            params.append(sql.prep(Order, "created_at", moment))
+    if not _market_where(ctx, exchange, where, params):
+        return 200, []
+    rows = _read(_ORDERS_SQL, where, params, order_by="t.created_at DESC, t.id DESC", limit=_limit(ctx, 100, 500))
+    return 200, [_order_json(row) for row in rows]
+
+
+def _order_json(row: tuple) -> dict:
+    _pk, order_id, side, price, size, filled, status, created_at, updated_at = _ORDER_COLUMNS.values(row)
+    market_id, outcome = row[_ORDER_COLUMNS.width:]
+    return render.order_values(order_id, market_id, outcome, side, price, size, filled, status, created_at, updated_at)
 
 
 def _own_order(ctx, exchange: str, order_id: str) -> Order:
@@ -215,17 +251,34 @@ def cancel_order(ctx, order_id):
 def list_fills(ctx):
     exchange = trading_exchange(ctx)
     _credentials(ctx, exchange)
-    fills = Fill.objects.filter(customer=ctx.customer, exchange=exchange).select_related("order", "market", "outcome")
-    fills = _market_filter(fills, ctx, exchange).order_by("-created_at", "-pk")
-    return 200, [render.fill(f) for f in fills[: _limit(ctx, 100, 1000)]]
+    where, params = ["t.customer_id = %s", "t.exchange = %s"], [ctx.customer.pk, exchange]
+    if not _market_where(ctx, exchange, where, params):
+        return 200, []
+    rows = _read(_FILLS_SQL, where, params, order_by="t.created_at DESC, t.id DESC", limit=_limit(ctx, 100, 1000))
+    return 200, [_fill_json(row) for row in rows]
+
+
+def _fill_json(row: tuple) -> dict:
+    _pk, fill_id, side, price, size, is_taker, fee, created_at = _FILL_COLUMNS.values(row)
+    order_id, market_id, outcome = row[_FILL_COLUMNS.width:]
+    return render.fill_values(fill_id, order_id, market_id, outcome, side, price, size, is_taker, fee, created_at)
 
 
 def list_positions(ctx):
     exchange = trading_exchange(ctx)
     _credentials(ctx, exchange)
-    positions = Position.objects.filter(customer=ctx.customer, market__exchange=exchange).exclude(size=0)
-    positions = _market_filter(positions.select_related("market", "outcome"), ctx, exchange).order_by("pk")
-    return 200, [render.position(p) for p in positions]
+    where, params = ["t.customer_id = %s", "m.exchange = %s", "t.size <> %s"], [ctx.customer.pk, exchange, sql.prep(Position, "size", Decimal(0))]
+    if not _market_where(ctx, exchange, where, params):
+        return 200, []
+    rows = _read(_POSITIONS_SQL, where, params, order_by="t.id")
+    return 200, [_position_json(row) for row in rows]
+
+
+def _position_json(row: tuple) -> dict:
+    market_id, outcome = row[:2]
+    _pk, size, average_price = _POSITION_COLUMNS.values(row, 2)
+    _pk, last_price, mid = _OUTCOME_PRICES.values(row, 2 + _POSITION_COLUMNS.width)
+    return render.position_values(market_id, outcome, size, average_price, last_price, mid)
 
 
 MAX_ALLOWANCE = str(2**256 - 1)
@@ -235,8 +288,8 @@ def balance(ctx):
     """Spendable USDC (reservations of resting buys excluded), in each exchange's raw shape."""
     exchange = trading_exchange(ctx)
     _credentials(ctx, exchange)
-    row = Balance.objects.filter(customer=ctx.customer, exchange=exchange).first()
-    available = row.available if row else 0
+    rows = sql.fetch(f"SELECT available FROM {Balance._meta.db_table} WHERE customer_id = %s AND exchange = %s", [ctx.customer.pk, exchange])
+    available = int(rows[0][0]) if rows else 0
     if exchange == "polymarket":
         return 200, {"raw": {"balance": str(available), "allowance": MAX_ALLOWANCE}}
     return 200, {"raw": {"balance": available // 10_000}}

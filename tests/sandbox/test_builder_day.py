@@ -282,6 +282,40 @@ def test_every_order_type_on_both_exchanges(client, markets):
     assert error_of(excinfo)["code"] == "order_not_found"
 
 
+def test_list_filters_market_status_and_time_window(client, markets):
+    """The list endpoints a sync reads: market_id, status and start_ts/end_ts narrow them, newest first."""
+    customer_id = new_user(client)
+    onboard_both(client, customer_id)
+    first, second = markets[("polymarket", "binary")][3:5]
+    ask = book(client, first)["asks"][0][0]
+    bought = place(client, customer_id, "polymarket", first, "buy", ask, 5)
+    resting = place(client, customer_id, "polymarket", second, "buy", 0.02, 5)
+    me = as_user(customer_id)
+
+    def listed(method, **query):
+        status, body = raw(method, exchange="polymarket", **query, **me)
+        assert status == 200
+        return body
+
+    everything = listed(client.orders.with_raw_response.list, status="all")
+    assert [o["id"] for o in everything] == [resting["id"], bought["id"]]  # newest first
+    assert [o["id"] for o in listed(client.orders.with_raw_response.list, status="open")] == [resting["id"]]
+    assert [o["id"] for o in listed(client.orders.with_raw_response.list, status="closed")] == [bought["id"]]
+    assert [o["id"] for o in listed(client.orders.with_raw_response.list, status="all", market_id=order_market_id(first))] == [bought["id"]]
+    assert listed(client.orders.with_raw_response.list, status="all", market_id="0xnosuchmarket") == []
+    assert listed(client.orders.with_raw_response.list, status="all", end_ts=1) == []
+    assert len(listed(client.orders.with_raw_response.list, status="all", start_ts=1, end_ts=4_000_000_000)) == 2
+
+    fills = listed(client.fills.with_raw_response.list, market_id=order_market_id(first))
+    assert_valid(fills, "Fill", array=True)
+    assert {f["order_id"] for f in fills} == {bought["id"]} and sum(f["size"] for f in fills) == 5
+    assert listed(client.fills.with_raw_response.list, market_id=order_market_id(second)) == []
+    positions = listed(client.positions.with_raw_response.list)
+    assert_valid(positions, "Position", array=True)
+    assert [(p["market_id"], p["outcome"], p["size"]) for p in positions] == [(order_market_id(first), "Yes", 5)]
+    assert listed(client.positions.with_raw_response.list, market_id=order_market_id(second)) == []
+
+
 def test_customers_cross_each_other_and_the_resting_side_is_maker(client, markets):
     buyer, seller = new_user(client), new_user(client)
     onboard_both(client, buyer)
