@@ -142,6 +142,11 @@ class ExchangeLink(models.Model):
     mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.UNKNOWN)
     linked_at = models.DateTimeField(default=timezone.now)
     last_seen_at = models.DateTimeField(default=timezone.now)
+    # {"fills": {"digest": sha256, "at": unix time}, "positions": {...}}: the last read of each
+    # list that the mirror holds in full (every row stored and linked to its order and market).
+    # The next sync skips the row-by-row comparison when Parsec answers the same
+    # (customers.sync.ReadDigests; at most SYNC_DIGEST_MAX_AGE_SECONDS).
+    sync_digests = models.JSONField(default=dict, blank=True, editable=False)
 
     class Meta:
         ordering = ["customer_id", "exchange"]

@@ -14,6 +14,8 @@ only when the balance or allowance moved, so the history is a list of changes.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 import uuid
@@ -298,8 +300,46 @@ def record_balance(*, customer: Customer, exchange: str, balance: Balance, now: 
 # --- one customer, every step ------------------------------------------------------------
 
 
-def customer_exchanges(customer: Customer, exchange: str | None = None) -> list[str]:
-    linked = set(customer.exchange_links.values_list("exchange", flat=True))
+@dataclass
+class ReadDigests:
+    """What the last complete read of a customer's lists on one exchange looked like.
+
+    Parsec has no "since" for fills or positions, so every sync reads them whole. When a read
+    hashes the same as the last one the mirror stored in full (every row written and linked
+    to its order and market), the rows are already there: the sync skips comparing them one by
+    one. A read that left a row unlinked forgets the digest, so the next sync compares again.
+    """
+
+    link_pk: int | None = None
+    stored: dict = field(default_factory=dict)
+
+    @staticmethod
+    def of(payloads: list) -> str:
+        text = json.dumps(payloads, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def unchanged(self, step: str, digest: str) -> bool:
+        """True when the last complete read of ``step`` hashed the same, within SYNC_DIGEST_MAX_AGE_SECONDS
+        (a full comparison at least that often, whatever happened to the mirror's rows meanwhile)."""
+        stored = self.stored.get(step)
+        if not isinstance(stored, dict) or stored.get("digest") != digest:
+            return False
+        return time.time() - float(stored.get("at", 0)) < settings.SYNC_DIGEST_MAX_AGE_SECONDS
+
+    def settle(self, step: str, digest: str, *, complete: bool) -> None:
+        """Store ``digest`` for ``step`` after a complete write, or drop it after an incomplete one."""
+        if complete:
+            wanted = {**self.stored, step: {"digest": digest, "at": int(time.time())}}
+        else:
+            wanted = {k: v for k, v in self.stored.items() if k != step}
+        if wanted != self.stored and self.link_pk is not None:
+            ExchangeLink.objects.filter(pk=self.link_pk).update(sync_digests=wanted)
+        self.stored = wanted
+
+
+def customer_exchanges(customer: Customer, exchange: str | None = None, *, linked: set[str] | None = None) -> list[str]:
+    if linked is None:
+        linked = set(customer.exchange_links.values_list("exchange", flat=True))
     wanted = [e for e in TRADING_EXCHANGES if e in linked]
     if exchange:
         return [e for e in wanted if e == exchange] or ([exchange] if exchange in TRADING_EXCHANGES else [])
@@ -320,7 +360,9 @@ def sync_customer(*, run: SyncRun, exchange: str | None = None, client: ParsecCl
 
     client = client or get_client()
     customer = Customer.objects.get(pk=run.customer_id)
-    exchanges = customer_exchanges(customer, exchange)
+    links = {link.exchange: link for link in ExchangeLink.objects.filter(customer=customer).only("pk", "exchange", "sync_digests")}
+    exchanges = customer_exchanges(customer, exchange, linked=set(links))
+    digests = {venue: ReadDigests(links[venue].pk, dict(links[venue].sync_digests or {})) if venue in links else ReadDigests() for venue in exchanges}
     run.progress_total = len(exchanges) * STEPS_PER_EXCHANGE
     # Someone watches an on-demand or command run step by step; a scheduled run (thousands a
     # day, ~8 steps each) only records its outcome when it ends.
@@ -336,8 +378,9 @@ def sync_customer(*, run: SyncRun, exchange: str | None = None, client: ParsecCl
         for venue in exchanges if customer.is_active else ():
             steps = (
                 ("orders", lambda v=venue: orders_sync.sync_orders(client=client, customer=customer, exchange=v, since=since, report=report)),
-                ("fills", lambda v=venue: orders_sync.sync_fills(client=client, customer=customer, exchange=v, report=report)),
-                ("positions", lambda v=venue: orders_sync.sync_positions(client=client, customer=customer, exchange=v, report=report)),
+                ("fills", lambda v=venue: orders_sync.sync_fills(client=client, customer=customer, exchange=v, report=report, digests=digests[v])),
+                ("positions", lambda v=venue: orders_sync.sync_positions(
+                    client=client, customer=customer, exchange=v, report=report, digests=digests[v])),
                 ("balance", lambda v=venue: sync_balance(client=client, customer=customer, exchange=v, report=report)),
             )
             for _name, step in steps:

@@ -18,7 +18,7 @@ from django.utils import timezone
 from backoffice.upsert import UpsertResult, UpsertSpec, upsert
 from customers.enums import TRADING_EXCHANGES
 from customers.models import Customer, SyncRun
-from customers.sync import SyncReport, advance_progress, call_parsec, recording
+from customers.sync import ReadDigests, SyncReport, advance_progress, call_parsec, recording
 from orders.models import Fill, Market, Order, Position
 from parsec import types
 from parsec.client import ParsecClient, get_client
@@ -309,29 +309,38 @@ def fill_row(fill: types.Fill, *, customer_pk: int, order_pk: int | None, market
     }
 
 
-def upsert_fills(fills: list[types.Fill], *, customer: Customer, exchange: str, now: datetime | None = None) -> UpsertResult:
-    """Fills deduplicated by ``fill_id``, linked to their order when the mirror has it."""
-    now = now or timezone.now()
+def fill_rows(fills: list[types.Fill], *, customer: Customer, exchange: str, now: datetime) -> list[dict[str, Any]]:
     order_ids = {f.order_id for f in fills if f.order_id}
     orders = dict(Order.objects.filter(exchange=exchange, parsec_order_id__in=order_ids).values_list("parsec_order_id", "pk")) if order_ids else {}
     markets = market_ids(exchange, (f.market_id for f in fills))
-    rows = [
+    return [
         fill_row(f, customer_pk=customer.pk, order_pk=orders.get(f.order_id), market_pk=markets.get(f.market_id), now=now)
         for f in fills
     ]
-    return upsert(FILL_SPEC, rows)
 
 
-def sync_fills(*, client: ParsecClient, customer: Customer, exchange: str, report: SyncReport) -> bool:
+def upsert_fills(fills: list[types.Fill], *, customer: Customer, exchange: str, now: datetime | None = None) -> UpsertResult:
+    """Fills deduplicated by ``fill_id``, linked to their order when the mirror has it."""
+    return upsert(FILL_SPEC, fill_rows(fills, customer=customer, exchange=exchange, now=now or timezone.now()))
+
+
+def sync_fills(*, client: ParsecClient, customer: Customer, exchange: str, report: SyncReport, digests: ReadDigests | None = None) -> bool:
     fills = call_parsec(
         report, f"fills {exchange}",
         lambda: client.list_fills(customer_id=str(customer.parsec_customer_id), exchange=exchange, limit=FILLS_LIMIT),
     )
     if fills is None:
         return False
-    result = report.add(upsert_fills(fills, customer=customer, exchange=exchange))
+    digests = digests or ReadDigests()
+    digest = ReadDigests.of([f.raw for f in fills])
+    if digests.unchanged("fills", digest):
+        report.unchanged += len(fills)
+        return True
+    rows = fill_rows(fills, customer=customer, exchange=exchange, now=timezone.now())
+    result = report.add(upsert(FILL_SPEC, rows))
     if result.created:
         report.saw_activity(max((f.created_at for f in fills if f.created_at), default=None))
+    digests.settle("fills", digest, complete=all(row["order_id"] and row["market_id"] for row in rows))
     return True
 
 
@@ -368,8 +377,15 @@ def replace_positions(positions: list[types.Position], *, customer: Customer, ex
     """Parsec's list is a snapshot of open positions: upsert it, and close (never delete) the
     open rows it no longer shows (size 0; the raw payload keeps the last one seen)."""
     now = now or timezone.now()
+    return _replace_position_rows(position_rows(positions, customer=customer, exchange=exchange, now=now), customer=customer, exchange=exchange, now=now)
+
+
+def position_rows(positions: list[types.Position], *, customer: Customer, exchange: str, now: datetime) -> list[dict[str, Any]]:
     markets = market_ids(exchange, (p.market_id for p in positions))
-    rows = [position_row(p, customer_pk=customer.pk, market_pk=markets.get(p.market_id), now=now) for p in positions]
+    return [position_row(p, customer_pk=customer.pk, market_pk=markets.get(p.market_id), now=now) for p in positions]
+
+
+def _replace_position_rows(rows: list[dict[str, Any]], *, customer: Customer, exchange: str, now: datetime) -> UpsertResult:
     result = upsert(POSITION_SPEC, rows)
     listed = {(r["market_native_id"], r["outcome"]) for r in rows}
     open_rows = Position.objects.filter(customer=customer, exchange=exchange, is_open=True).values_list("pk", "market_native_id", "outcome")
@@ -379,11 +395,19 @@ def replace_positions(positions: list[types.Position], *, customer: Customer, ex
     return result
 
 
-def sync_positions(*, client: ParsecClient, customer: Customer, exchange: str, report: SyncReport) -> bool:
+def sync_positions(*, client: ParsecClient, customer: Customer, exchange: str, report: SyncReport, digests: ReadDigests | None = None) -> bool:
     positions = call_parsec(
         report, f"positions {exchange}", lambda: client.list_positions(customer_id=str(customer.parsec_customer_id), exchange=exchange),
     )
     if positions is None:
         return False
-    report.add(replace_positions(positions, customer=customer, exchange=exchange))
+    digests = digests or ReadDigests()
+    digest = ReadDigests.of([p.raw for p in positions])
+    if digests.unchanged("positions", digest):
+        report.unchanged += len(positions)
+        return True
+    now = timezone.now()
+    rows = position_rows(positions, customer=customer, exchange=exchange, now=now)
+    report.add(_replace_position_rows(rows, customer=customer, exchange=exchange, now=now))
+    digests.settle("positions", digest, complete=all(row["market_id"] for row in rows))
     return True

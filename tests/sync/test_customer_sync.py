@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from customers.models import BalanceSnapshot, Customer, ExchangeLink, SyncRun, Wallet
-from customers.sync import start_run, sync_customer, sync_users
-from orders.models import Market, Order, Position
-from orders.sync import sync_markets
+from customers.sync import ReadDigests, SyncReport, start_run, sync_customer, sync_users
+from orders.models import Fill, Market, Order, Position
+from orders.sync import sync_fills, sync_markets
+from parsec.client import get_client
 from tests.sync.conftest import as_user, new_customer, pick_markets, trade
 from tests.sync.mirror_check import assert_mirror_matches, mirror_state
 
@@ -129,3 +130,48 @@ def test_positions_gone_from_parsec_are_closed_not_deleted(traded, sdk):
     closed = Position.objects.filter(customer=customer)
     assert closed.exists() and not closed.filter(is_open=True).exists()
     assert all(p.closed_at and p.size == 0 for p in closed)
+
+
+def test_an_unchanged_read_is_not_compared_again_until_its_digest_ages(traded, sdk, settings):
+    customer, _, _ = traded
+    first = full_sync(customer)
+    assert first.status == SyncRun.Status.SUCCEEDED, first.errors
+    links = {link.exchange: link.sync_digests for link in customer.exchange_links.all()}
+    assert all(set(digests) == {"fills", "positions"} for digests in links.values()), links
+
+    # Parsec answers the same: nothing is written and the stored digests stay as they were.
+    second = full_sync(customer)
+    assert (second.rows_created, second.rows_updated) == (0, 0) and second.rows_unchanged > 0
+    assert {link.exchange: link.sync_digests for link in customer.exchange_links.all()} == links
+
+    # A new trade changes the fills read: it is compared and stored, and the digest moves.
+    markets = pick_markets(sdk)
+    trade(sdk, str(customer.parsec_customer_id), markets)
+    third = full_sync(customer)
+    assert third.rows_created > 0
+    assert_mirror_matches(sdk, customer)
+    moved = {link.exchange: link.sync_digests["fills"]["digest"] for link in customer.exchange_links.all()}
+    assert all(moved[exchange] != links[exchange]["fills"]["digest"] for exchange in moved)
+
+    # Out-of-band damage to the mirror: while the digests are fresh the reads are not compared,
+    # so it stays; once they are older than SYNC_DIGEST_MAX_AGE_SECONDS a comparison repairs it.
+    Fill.objects.filter(customer=customer).update(order=None)
+    full_sync(customer)
+    assert Fill.objects.filter(customer=customer, order__isnull=True).exists()
+    settings.SYNC_DIGEST_MAX_AGE_SECONDS = 0
+    full_sync(customer)
+    assert not Fill.objects.filter(customer=customer, order__isnull=True).exists()
+
+
+def test_fills_read_before_their_orders_keep_no_digest_until_linked(traded, sdk):
+    customer, _, _ = traded
+    link = customer.exchange_links.get(exchange="polymarket")
+    digests = ReadDigests(link.pk, {})
+    assert sync_fills(client=get_client(), customer=customer, exchange="polymarket", report=SyncReport(), digests=digests)
+    assert Fill.objects.filter(customer=customer, exchange="polymarket", order__isnull=True).exists()  # orders not mirrored yet
+    link.refresh_from_db()
+    assert "fills" not in link.sync_digests  # so the next sync compares, and links them
+    full_sync(customer)
+    assert not Fill.objects.filter(customer=customer, order__isnull=True).exists()
+    link.refresh_from_db()
+    assert "fills" in link.sync_digests
