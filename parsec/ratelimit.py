@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections
 from django.db.models import F, Value
 from django.db.models.functions import Greatest
 
@@ -97,8 +97,8 @@ class _Budget:
 
 
 class DatabaseRateLimiter(_Budget):
-    """Buckets as ``RateBucket`` rows, locked with SELECT ... FOR UPDATE (PostgreSQL) or by
-    SQLite's write lock (the project opens SQLite transactions IMMEDIATE)."""
+    """Buckets as ``RateBucket`` rows, each refilled and debited by one UPDATE ... RETURNING
+    (atomic on its own row in PostgreSQL and SQLite alike)."""
 
     def __init__(self, *, using: str = "default", **kwargs):
         super().__init__(**kwargs)
@@ -119,23 +119,27 @@ class DatabaseRateLimiter(_Budget):
         if customer_id:
             buckets[self.customer_key(customer_id)] = self.customer_rate(customer_id)
         self._ensure(buckets)
-        with transaction.atomic(using=self.using):
-            rows = list(RateBucket.objects.using(self.using).select_for_update().filter(key__in=list(buckets)).order_by("key"))
-            now = time.time()
-            debt_wait = 0.0
-            blocked_wait = 0.0
-            for row in rows:
-                rate = buckets[row.key]
-                elapsed = max(0.0, now - row.updated_at)
-                row.tokens = min(self.capacity(rate), row.tokens + elapsed * rate) - 1.0
-                row.updated_at = max(now, row.updated_at)
-                if row.tokens < 0:
-                    debt_wait = max(debt_wait, -row.tokens / rate)
-                blocked_wait = max(blocked_wait, row.blocked_until - now)
-            manager = RateBucket.objects.using(self.using)
-            for row in rows:  # one or two rows: plain UPDATEs are cheaper to build than bulk_update's CASE
-                manager.filter(key=row.key).update(tokens=row.tokens, updated_at=row.updated_at)
-        if len(rows) < len(buckets):  # a row vanished (table flushed): recreate next time
+        connection = connections[self.using]
+        statement = _TAKE_SQL[connection.vendor == "postgresql"]
+        now = time.time()
+        debt_wait = 0.0
+        blocked_wait = 0.0
+        found = 0
+        with connection.cursor() as cursor:
+            for key in sorted(buckets):
+                rate = buckets[key]
+                # Refill, take one token and read the result in one statement: the row's lock
+                # lasts as long as that statement, and no transaction is held across round trips.
+                cursor.execute(statement, [self.capacity(rate), now, rate, now, key])
+                rows = cursor.fetchall()  # to the end: SQLite ends the statement (and its write lock) there
+                if not rows:
+                    continue
+                found += 1
+                (tokens, blocked_until), = rows
+                if tokens < 0:
+                    debt_wait = max(debt_wait, -tokens / rate)
+                blocked_wait = max(blocked_wait, blocked_until - now)
+        if found < len(buckets):  # a row vanished (table flushed): recreate next time
             self._known.clear()
         wait = debt_wait + max(0.0, blocked_wait)
         if wait > 0:
@@ -147,6 +151,15 @@ class DatabaseRateLimiter(_Budget):
         self._ensure({self.pool_key(): self.pool_rate})
         RateBucket.objects.using(self.using).filter(key=self.pool_key()).update(blocked_until=Greatest(F("blocked_until"), Value(until)))
 
+
+_BUCKETS = RateBucket._meta.db_table
+# [SQLite, PostgreSQL]: scalar MIN/MAX are SQLite's LEAST/GREATEST.
+_TAKE_SQL = [
+    f"UPDATE {_BUCKETS} SET tokens = MIN(%s, tokens + MAX(0, %s - updated_at) * %s) - 1, updated_at = MAX(%s, updated_at) "  # noqa: S608 (a model's table)
+    "WHERE \"key\" = %s RETURNING tokens, blocked_until",
+    f"UPDATE {_BUCKETS} SET tokens = LEAST(%s, tokens + GREATEST(0, %s - updated_at) * %s) - 1, updated_at = GREATEST(%s, updated_at) "  # noqa: S608
+    "WHERE \"key\" = %s RETURNING tokens, blocked_until",
+]
 
 _ACQUIRE_LUA = """
 local t = redis.call('TIME')
