@@ -42,3 +42,5 @@ SANDBOX_MM_MAX_STEPS_PER_TICK = env.int("SANDBOX_MM_MAX_STEPS_PER_TICK", default
 
 # Server
 SANDBOX_THREADS = env.int("SANDBOX_THREADS", default=8)
+# Server threads take turns through the application (sandbox.serial): faster under the GIL.
+SANDBOX_SERIAL_REQUESTS = env.bool("SANDBOX_SERIAL_REQUESTS", default=True)

@@ -33,7 +33,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.db.models import F
 
-from sandbox import clock
+from sandbox import clock, serial
 from sandbox.errors import ParsecAPIError
 from sandbox.models import FaultRule, Order
 
@@ -122,7 +122,8 @@ def apply(ctx, phase: str) -> None:
         logger.info("fault %s fired on %s", rule.kind, ctx.endpoint)
         kind = rule.kind
         if kind == FaultRule.Kind.LATENCY:
-            time.sleep(rule.latency_ms / 1000)
+            with serial.waiting():  # other requests go on meanwhile
+                time.sleep(rule.latency_ms / 1000)
         elif kind == FaultRule.Kind.ERROR_503:
             raise ParsecAPIError(503, "service_unavailable", "service temporarily unavailable (injected fault)")
         elif kind == FaultRule.Kind.ERROR_500:
@@ -176,7 +177,8 @@ class DropMiddleware:
         if hasattr(result, "close"):
             result.close()
         if drop_after_ms:
-            time.sleep(drop_after_ms / 1000)
+            with serial.waiting():
+                time.sleep(drop_after_ms / 1000)
         raise _Disconnect("response dropped by an injected fault")
 
 

@@ -61,6 +61,27 @@ def test_latency_delays_the_answer(sandbox, client, customer):
     assert time.monotonic() - started < 0.4
 
 
+def test_a_slow_request_does_not_hold_up_the_others(sandbox, client, customer, market):
+    """Requests take turns through the server (sandbox/serial.py); a request sleeping out an
+    injected latency or timeout gives its turn back, so other customers are served meanwhile."""
+    import threading
+
+    fault(sandbox, kind="latency", endpoint="ping", customer_id=customer, latency_ms=3000)
+    fault(sandbox, kind="timeout", endpoint="orders.create", customer_id=customer, count=1, latency_ms=3000)
+    slow = [threading.Thread(target=client.account.ping, kwargs=as_user(customer), daemon=True),
+            threading.Thread(target=lambda: pytest.raises(Exception, place, client.with_options(max_retries=0, timeout=10), customer, market),
+                             daemon=True)]
+    for thread in slow:
+        thread.start()
+    time.sleep(0.5)  # both are now inside their 3 s waits
+    other = client.builder.users.create(external_id=f"other-{uuid.uuid4().hex[:8]}")
+    client.builder.onboard.create(customer_id=other.customer_id, exchange="polymarket", mode="managed")
+    placed = place(client, other.customer_id, market)
+    assert placed.status == "open" and all(thread.is_alive() for thread in slow)  # served while both still wait
+    for thread in slow:
+        thread.join(10)
+
+
 def test_503_share_and_count_then_service_is_back(sandbox, client, customer, market):
     fault(sandbox, kind="error_503", endpoint="orders.create", customer_id=customer, count=2)
     for _ in range(2):

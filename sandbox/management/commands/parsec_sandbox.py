@@ -54,7 +54,7 @@ class Command(BaseCommand):
         stop = threading.Event()
         ticker = threading.Thread(target=clock.run_ticker, args=(stop,), name="sandbox-clock", daemon=True)
         ticker.start()
-        from waitress import serve
+        from waitress import create_server
 
         from sandbox.wsgi import application
 
@@ -66,9 +66,14 @@ class Command(BaseCommand):
         from sandbox import control
 
         self.stdout.write(control.startup_note())
+        server = create_server(application, host=options["host"], port=options["port"], threads=threads,
+                               connection_limit=1000, backlog=2048, channel_timeout=120, ident="parsec-sandbox")
+        if conf.SANDBOX_SERIAL_REQUESTS:
+            from sandbox.serial import SerialChannel
+
+            server.channel_class = SerialChannel  # requests take turns (sandbox/serial.py)
         try:
-            serve(application, host=options["host"], port=options["port"], threads=threads,
-                  connection_limit=1000, backlog=2048, channel_timeout=120, ident="parsec-sandbox", _quiet=True)
+            server.run()
         finally:
             stop.set()
 
