@@ -29,7 +29,6 @@ from unfold.contrib.filters.admin import DropdownFilter, RangeDateTimeFilter, Te
 from unfold.decorators import action, display
 from unfold.utils import parse_datetime_str
 
-from compliance.services import record_action
 from customers import selectors
 from customers.admin_endusers import EndUserAdminMixin
 from customers.filters import (
@@ -302,12 +301,7 @@ class CustomerAdmin(EndUserAdminMixin, MirrorAdmin):
         return HttpResponseRedirect(reverse("admin:orders_killswitch_engage") + f"?scope=customer&customer={int(object_id)}")
 
     def _start_sync(self, request, customer: Customer) -> SyncRun:
-        run = sync_customer_now(customer=customer, requested_by=request.user)
-        record_action(
-            actor=request.user, action="customer.sync", customer=customer, reason="Sync now (admin)",
-            request={"sync_run": run.pk}, outcome="ok",
-        )
-        return run
+        return sync_customer_now(customer=customer, requested_by=request.user, reason="Sync now (admin)")
 
     @admin.action(description="Sync selected customers now", permissions=["sync_customer"])
     def sync_selected(self, request, queryset):

@@ -13,16 +13,25 @@ from customers.sync import STEPS_PER_EXCHANGE, customer_exchanges, start_run
 
 def sync_customer_now(
     *, customer: Customer, requested_by=None, trigger: str = SyncRun.Trigger.ON_DEMAND, exchange: str | None = None,
+    reason: str = "Sync now",
 ) -> SyncRun:
     """Record a customer sync and hand it to a worker once this transaction commits.
 
-    The returned run is what the admin page polls (``progress_done``/``progress_total``).
+    When a person (or an API client) asked for it (``requested_by``), the request is audited
+    in the same transaction as the run. The returned run is what the admin page polls
+    (``progress_done``/``progress_total``).
     """
-    run = start_run(
-        kind=SyncRun.Kind.CUSTOMER_FULL, customer=customer, exchange=exchange or "", trigger=trigger, requested_by=requested_by,
-        progress_total=len(customer_exchanges(customer, exchange)) * STEPS_PER_EXCHANGE,
-    )
-    _enqueue_customer(run)
+    from compliance.services import record_action
+
+    with transaction.atomic():
+        run = start_run(
+            kind=SyncRun.Kind.CUSTOMER_FULL, customer=customer, exchange=exchange or "", trigger=trigger, requested_by=requested_by,
+            progress_total=len(customer_exchanges(customer, exchange)) * STEPS_PER_EXCHANGE,
+        )
+        if requested_by is not None:
+            record_action(actor=requested_by, action="customer.sync", customer=customer, reason=reason,
+                          request={"sync_run": run.pk, "exchange": exchange}, outcome="ok")
+        _enqueue_customer(run)
     return run
 
 

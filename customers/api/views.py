@@ -11,7 +11,6 @@ from rest_framework.response import Response
 from api.idempotency import idempotent, remember
 from api.schema import ErrorSerializer
 from api.viewsets import MirrorReadViewSet, validated
-from compliance.services import record_action
 from customers import enduser_services, selectors
 from customers.api import serializers
 from customers.filters import BalanceSnapshotFilterSet, CustomerFilterSet, SyncRunFilterSet
@@ -65,11 +64,7 @@ class CustomerViewSet(MirrorReadViewSet):
     def sync(self, request, pk=None):
         customer = get_object_or_404(Customer, pk=pk)
         data = validated(serializers.SyncRequestSerializer, request)
-        run = sync_customer_now(customer=customer, requested_by=request.user, exchange=data.get("exchange"))
-        record_action(
-            actor=request.user, action="customer.sync", customer=customer, reason="Sync now (API)",
-            request={"sync_run": run.pk, "exchange": data.get("exchange")}, outcome="ok",
-        )
+        run = sync_customer_now(customer=customer, requested_by=request.user, exchange=data.get("exchange"), reason="Sync now (API)")
         return Response(serializers.SyncRunSerializer(run).data, status=202)
 
     # --- End-user management: customers.enduser_services, exactly as the admin calls them -------
