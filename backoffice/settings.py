@@ -251,6 +251,9 @@ SYNC_RUN_STALE_SECONDS = env.int("SYNC_RUN_STALE_SECONDS", default=600)
 SYNC_TASK_TIME_LIMIT = env.int("SYNC_TASK_TIME_LIMIT", default=300)
 # How many times one step waits out a 429's Retry-After before it is recorded as failed.
 SYNC_RATE_LIMIT_WAITS = env.int("SYNC_RATE_LIMIT_WAITS", default=5)
+# A kill switch cancels the open orders in its scope at once, up to this many; a builder-wide
+# switch, or one over more orders, cancels them in a task (orders.trading_tasks).
+KILL_SWITCH_INLINE_CANCELS = env.int("KILL_SWITCH_INLINE_CANCELS", default=20)
 # A fills or positions read that hashes like the last fully stored one skips the row-by-row
 # comparison (customers.sync.ReadDigests), for at most this long: then the rows are compared again.
 SYNC_DIGEST_MAX_AGE_SECONDS = env.int("SYNC_DIGEST_MAX_AGE_SECONDS", default=6 * 3600)

@@ -321,8 +321,13 @@ class KillSwitchAdmin(TradingAdminMixin, ModelAdmin):
                 except services.TradingError as exc:
                     messages.error(request, exc.message)
                 else:
-                    cancelled = sum(r.result == "cancelled" for r in results)
-                    messages.success(request, f"Kill switch engaged; {cancelled} of {len(results)} open orders cancelled.")
+                    queued = (switch.cancel_summary or {}).get("queued")
+                    if queued is not None:
+                        messages.success(request, f"Kill switch engaged; placement is frozen. {queued} open orders are being "
+                                                  "cancelled in the background: the summary appears on this page.")
+                    else:
+                        cancelled = sum(r.result == "cancelled" for r in results)
+                        messages.success(request, f"Kill switch engaged; {cancelled} of {len(results)} open orders cancelled.")
                     return self.render_page(request, "orders/trading/killswitch_detail.html", {
                         "switch": switch, "results": results, "form": ReasonForm(), "can_release": True,
                     }, title=str(switch))

@@ -13,7 +13,8 @@ Public functions (keyword-only) used by the admin, the API and the tasks:
 - ``reconcile_intent(*, intent, actor=None)`` resolves an ``unknown`` intent.
 - ``sweep_order_intents()`` the beat job: stale sends, due reconciliations, expiries.
 - ``cancel_orders(*, customer, actor, ...)`` and ``orders_to_cancel(...)``.
-- ``engage_kill_switch(...)`` / ``release_kill_switch(...)`` / ``engaged_kill_switch(...)``.
+- ``engage_kill_switch(...)`` / ``release_kill_switch(...)`` / ``engaged_kill_switch(...)``; a builder-wide
+  switch (or one over more than ``KILL_SWITCH_INLINE_CANCELS`` orders) cancels in a task.
 - ``request_approval(...)`` / ``approve(...)`` / ``reject(...)`` / ``register_approval_action(...)``.
 """
 
@@ -885,11 +886,40 @@ def engage_kill_switch(
                "exchange": exchange, "market_id": market_native_id}
     _record(actor=actor, action="killswitch.engage", customer=customer, reason=reason, request=request,
             outcome="ok", response={"kill_switch": switch.pk})
+    live = _kill_switch_targets(switch).count()
+    if scope == KillSwitch.Scope.BUILDER or live > settings.KILL_SWITCH_INLINE_CANCELS:
+        # One Parsec call per order: a whole builder's book is cancelled by a worker, and the
+        # switch's summary says how far it got (placement is frozen already).
+        from orders.trading_tasks import cancel_for_kill_switch
+
+        KillSwitch.objects.filter(pk=switch.pk).update(cancel_summary={"queued": live})
+        try:
+            cancel_for_kill_switch.apply_async(args=(switch.pk, getattr(actor, "pk", None)))
+        except Exception:  # no broker: nothing else would cancel them, so cancel them here
+            logger.warning("could not enqueue the cancels of kill switch #%s; cancelling inline", switch.pk, exc_info=True)
+        else:
+            switch.refresh_from_db()
+            return switch, []
+    results = cancel_for_switch(switch=switch, actor=actor)
+    switch.refresh_from_db()
+    return switch, results
+
+
+def _switch_scope(switch: KillSwitch) -> dict:
+    """The orders a switch covers, as orders_to_cancel/cancel_orders take them (the switch row
+    holds a customer only for the customer scope and a market only for the market scope)."""
+    return {"customer": switch.customer, "exchange": switch.exchange, "market_native_id": switch.market_native_id}
+
+
+def _kill_switch_targets(switch: KillSwitch):
+    return orders_to_cancel(**_switch_scope(switch))
+
+
+def cancel_for_switch(*, switch: KillSwitch, actor) -> list[CancelResult]:
+    """Cancel the open orders in a switch's scope and store the summary on it (a redelivered
+    run finds the orders already cancelled and only counts them)."""
     results = cancel_orders(
-        actor=actor, reason=f"Kill switch #{switch.pk}: {reason}", action="order.cancel.killswitch",
-        customer=customer if scope == KillSwitch.Scope.CUSTOMER else None,
-        exchange=exchange if scope == KillSwitch.Scope.MARKET else "",
-        market_native_id=market_native_id if scope == KillSwitch.Scope.MARKET else "",
+        actor=actor, reason=f"Kill switch #{switch.pk}: {switch.reason}", action="order.cancel.killswitch", **_switch_scope(switch),
     )
     summary = {
         "cancelled": sum(r.result == "cancelled" for r in results),
@@ -897,8 +927,7 @@ def engage_kill_switch(
         "failed": [{"order": r.order.parsec_order_id, "reason": r.message} for r in results if r.result == "failed"],
     }
     KillSwitch.objects.filter(pk=switch.pk).update(cancel_summary=summary)
-    switch.refresh_from_db()
-    return switch, results
+    return results
 
 
 def release_kill_switch(*, switch: KillSwitch, actor, reason: str = "") -> KillSwitch:

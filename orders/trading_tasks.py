@@ -41,3 +41,18 @@ def sweep_order_intents() -> dict:
     from orders import services
 
     return services.sweep_order_intents()
+
+
+@shared_task(name="orders.trading_tasks.cancel_for_kill_switch", **TASK_OPTIONS, time_limit=3600, soft_time_limit=3500)
+def cancel_for_kill_switch(switch_id: int, actor_id: int | None) -> None:
+    """The open orders under a builder-wide (or large) kill switch, cancelled one call each."""
+    from django.contrib.auth import get_user_model
+
+    from orders import services
+    from orders.models import KillSwitch
+
+    switch = KillSwitch.objects.select_related("customer").filter(pk=switch_id).first()
+    if switch is None:
+        return
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    services.cancel_for_switch(switch=switch, actor=actor)

@@ -91,6 +91,16 @@ def stop_sandbox(sandbox: SandboxProcess) -> None:
         sandbox.process.kill()
 
 
+@pytest.fixture
+def eager_celery():
+    """Tasks run in the caller, at once (the worker tests run a real worker instead)."""
+    from backoffice.celery import app as celery_app
+
+    celery_app.conf.task_always_eager = True
+    yield celery_app
+    celery_app.conf.task_always_eager = False
+
+
 @pytest.fixture(autouse=True)
 def _fresh_market_pk_cache():
     """orders.sync caches market pks; a rolled-back test's pks must not leak into the next test."""

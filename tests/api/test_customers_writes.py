@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from backoffice.celery import app as celery_app
 from compliance.models import AuditEvent
 from customers.models import SyncRun
 from tests.api.conftest import new_key
@@ -12,12 +11,6 @@ from tests.orders.trading_fixtures import *  # noqa: F403
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-
-@pytest.fixture
-def eager_celery():
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = False
 
 
 def test_sync_now_runs_the_admins_sync_and_is_audited(ops_api, sandbox_customer, eager_celery):

@@ -100,3 +100,16 @@ def test_the_cancel_page_lists_then_cancels(client, sandbox, sandbox_customer, o
     body = done.content.decode()
     assert done.status_code == 200 and "cancelled" in body and "Cancelled (filled 0" in body
     assert status_at_sandbox(sandbox, sandbox_customer, order) == "cancelled"
+
+
+def test_a_builder_wide_kill_switch_cancels_every_open_order_in_a_task(sandbox, sandbox_customer, operator, capture_enqueues, eager_celery):
+    m = markets(1)[0]
+    orders = [place(sandbox_customer, operator, m), place(sandbox_customer, operator, m, price="0.06")]
+    switch, results = services.engage_kill_switch(scope="builder", actor=operator, reason="exchange incident")
+    assert results == []  # not cancelled by the request: by the task, which ran eagerly here
+    switch.refresh_from_db()
+    assert switch.cancel_summary["cancelled"] == 2 and switch.cancel_summary["failed"] == []
+    assert {status_at_sandbox(sandbox, sandbox_customer, o) for o in orders} == {"cancelled"}
+    from compliance.models import AuditEvent
+
+    assert AuditEvent.objects.filter(action="order.cancel.killswitch", actor=operator).count() == 2

@@ -10,7 +10,6 @@ import pytest
 from django.db import connections
 from django.urls import reverse
 
-from backoffice.celery import app as celery_app
 from customers.models import Customer, SyncRun
 from customers.services import schedule_customer_syncs, sync_customer_now
 from customers.sync import start_run, sync_customer, sync_users
@@ -35,12 +34,6 @@ def prepare(sdk, count: int = 1) -> list[Customer]:
 def full_sync(customer: Customer, **kwargs) -> SyncRun:
     return sync_customer(run=start_run(kind=SyncRun.Kind.CUSTOMER_FULL, customer=customer), **kwargs)
 
-
-@pytest.fixture
-def eager_celery():
-    celery_app.conf.task_always_eager = True
-    yield celery_app
-    celery_app.conf.task_always_eager = False
 
 
 @pytest.mark.django_db
