@@ -370,9 +370,13 @@ def create_intent(
     *, customer: Customer, exchange: str, market: Market | None, outcome: str, side: str, price: Decimal,
     size: Decimal, actor, order_type: str = OrderType.GTC, expiration: datetime | None = None, reason: str = "",
     key: uuid.UUID | str | None = None, source: str = OrderIntent.Source.ADMIN, fee_base_units: int | None = None,
-    fee_auth_order_id: str | None = None,
+    fee_auth_order_id: str | None = None, fee_auth_from_caller: bool = False,
 ) -> OrderIntent:
     """Validate an order and write its intent (committed) — before any call to Parsec.
+
+    ``fee_auth_from_caller``: the order carries a fee authorisation the caller's end-user signed
+    (the API). Such an order cannot wait for a four-eyes approval: the signature is sent to
+    Parsec with the order and kept nowhere, so there would be nothing to send on approval.
 
     Idempotent on ``key``: the form carries the key from its first display, so a resubmitted
     form returns the intent already written instead of a second one.
@@ -385,6 +389,13 @@ def create_intent(
             return existing
     validate_order(customer=customer, exchange=exchange, market=market, outcome=outcome, side=side, price=price,
                    size=size, order_type=order_type, expiration=expiration, fee_base_units=fee_base_units)
+    if fee_auth_from_caller and needs_four_eyes(price * size):
+        limit = Decimal(settings.ORDER_FOUR_EYES_NOTIONAL_USDC)
+        raise OrderValidationError({"size": [
+            f"This order's notional ({(price * size):.2f} USDC) is above {limit:.2f} USDC, so a second Operations user must "
+            "approve it, and a fee authorisation cannot wait for that: the back-office keeps no end-user signature. "
+            f"Send it without a fee_auth, or as orders of at most {limit:.2f} USDC each."
+        ]}, code="four_eyes_fee_order")
     market_id = order_market_id(market)
     outcome = next((name for name in market.outcome_names if name.lower() == outcome.lower()), outcome)
     duplicate = _duplicate_unresolved(customer=customer, exchange=exchange, market_id=market_id, outcome=outcome,
@@ -1053,6 +1064,10 @@ def _approved_order_placement(request: ApprovalRequest, actor) -> dict:
         try:
             result = send_intent(intent=intent, actor=actor)
         except FeeAuthError as exc:
+            # Nothing was sent and nothing can be (no signature to send): the intent ends here.
+            OrderIntent.objects.filter(pk=intent.pk, status=OrderIntent.Status.NEW).update(
+                status=OrderIntent.Status.WITHDRAWN, resolved_at=_now(), error_code=exc.code[:64], error_message=exc.message[:4000],
+            )
             return {"ok": False, "intent": str(intent.key), "error": exc.message, "code": exc.code}
     else:
         result = place_order(intent=intent, actor=actor)

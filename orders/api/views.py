@@ -235,7 +235,7 @@ class PlaceOrderView(viewsets.ViewSet):
             market=market, outcome=data["outcome"], side=data["side"], price=data["price"], size=data["size"],
             order_type=data["order_type"], expiration=data.get("expiration"), reason=data["reason"], actor=request.user,
             source=OrderIntent.Source.API, fee_base_units=fee_auth["fee_amount"] if fee_auth else None,
-            fee_auth_order_id=fee_auth["order_id"] if fee_auth else None,
+            fee_auth_order_id=fee_auth["order_id"] if fee_auth else None, fee_auth_from_caller=fee_auth is not None,
         )
         remember(request.idempotency_record, intent=str(intent.key))
         if intent.status == OrderIntent.Status.AWAITING_APPROVAL:

@@ -193,3 +193,13 @@ def test_escrow_record_filters(compliance_api, records):
     assert ids(f"updated_since={since.isoformat().replace('+00:00', 'Z')}") == recent | {old.pk}
     bad = compliance_api.get("/api/escrow-records/?state=lost")
     assert bad.status_code == 400 and "state" in bad.json()["error"]["fields"]
+
+
+def test_a_fee_order_that_needs_four_eyes_is_refused_before_anything_is_written(ops_api, alice, settings):
+    """The signature goes to Parsec with the order and is kept nowhere, so it cannot wait for an approval."""
+    settings.ORDER_FOUR_EYES_NOTIONAL_USDC = Decimal("0.10")  # the order is 0.50 USDC
+    response = place(ops_api, alice, signed_fee(alice))
+    assert response.status_code == 422, response.json()
+    body = response.json()
+    assert body["error"]["code"] == "four_eyes_fee_order" and "approve it" in body["error"]["message"]
+    assert not OrderIntent.objects.exists() and not FeeEscrowRecord.objects.exists()

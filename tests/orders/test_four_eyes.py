@@ -138,3 +138,19 @@ def test_a_large_order_is_sent_only_after_a_second_operator_approves(client, san
     intent.refresh_from_db()
     assert intent.status == OrderIntent.Status.PLACED and intent.sent_by == second_operator and intent.created_by == operator
     assert [o.id for o in sandbox.sdk().orders.list(exchange="polymarket", status="all", extra_headers=headers)] == [intent.parsec_order_id]
+
+
+def test_an_approved_fee_order_with_nothing_to_sign_it_ends_withdrawn(trading_customer, operator, second_operator, settings):
+    """Production: no demo wallet signs for the end-user, so an approved order with a fee cannot be
+    sent; it ends withdrawn with the reason, instead of waiting as 'new' for ever."""
+    settings.PARSEC_SANDBOX_ADMIN_KEY = ""
+    settings.ORDER_FOUR_EYES_NOTIONAL_USDC = Decimal("1")
+    intent = services.create_intent(actor=operator, customer=trading_customer, exchange="polymarket", market=make_market("polymarket"),
+                                    outcome="Yes", side="buy", price=Decimal("0.50"), size=Decimal("10"), reason="big",
+                                    fee_base_units=12_500, fee_auth_order_id="0x" + "ab" * 32)
+    assert intent.status == OrderIntent.Status.AWAITING_APPROVAL
+    request = services.submit_for_approval(intent=intent, actor=operator)
+    approved = services.approve(request=request, actor=second_operator)
+    intent.refresh_from_db()
+    assert approved.result["ok"] is False and approved.result["code"] == "no_signer"
+    assert intent.status == OrderIntent.Status.WITHDRAWN and intent.error_code == "no_signer" and "no end-user key" in intent.error_message
