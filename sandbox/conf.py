@@ -41,6 +41,7 @@ SANDBOX_MM_LEVELS = env.int("SANDBOX_MM_LEVELS", default=5)
 SANDBOX_MM_MAX_STEPS_PER_TICK = env.int("SANDBOX_MM_MAX_STEPS_PER_TICK", default=240)
 
 # Server
-SANDBOX_THREADS = env.int("SANDBOX_THREADS", default=8)
-# Server threads take turns through the application (sandbox.serial): faster under the GIL.
+# Server threads take turns through whole requests (sandbox.serial): faster under the GIL, and
+# two threads suffice (a sleeping fault borrows another); without turns, use more threads.
 SANDBOX_SERIAL_REQUESTS = env.bool("SANDBOX_SERIAL_REQUESTS", default=True)
+SANDBOX_THREADS = env.int("SANDBOX_THREADS", default=2 if SANDBOX_SERIAL_REQUESTS else 8)

@@ -7,8 +7,10 @@ from threads busy with other requests, so the write lock is held about twice as 
 placements per second fall (bench/sandbox_load.py, 2 cores: about 500/s with eight threads
 interleaving, 750/s with one). So the server's threads take turns through a whole request,
 from the application to the response written to the socket, while waitress's own thread
-keeps reading and parsing the next requests. Deliberate waits (an injected latency or timeout
-fault) give the turn back (``waiting``), so one slow request does not hold up the others.
+keeps reading and parsing the next requests; two threads are enough (``SANDBOX_THREADS``), and
+fewer threads queueing for the turn also means a shorter wait for each. Deliberate waits (an
+injected latency or timeout fault) give the turn back and add a thread to the pool while they
+sleep (``waiting``), so slow requests do not hold up the others.
 
 ``SANDBOX_SERIAL_REQUESTS`` (default on) switches the turns off.
 """
@@ -23,6 +25,29 @@ from waitress.channel import HTTPChannel
 
 _turn = threading.Lock()
 _holder = threading.local()
+
+# The server's thread pool (waitress's dispatcher) and its size: a request that sleeps with its
+# turn given back lends its thread to the sleep and gets the pool one more thread meanwhile, so
+# a handful of threads suffices for the work and sleeping requests never starve the others.
+_pool = None
+_pool_size = 0
+_sleepers = 0
+_pool_lock = threading.Lock()
+
+
+def attach(dispatcher, threads: int) -> None:
+    """Let ``waiting`` grow and shrink the server's pool (``dispatcher.set_thread_count``)."""
+    global _pool, _pool_size
+    _pool, _pool_size = dispatcher, threads
+
+
+def _lend(delta: int) -> None:
+    global _sleepers
+    if _pool is None:
+        return
+    with _pool_lock:
+        _sleepers += delta
+        _pool.set_thread_count(_pool_size + _sleepers)
 
 
 @contextmanager
@@ -42,11 +67,13 @@ def waiting() -> Iterator[None]:
         yield
         return
     _holder.turn = False
+    _lend(+1)
     _turn.release()
     try:
         yield
     finally:
         _turn.acquire()
+        _lend(-1)
         _holder.turn = True
 
 

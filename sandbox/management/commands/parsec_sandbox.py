@@ -69,9 +69,11 @@ class Command(BaseCommand):
         server = create_server(application, host=options["host"], port=options["port"], threads=threads,
                                connection_limit=1000, backlog=2048, channel_timeout=120, ident="parsec-sandbox")
         if conf.SANDBOX_SERIAL_REQUESTS:
+            from sandbox import serial
             from sandbox.serial import SerialChannel
 
             server.channel_class = SerialChannel  # requests take turns (sandbox/serial.py)
+            serial.attach(server.task_dispatcher, threads)
         try:
             server.run()
         finally:
