@@ -61,9 +61,18 @@ def enduser_error(exc) -> ApiError:
     return ApiError(status_code=status, code=exc.code, message=exc.message, fields={exc.field: [exc.message]} if exc.field else {})
 
 
+# Review refusals (compliance.services codes): no role is forbidden, the alert's state a conflict.
+REVIEW_ERROR_STATUS = {"forbidden": 403, "wrong_state": 409, "not_assignee": 409}
+
+
 def translate_domain_error(exc) -> ApiError | None:
     if isinstance(exc, parsec_errors.ParsecError):
         return parsec_error(exc)
+    from compliance.services import ReviewError
+
+    if isinstance(exc, ReviewError):
+        return ApiError(status_code=REVIEW_ERROR_STATUS.get(exc.code, 422), code=exc.code, message=exc.message,
+                        fields={exc.field: [exc.message]} if exc.field else {})
     from customers.enduser_services import EndUserError
     from orders.escrow import FeeAuthError
 

@@ -897,7 +897,7 @@ def engage_kill_switch(
                "exchange": exchange, "market_id": market_native_id}
     _record(actor=actor, action="killswitch.engage", customer=customer, reason=reason, request=request,
             outcome="ok", response={"kill_switch": switch.pk})
-    live = _kill_switch_targets(switch).count()
+    live = orders_to_cancel(**_switch_scope(switch)).count()
     if scope == KillSwitch.Scope.BUILDER or live > settings.KILL_SWITCH_INLINE_CANCELS:
         # One Parsec call per order: a whole builder's book is cancelled by a worker, and the
         # switch's summary says how far it got (placement is frozen already).
@@ -920,10 +920,6 @@ def _switch_scope(switch: KillSwitch) -> dict:
     """The orders a switch covers, as orders_to_cancel/cancel_orders take them (the switch row
     holds a customer only for the customer scope and a market only for the market scope)."""
     return {"customer": switch.customer, "exchange": switch.exchange, "market_native_id": switch.market_native_id}
-
-
-def _kill_switch_targets(switch: KillSwitch):
-    return orders_to_cancel(**_switch_scope(switch))
 
 
 def cancel_for_switch(*, switch: KillSwitch, actor) -> list[CancelResult]:

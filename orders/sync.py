@@ -373,19 +373,14 @@ def position_row(position: types.Position, *, customer_pk: int, market_pk: int |
     }
 
 
-def replace_positions(positions: list[types.Position], *, customer: Customer, exchange: str, now: datetime | None = None) -> UpsertResult:
-    """Parsec's list is a snapshot of open positions: upsert it, and close (never delete) the
-    open rows it no longer shows (size 0; the raw payload keeps the last one seen)."""
-    now = now or timezone.now()
-    return _replace_position_rows(position_rows(positions, customer=customer, exchange=exchange, now=now), customer=customer, exchange=exchange, now=now)
-
-
 def position_rows(positions: list[types.Position], *, customer: Customer, exchange: str, now: datetime) -> list[dict[str, Any]]:
     markets = market_ids(exchange, (p.market_id for p in positions))
     return [position_row(p, customer_pk=customer.pk, market_pk=markets.get(p.market_id), now=now) for p in positions]
 
 
-def _replace_position_rows(rows: list[dict[str, Any]], *, customer: Customer, exchange: str, now: datetime) -> UpsertResult:
+def replace_positions(rows: list[dict[str, Any]], *, customer: Customer, exchange: str, now: datetime) -> UpsertResult:
+    """Parsec's list is a snapshot of open positions: upsert it, and close (never delete) the
+    open rows it no longer shows (size 0; the raw payload keeps the last one seen)."""
     result = upsert(POSITION_SPEC, rows)
     listed = {(r["market_native_id"], r["outcome"]) for r in rows}
     open_rows = Position.objects.filter(customer=customer, exchange=exchange, is_open=True).values_list("pk", "market_native_id", "outcome")
@@ -408,6 +403,6 @@ def sync_positions(*, client: ParsecClient, customer: Customer, exchange: str, r
         return True
     now = timezone.now()
     rows = position_rows(positions, customer=customer, exchange=exchange, now=now)
-    report.add(_replace_position_rows(rows, customer=customer, exchange=exchange, now=now))
+    report.add(replace_positions(rows, customer=customer, exchange=exchange, now=now))
     digests.settle("positions", digest, complete=all(row["market_id"] for row in rows))
     return True

@@ -5,7 +5,9 @@ database transaction), so the normal path is one INSERT in autocommit right afte
 call. A batch job (a sync run) may wrap its calls in ``batched()``: their rows are then
 kept in memory and written by one multi-row INSERT every ``BATCH_ROWS`` rows or
 ``BATCH_SECONDS`` seconds and when the block ends, even by an exception (a worker killed
-outright loses at most that unwritten tail; its SyncRun then stays unfinished too). If a caller breaks that rule, a row written on its connection would vanish with a
+outright loses at most that unwritten tail; its SyncRun then stays unfinished too).
+
+If a caller breaks the no-transaction rule, a row written on its connection would vanish with a
 rollback; such rows are written by a short-lived thread on its own connection instead
 (which also avoids waiting on the caller's locks), and a warning names the path.
 """

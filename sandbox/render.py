@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sandbox.models import Builder, Customer, Fill, Market, Order, Outcome, Position, Wallet
+from sandbox.models import Builder, Customer, Market, Order, Outcome, Position, Wallet
 
 
 def num(value: Decimal | None) -> float | None:
@@ -73,11 +73,6 @@ def order_values(order_id, market_id, outcome, side, price, size, filled, status
         "created_at": iso(created_at),
         "updated_at": iso(updated_at),
     }
-
-
-def fill(row: Fill) -> dict:
-    return fill_values(row.fill_id, row.order.order_id, row.market.order_market_id, row.outcome.name, row.side, row.price, row.size,
-                       row.is_taker, row.fee, row.created_at)
 
 
 def fill_values(fill_id, order_id, market_id, outcome, side, price, size, is_taker, fee, created_at) -> dict:

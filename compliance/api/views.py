@@ -63,15 +63,6 @@ class AlertFilterSet(filters.FilterSet):
         fields: list[str] = []
 
 
-# Review refusals about the alert's state are conflicts; a caller without the role is forbidden.
-REVIEW_ERROR_STATUS = {"forbidden": 403, "wrong_state": 409, "not_assignee": 409}
-
-
-def review_error(exc: services.ReviewError) -> ApiError:
-    return ApiError(status_code=REVIEW_ERROR_STATUS.get(exc.code, 422), code=exc.code, message=exc.message,
-                    fields={exc.field: [exc.message]} if exc.field else {})
-
-
 class AlertViewSet(MirrorReadViewSet):
     queryset = Alert.objects.select_related("customer", "assigned_to").prefetch_related(
         Prefetch("review", queryset=Review.objects.select_related("reviewer", "closed_by")),
@@ -99,11 +90,7 @@ class AlertViewSet(MirrorReadViewSet):
             if assignee is None:
                 raise ApiError(status_code=422, code="unknown_user", message=f"No active user {data['assignee']!r}.",
                                fields={"assignee": ["No such active user."]})
-        try:
-            alert = services.assign_alert(alert=alert, actor=request.user, assignee=assignee)
-        except services.ReviewError as exc:
-            raise review_error(exc) from None
-        return self._done(alert)
+        return self._done(services.assign_alert(alert=alert, actor=request.user, assignee=assignee))
 
     @extend_schema(operation_id="alerts_review", tags=["alerts"], request=serializers.ReviewInSerializer,
                    summary="Record the assigned reviewer's disposition and note", responses={200: serializers.AlertSerializer})
@@ -112,10 +99,7 @@ class AlertViewSet(MirrorReadViewSet):
     def review(self, request, pk=None):
         alert = get_object_or_404(Alert, pk=pk)
         data = validated(serializers.ReviewInSerializer, request)
-        try:
-            services.review_alert(alert=alert, actor=request.user, disposition=data["disposition"], note=data["note"])
-        except services.ReviewError as exc:
-            raise review_error(exc) from None
+        services.review_alert(alert=alert, actor=request.user, disposition=data["disposition"], note=data["note"])
         return self._done(alert)
 
     @extend_schema(operation_id="alerts_close", tags=["alerts"], request=None,
@@ -124,8 +108,4 @@ class AlertViewSet(MirrorReadViewSet):
     @idempotent
     def close(self, request, pk=None):
         alert = get_object_or_404(Alert, pk=pk)
-        try:
-            services.close_alert(alert=alert, actor=request.user)
-        except services.ReviewError as exc:
-            raise review_error(exc) from None
-        return self._done(alert)
+        return self._done(services.close_alert(alert=alert, actor=request.user))

@@ -53,5 +53,16 @@ def position(cust: Customer, mkt: Market, *, size="100", average_price="0.50", o
                                    current_price=Decimal(current_price) if current_price else None)
 
 
+def large_notional_alert():
+    """An open alert raised by the surveillance itself (one 20,000-contract order)."""
+    from compliance.models import Alert
+    from compliance.surveillance import run_surveillance
+
+    cust = customer()
+    order(cust, market(), size="20000")
+    run_surveillance(rules=["large_notional"])
+    return Alert.objects.get(customer=cust)
+
+
 def ago(**kwargs):
     return timezone.now() - timedelta(**kwargs)

@@ -9,7 +9,6 @@ from django.urls import reverse
 
 from compliance import services
 from compliance.models import Alert, AuditEvent, Review
-from compliance.surveillance import run_surveillance
 from tests.compliance import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -17,10 +16,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def alert():
-    cust, mkt = f.customer(), f.market()
-    f.order(cust, mkt, size="20000")
-    run_surveillance(rules=["large_notional"])
-    return Alert.objects.get(customer=cust)
+    return f.large_notional_alert()
 
 
 def test_the_whole_workflow_leaves_a_closed_review_and_three_audit_events(alert, reviewer):
