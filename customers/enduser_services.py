@@ -26,7 +26,7 @@ from customers.models import Customer, ExchangeLink
 logger = logging.getLogger(__name__)
 
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
-# The credential fields Parsec's POST /builder/onboard takes in self mode (API-NOTES §3).
+# The credential fields Parsec's POST /builder/onboard takes in self mode (NOTES §3).
 SELF_CREDENTIALS = {
     Exchange.POLYMARKET: {"required": ("clob_api_key", "clob_api_secret", "clob_api_passphrase"), "optional": ("private_key",)},
     Exchange.KALSHI: {"required": ("api_key_id", "private_key"), "optional": ()},

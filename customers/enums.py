@@ -11,5 +11,5 @@ class Exchange(models.TextChoices):
     PREDICTFUN = "predictfun", "Predict.fun"
 
 
-# Exchanges on which Parsec routes orders for end-users (API-NOTES §1); the others are data only.
+# Exchanges on which Parsec routes orders for end-users (NOTES §1); the others are data only.
 TRADING_EXCHANGES = (Exchange.POLYMARKET, Exchange.KALSHI)

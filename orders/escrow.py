@@ -35,7 +35,7 @@ from orders.models import FeeEscrowRecord, Order, OrderIntent
 
 logger = logging.getLogger(__name__)
 
-# EIP-712 domain of Parsec's fee escrow (API-NOTES §8.3). The product may not import the
+# EIP-712 domain of Parsec's fee escrow (NOTES §8.3). The product may not import the
 # sandbox (they meet over HTTP only), so this is written here from the spec, not shared.
 DOMAIN_NAME = "ParsecFeeEscrow"
 DOMAIN_VERSION = "1"
@@ -49,7 +49,7 @@ PULL_FEE_TYPE = [
 BYTES32 = re.compile(r"^0x[0-9a-fA-F]{64}$")
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 BPS = Decimal(10_000)
-# Parsec's escrow monitor settles a record still open after 24 hours (API-NOTES §8.7).
+# Parsec's escrow monitor settles a record still open after 24 hours (NOTES §8.7).
 STALE_SECONDS = 86_400
 
 

@@ -1,4 +1,4 @@
-"""The builder's escrow fee for one order, in USDC base units (API-NOTES §8.5).
+"""The builder's escrow fee for one order, in USDC base units (NOTES §8.5).
 
 One calculator for the order form, the API and the local ``fee_auth`` checks:
 ``fee = ceil(price * size * fee_bps / 10000 * 1e6)``, never below the minimum, which is the larger

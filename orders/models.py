@@ -52,7 +52,7 @@ class Market(models.Model):
     exchange_market_id = models.CharField(max_length=255)
     # The id orders, fills and positions carry (``market_id``). For Kalshi it is the ticker, the
     # same as exchange_market_id; for Polymarket the sources disagree (numeric id vs condition
-    # id, API-NOTES §1), so the sync records whichever the orders use.
+    # id, NOTES §1), so the sync records whichever the orders use.
     order_market_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001 (NULL: not known, unique when set)
     condition_id = models.CharField(max_length=80, blank=True)
     event_id = models.CharField(max_length=255, blank=True)

@@ -44,7 +44,7 @@ MIN_PRICE = Decimal("0.01")
 MAX_PRICE = Decimal("0.99")
 DEFAULT_TICK = Decimal("0.01")
 
-# The order-type matrix Parsec enforces with a 501 (API-NOTES §5.1).
+# The order-type matrix Parsec enforces with a 501 (NOTES §5.1).
 ORDER_TYPE_EXCHANGES: dict[str, frozenset[str]] = {
     OrderType.GTC: frozenset({Exchange.POLYMARKET, Exchange.KALSHI}),
     OrderType.IOC: frozenset({Exchange.POLYMARKET, Exchange.KALSHI}),

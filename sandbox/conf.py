@@ -1,4 +1,4 @@
-"""The sandbox's knobs: every choice the Parsec sources leave open (API-NOTES §12, [CHOOSE]).
+"""The sandbox's knobs: every choice the Parsec sources leave open (NOTES §12, [CHOOSE]).
 
 Each is read once from the environment with the suggested default, so a test or an operator
 changes behaviour by starting the process with another value, never by editing code.

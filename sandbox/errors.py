@@ -1,7 +1,7 @@
 """Parsec's error shape, raised anywhere in the sandbox and rendered once.
 
 Every error body is ``{"error": ..., "code": ..., "retryable": ...}``; ``retryable``
-is true only for ``rate_limit_exceeded`` and ``service_unavailable`` (API-NOTES §3.2).
+is true only for ``rate_limit_exceeded`` and ``service_unavailable`` (NOTES §3.2).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Fee escrow (API-NOTES §8, §12.7): verify ``fee_auth``, pull the fee, distribute or refund it.
+"""Fee escrow (NOTES §8, §12.7): verify ``fee_auth``, pull the fee, distribute or refund it.
 
 Polymarket only, only for orders a builder places by impersonation with ``fee_escrow_enabled``.
 The engine calls three hooks:

@@ -1,4 +1,4 @@
-"""Fault injection (API-NOTES §12.8): rules kept in the database, set through ``/_sandbox/faults``.
+"""Fault injection (NOTES §12.8): rules kept in the database, set through ``/_sandbox/faults``.
 
 A rule (``FaultRule``) has a kind, an optional scope (endpoint name such as ``orders.create`` or a
 prefix such as ``orders.*``, exchange, acting customer id; blank = any), a ``probability`` and an

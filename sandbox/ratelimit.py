@@ -1,4 +1,4 @@
-"""Rate limits (API-NOTES §3.4, §4.7, §12.8): token buckets in memory, monthly counters in the database.
+"""Rate limits (NOTES §3.4, §4.7, §12.8): token buckets in memory, monthly counters in the database.
 
 The sandbox is one process, so the buckets live in a dict under one lock (a few microseconds a
 request). ``check(ctx)`` is called by the dispatcher for every /api/v1 request:

@@ -1,4 +1,4 @@
-"""EIP-712 ``PullFee`` of the Parsec fee escrow (API-NOTES §8.3): build, sign, recover.
+"""EIP-712 ``PullFee`` of the Parsec fee escrow (NOTES §8.3): build, sign, recover.
 
 domain = ParsecFeeEscrow v1, chain 137, verifyingContract = the builder's escrow contract;
 type PullFee(bytes32 orderId,address payer,uint256 feeAmount,uint256 deadline).

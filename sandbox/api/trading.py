@@ -1,7 +1,7 @@
 """Private endpoints: orders, fills, positions, balance, ping, wallet, onboard, usage, user-activity.
 
 They act for ``ctx.customer``: the impersonated end-user, or the key's own account.
-Order creation checks in the order of API-NOTES §12.4; the first failing check answers.
+Order creation checks in the order of NOTES §12.4; the first failing check answers.
 """
 
 # Statements are built from model metadata (table and column names) only; every value is a parameter.
@@ -52,7 +52,7 @@ _MARKET_SQL = (
 
 def find_market_outcomes(exchange: str, market_id: str) -> tuple[Market | None, list[Outcome]]:
     """Orders name a market by its order id (Kalshi ticker, Polymarket condition id); the
-    Polymarket numeric exchange_market_id is accepted as an alias (the sources disagree, API-NOTES §1).
+    Polymarket numeric exchange_market_id is accepted as an alias (the sources disagree, NOTES §1).
     Returns the market and its outcomes (each with ``.market`` set)."""
     for column in ("order_market_id", "exchange_market_id"):
         rows = sql.fetch(_MARKET_SQL.format(column=_MARKET.col(column)), [exchange, market_id])

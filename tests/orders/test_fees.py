@@ -1,4 +1,4 @@
-"""The escrow fee calculator (API-NOTES §8.5): base units, rounded up, never below the minimums."""
+"""The escrow fee calculator (NOTES §8.5): base units, rounded up, never below the minimums."""
 
 from __future__ import annotations
 

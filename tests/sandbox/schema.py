@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 from jsonschema import Draft202012Validator
 
-SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "parsec" / "openapi.yaml"
+SPEC_PATH = Path(__file__).resolve().parents[2] / "parsec" / "spec" / "openapi.yaml"
 
 
 def _fix_nullable(node):
