@@ -9,7 +9,7 @@ from unfold.admin import ModelAdmin
 
 from api.models import ApiToken
 from api.tokens import issue_token, revoke_token
-from compliance.services import record_action
+from audit.services import record_action
 
 
 class IssueTokenForm(forms.ModelForm):

@@ -1,7 +1,12 @@
 """One error shape for the whole API: ``{"error": {"code", "message", "fields"}}``.
 
-Codes are stable strings a client may branch on. Parsec's refusals reach here as the gateway's
-typed exceptions and get the same code (and message) the admin shows, from ``orders.messages``.
+Codes are stable strings a client may branch on. A service's refusal (``core.errors.DomainError``)
+and Parsec's failures (the gateway's ``parsec.errors.explain``) keep their code and sentence, so an
+operator reading the admin and a tool reading the API see the same words; the HTTP status comes
+from the refusal's kind, in one table here:
+
+400 means the request does not match the schema; 422 means it does but a business rule (or
+Parsec) refused it; 409 means the state of things is in the way (retry later or reconcile).
 """
 
 from __future__ import annotations
@@ -14,6 +19,9 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
+
+from core.errors import DomainError
+from parsec import errors as parsec_errors
 
 logger = logging.getLogger(__name__)
 
@@ -76,9 +84,41 @@ def _translate(exc):
         return exceptions.PermissionDenied()
     if isinstance(exc, DjangoValidationError):
         return exceptions.ValidationError(as_serializer_error(exc))
-    from api.domain_errors import translate_domain_error
+    if isinstance(exc, parsec_errors.ParsecError):
+        return parsec_error(exc)
+    if isinstance(exc, DomainError):
+        return domain_error(exc)
+    return exc
 
-    return translate_domain_error(exc) or exc
+
+# The HTTP status of each kind of refusal: a service's (core.errors) or Parsec's (parsec.errors).
+KIND_STATUS = {
+    "invalid": 422, "conflict": 409, "forbidden": 403, "not_found": 404, "unavailable": 503,
+    "rate_limited": 429, "upstream": 502,
+}
+
+
+def parsec_error(exc: parsec_errors.ParsecError) -> ApiError:
+    explained = parsec_errors.explain(exc)
+    status = KIND_STATUS[explained.kind]
+    headers = {"Retry-After": str(max(1, int(exc.retry_after or 1)))} if status in (429, 503) else {}
+    fields = {}
+    if isinstance(exc, parsec_errors.BadRequest) and isinstance(exc.body.get("details"), dict):
+        fields = {str(k): [str(v)] for k, v in exc.body["details"].items()}
+    return ApiError(status_code=status, code=explained.code, message=explained.message, fields=fields, headers=headers)
+
+
+def domain_error(exc: DomainError) -> ApiError:
+    """A service's refusal: its code and sentence, the status of its kind. A refusal caused by Parsec
+    being down, limiting us or refusing our builder key keeps Parsec's status (retryable as is)."""
+    cause = exc.__cause__
+    fields = {(name or "non_field_errors"): [str(m) for m in messages] for name, messages in exc.fields.items()}
+    if isinstance(cause, parsec_errors.ParsecError):
+        translated = parsec_error(cause)
+        if translated.status_code != 422:
+            return translated
+        fields = fields or translated.fields
+    return ApiError(status_code=KIND_STATUS[exc.kind], code=exc.code, message=exc.message, fields=fields)
 
 
 def exception_handler(exc, context):

@@ -12,7 +12,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from backoffice.roles import COMPLIANCE, OPERATIONS
+from core.roles import COMPLIANCE, OPERATIONS
 
 
 class ApiToken(models.Model):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-from backoffice.roles import ROLES
+from core.roles import ROLES
 
 
 def _roles(user) -> frozenset[str]:

@@ -9,7 +9,7 @@ class BackofficeConfig(AppConfig):
 
     def ready(self):
         from backoffice import checks  # noqa: F401  (registers system checks)
-        from backoffice.roles import sync_role_permissions
+        from core.roles import sync_role_permissions
 
         post_migrate.connect(sync_role_permissions, dispatch_uid="backoffice.sync_role_permissions")
 

@@ -5,7 +5,7 @@ from django.core.checks import Warning, register
 def role_permissions_exist(app_configs, **kwargs):
     from django.db.utils import DatabaseError
 
-    from backoffice.roles import missing_permissions
+    from core.roles import missing_permissions
 
     try:
         missing = missing_permissions()

@@ -24,11 +24,13 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
-from compliance.models import Alert, AuditEvent
+from audit.models import AuditEvent
+from compliance.models import Alert
 from customers.enums import Exchange
-from customers.models import Customer, SyncRun
+from customers.models import Customer
 from orders.models import FeeEscrowRecord, Fill, Order, OrderIntent
 from parsec.models import OutboundCall
+from sync.models import SyncRun
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ GROUPS: list[tuple[str, list[tuple[str, str, str]]]] = [
         ("Fills", "done_all", "orders.fill"),
         ("Positions", "stacked_line_chart", "orders.position"),
         ("Markets", "storefront", "orders.market"),
-        ("Approval requests", "how_to_reg", "orders.approvalrequest"),
+        ("Approval requests", "how_to_reg", "approvals.approvalrequest"),
         ("Kill switches", "block", "orders.killswitch"),
     ]),
     ("Escrow", [
@@ -29,10 +29,10 @@ GROUPS: list[tuple[str, list[tuple[str, str, str]]]] = [
     ("Compliance", [
         ("Alerts", "notification_important", "compliance.alert"),
         ("Reviews", "fact_check", "compliance.review"),
-        ("Audit log", "history_edu", "compliance.auditevent"),
+        ("Audit log", "history_edu", "audit.auditevent"),
     ]),
     ("System", [
-        ("Sync runs", "sync", "customers.syncrun"),
+        ("Sync runs", "sync", "sync.syncrun"),
         ("Parsec call log", "swap_horiz", "parsec.outboundcall"),
         ("API tokens", "key", "api.apitoken"),
         ("Staff users", "badge", "auth.user"),

@@ -69,11 +69,16 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    # The ladder, bottom up (ARCHITECTURE.md): each app imports only those listed before it.
+    "core",
     "parsec",
+    "audit",
+    "api",
+    "approvals",
     "customers",
     "orders",
     "compliance",
-    "api",
+    "sync",
     "sandbox",
 ]
 
@@ -252,10 +257,10 @@ SYNC_TASK_TIME_LIMIT = env.int("SYNC_TASK_TIME_LIMIT", default=300)
 # How many times one step waits out a 429's Retry-After before it is recorded as failed.
 SYNC_RATE_LIMIT_WAITS = env.int("SYNC_RATE_LIMIT_WAITS", default=5)
 # A kill switch cancels the open orders in its scope at once, up to this many; a builder-wide
-# switch, or one over more orders, cancels them in a task (orders.trading_tasks).
+# switch, or one over more orders, cancels them in a task (orders.tasks).
 KILL_SWITCH_INLINE_CANCELS = env.int("KILL_SWITCH_INLINE_CANCELS", default=20)
 # A fills or positions read that hashes like the last fully stored one skips the row-by-row
-# comparison (customers.sync.ReadDigests), for at most this long: then the rows are compared again.
+# comparison (sync.report.ReadDigests), for at most this long: then the rows are compared again.
 SYNC_DIGEST_MAX_AGE_SECONDS = env.int("SYNC_DIGEST_MAX_AGE_SECONDS", default=6 * 3600)
 
 # --- Surveillance (compliance.surveillance) and the dashboard ---------------------------------
@@ -307,8 +312,6 @@ else:
         "unacked_restore_throttle": env.int("CELERY_UNACKED_RESTORE_THROTTLE", default=1),
     }
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
-# Task modules not named tasks.py (autodiscovery finds only those).
-CELERY_IMPORTS = ["orders.trading_tasks"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

@@ -107,7 +107,7 @@ def manual_key(device: TOTPDevice) -> str:
 
 def confirm_device(*, request, device: TOTPDevice) -> None:
     """Make ``device`` the staff member's only device and mark this session verified."""
-    from compliance.services import record_action
+    from audit.services import record_action
 
     TOTPDevice.objects.filter(user=device.user).exclude(pk=device.pk).delete()
     device.confirmed = True

@@ -71,7 +71,7 @@ def main() -> None:
         from django.db import connection
         from django.test.utils import CaptureQueriesContext
 
-        from compliance.services import record_action
+        from audit.services import record_action
         from compliance.surveillance import run_surveillance
         from orders.models import Fill, Order
 

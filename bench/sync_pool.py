@@ -30,9 +30,11 @@ def main() -> None:
         with scratch_database("bench_sync_pool", **env):
             from django.db import connections
 
-            from customers.models import Customer, SyncRun
-            from customers.sync import start_run, sync_customer, sync_users
+            from customers.models import Customer
             from parsec.models import OutboundCall
+            from sync.models import SyncRun
+            from sync.report import start_run
+            from sync.steps import sync_customer, sync_users
 
             sdk = sandbox.sdk(max_retries=5)
             for i in range(args.customers):

@@ -33,8 +33,9 @@ from sync_common import Timer, sandbox_process, scratch_database
 
 
 def sync_all(customers) -> tuple[int, int, int]:
-    from customers.models import SyncRun
-    from customers.sync import start_run, sync_customer
+    from sync.models import SyncRun
+    from sync.report import start_run
+    from sync.steps import sync_customer
 
     created = updated = calls = 0
     for customer in customers:
@@ -83,10 +84,11 @@ def main() -> None:
             from django.db.models import Sum
             from django.utils import timezone
 
-            from customers.models import Customer, SyncRun
-            from customers.sync import start_run, sync_users
-            from orders.sync import sync_markets
+            from customers.models import Customer
             from parsec.models import OutboundCall
+            from sync.models import SyncRun
+            from sync.report import start_run
+            from sync.steps import sync_markets, sync_users
             from tests.sync.conftest import new_customer, pick_markets
 
             sdk = sandbox.sdk(max_retries=5)

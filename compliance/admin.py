@@ -1,55 +1,183 @@
-"""The audit log in the admin: searchable, filterable, and read-only for everyone."""
+"""Alerts and reviews in the admin: the review workflow page, the exports and the statement.
+
+Thin: forms validate, ``compliance.services`` / ``compliance.exports`` do the work. Compliance
+reviewers hold ``compliance.review_alert`` and ``compliance.export_activity``; everyone else
+can at most read. The audit log's own admin lives with the log (``audit/admin.py``).
+"""
 
 from __future__ import annotations
 
-import json
+from datetime import date
 
-from django.contrib import admin
-from django.utils.html import format_html
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import NoReverseMatch, path, reverse
+from django.utils import timezone
 from unfold.admin import ModelAdmin
-from unfold.contrib.filters.admin import RangeDateTimeFilter
 from unfold.decorators import display
 
-from compliance.models import AuditEvent
-from parsec.admin import CappedCountPaginator, ReadOnlyAdminMixin
+from compliance import exports, services
+from compliance.models import Alert, Review
+from core.admin import CappedCountPaginator, ReadOnlyAdminMixin, admin_page, require_permission
+from customers.models import Customer
+
+EVIDENCE_LINKS = {
+    "order": ("admin:orders_order_change", "id"), "fill": ("admin:orders_fill_change", "id"),
+    "position": ("admin:orders_position_change", "id"), "market": ("admin:orders_market_change", "id"),
+    "intent": ("admin:orders_orderintent_detail", "id"), "customer": ("customer_360", "id"),
+}
 
 
-def _pretty(value) -> str:
-    return format_html('<pre class="text-xs whitespace-pre-wrap">{}</pre>', json.dumps(value, indent=2, sort_keys=True))
+def evidence_link(item: dict) -> str:
+    name, key = EVIDENCE_LINKS.get(item.get("type"), (None, None))
+    if not name or item.get(key) in (None, ""):
+        return ""
+    try:
+        return reverse(name, args=[item[key]])
+    except NoReverseMatch:
+        return ""
 
 
-@admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdminMixin, ModelAdmin):
-    list_display = ["seq", "at", "actor_name", "action", "customer_ref", "outcome_display", "reason_short"]
-    list_filter = ["action", "outcome", ("at", RangeDateTimeFilter)]
-    list_filter_submit = True
-    # Prefix/exact lookups so that a search stays on the indexes of a long log.
-    search_fields = ["^actor_name", "^action", "=customer_ref", "=customer__external_id"]
-    search_help_text = "Actor (starts with), action (starts with), Parsec customer id or external id (exact)."
-    ordering = ["-seq"]
+class ReviewForm(forms.Form):
+    disposition = forms.ChoiceField(choices=Review.Disposition.choices)
+    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="What you checked and why you decided so.")
+
+
+class ExportForm(forms.Form):
+    start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), help_text="Why you export this (kept on record).")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("start") and data.get("end"):
+            if data["end"] < data["start"]:
+                raise forms.ValidationError("The end date is before the start date.")
+            if (data["end"] - data["start"]).days > 366:
+                raise forms.ValidationError("Export at most one year at a time.")
+        return data
+
+
+class StatementForm(forms.Form):
+    month = forms.RegexField(regex=r"^\d{4}-(0[1-9]|1[0-2])$", error_messages={"invalid": "Give the month as YYYY-MM."},
+                             widget=forms.TextInput(attrs={"type": "month"}))
+    format = forms.ChoiceField(choices=[("html", "Printable page"), ("csv", "CSV")], initial="html")
+
+    def month_date(self) -> date:
+        year, month = self.cleaned_data["month"].split("-")
+        return date(int(year), int(month), 1)
+
+
+@admin.register(Alert)
+class AlertAdmin(ReadOnlyAdminMixin, ModelAdmin):
+    list_display = ("id", "severity_display", "rule", "title", "customer", "status", "assigned_to", "raised_at")
+    list_filter = ("status", "rule", "severity")
+    list_select_related = ("customer", "assigned_to")
+    search_fields = ("=customer__external_id", "title")
     paginator = CappedCountPaginator
     show_full_result_count = False
-    list_per_page = 100
-    fields = ["seq", "at", "actor_name", "actor", "action", "customer", "customer_ref", "reason", "outcome",
-              "request_display", "response_display", "prev_hash", "hash"]
-    readonly_fields = fields
+    list_per_page = 50
     actions = None
 
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("actor", "customer")
+    @display(description="Severity", label={"high": "danger", "medium": "warning", "low": "info"})
+    def severity_display(self, obj: Alert) -> str:
+        return obj.severity
 
-    @display(description="Outcome", label={"ok": "success", "rejected": "warning", "error": "danger", "unknown": "info"})
-    def outcome_display(self, obj):
-        return obj.outcome
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("export/<int:customer_id>/", view(self.export_view), name="compliance_alert_export"),
+            path("statement/<int:customer_id>/", view(self.statement_view), name="compliance_alert_statement"),
+            *super().get_urls(),
+        ]
 
-    @display(description="Why")
-    def reason_short(self, obj) -> str:
-        return obj.reason[:80]
+    def _page(self, request, template: str, context: dict, *, title: str):
+        return admin_page(self, request, template, context, title=title)
 
-    @display(description="What was asked")
-    def request_display(self, obj) -> str:
-        return _pretty(obj.request)
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        alert = get_object_or_404(Alert.objects.select_related("customer", "assigned_to"), pk=object_id)
+        require_permission(request, "compliance.view_alert")
+        form = ReviewForm()
+        if request.method == "POST":
+            require_permission(request, "compliance.review_alert")
+            step = request.POST.get("step")
+            try:
+                if step == "assign":
+                    services.assign_alert(alert=alert, actor=request.user)
+                    messages.success(request, "The alert is yours to review.")
+                elif step == "review":
+                    form = ReviewForm(request.POST)
+                    if not form.is_valid():
+                        raise services.ReviewError("Give a disposition and a note.", code="invalid")
+                    services.review_alert(alert=alert, actor=request.user, **form.cleaned_data)
+                    messages.success(request, "Review recorded. Close the alert when you are done.")
+                elif step == "close":
+                    services.close_alert(alert=alert, actor=request.user)
+                    messages.success(request, "Alert closed; its review can no longer change.")
+                else:
+                    messages.error(request, "Unknown step.")
+            except services.ReviewError as exc:
+                if exc.field and exc.field in form.fields:
+                    form.add_error(exc.field, exc.message)
+                messages.error(request, exc.message)
+            else:
+                return redirect("admin:compliance_alert_change", alert.pk)
+        review = Review.objects.filter(alert=alert).select_related("reviewer", "closed_by").first()
+        evidence = [{**item, "link": evidence_link(item)} for item in alert.evidence]
+        return self._page(request, "compliance/alert_detail.html", {
+            "alert": alert, "review": review, "form": form, "evidence": evidence,
+            "can_review": request.user.has_perm("compliance.review_alert"),
+            "can_export": request.user.has_perm("compliance.export_activity"),
+        }, title=f"Alert {alert.pk}: {alert.get_rule_display()}")
 
-    @display(description="What came back")
-    def response_display(self, obj) -> str:
-        return _pretty(obj.response)
+    def export_view(self, request, customer_id: int):
+        require_permission(request, "compliance.export_activity")
+        customer = get_object_or_404(Customer, pk=customer_id)
+        today = timezone.now().date()
+        form = ExportForm(request.POST or None, initial={"start": today.replace(day=1), "end": today})
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            lines = exports.export_activity(actor=request.user, customer=customer, start=data["start"], end=data["end"],
+                                            reason=data["reason"])
+            response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+            response["Content-Disposition"] = (f'attachment; filename="activity-{customer.pk}-{data["start"]:%Y%m%d}-'
+                                               f'{data["end"]:%Y%m%d}.csv"')
+            return response
+        return self._page(request, "compliance/export.html", {
+            "customer": customer, "form": form,
+            "statement_form": StatementForm(initial={"month": today.strftime("%Y-%m")}),
+        }, title=f"Export the activity of {customer}")
+
+    def statement_view(self, request, customer_id: int):
+        require_permission(request, "compliance.export_activity")
+        customer = get_object_or_404(Customer, pk=customer_id)
+        form = StatementForm(request.GET)
+        if not form.is_valid():
+            messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+            return redirect("admin:compliance_alert_export", customer.pk)
+        month = form.month_date()
+        statement = exports.monthly_statement(customer=customer, month=month)
+        services.record_action(actor=request.user, action="export.statement", customer=customer,
+                               request={"month": month.strftime("%Y-%m"), "format": form.cleaned_data["format"]},
+                               outcome="ok")
+        if form.cleaned_data["format"] == "csv":
+            response = HttpResponse(content_type="text/csv; charset=utf-8")
+            response["Content-Disposition"] = f'attachment; filename="statement-{customer.pk}-{month:%Y-%m}.csv"'
+            for line in exports.csv_lines(exports.statement_csv_rows(statement)):
+                response.write(line)
+            return response
+        return self._page(request, "compliance/statement.html", {"statement": statement, "customer": customer},
+                          title=f"Statement {month:%B %Y} · {customer}")
+
+
+@admin.register(Review)
+class ReviewAdmin(ReadOnlyAdminMixin, ModelAdmin):
+    list_display = ("id", "alert", "disposition", "reviewer", "reviewed_at", "closed_at")
+    list_filter = ("disposition",)
+    list_select_related = ("alert", "reviewer")
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+    readonly_fields = ("alert", "reviewer", "disposition", "note", "reviewed_at", "closed_by", "closed_at")
+    actions = None

@@ -5,7 +5,7 @@ class ComplianceConfig(AppConfig):
     name = "compliance"
 
     def ready(self) -> None:
-        # The surveillance hook on the sync task, and the alert/review admin beside the audit log's.
-        from compliance import admin_review, tasks  # noqa: F401
+        from compliance.tasks import surveil_after_customer_sync
+        from customers.signals import customer_synced
 
-        admin_review.register()
+        customer_synced.connect(surveil_after_customer_sync, dispatch_uid="compliance.surveil_after_customer_sync")

@@ -16,7 +16,7 @@ from decimal import Decimal
 from django.apps import apps
 from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, Sum
 
-from compliance.models import AuditEvent
+from audit.models import AuditEvent
 from customers.models import BalanceSnapshot, Customer
 from orders.models import Fill, Order
 
@@ -118,7 +118,7 @@ def _escrow_fee(record) -> str:
 
 def export_activity(*, actor, customer: Customer, start: date, end: date, reason: str = "") -> Iterator[str]:
     """Audit the export, then return the CSV lines (a generator the view streams)."""
-    from compliance.services import record_action
+    from audit.services import record_action
 
     if end < start:
         raise ValueError("The end date is before the start date.")
@@ -158,7 +158,7 @@ def _balance_at(customer: Customer, exchange: str, moment: datetime) -> BalanceS
 
 
 def monthly_statement(*, customer: Customer, month: date) -> Statement:
-    from customers.pnl import customer_pnl
+    from orders.pnl import customer_pnl
 
     since, until = month_bounds(month)
     statement = Statement(customer=customer, month=since.date(), since=since, until=until)

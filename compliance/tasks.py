@@ -1,7 +1,7 @@
-"""Surveillance runs: after every customer sync (a Celery signal on the sync task), and on beat.
+"""Surveillance runs: after every customer sync (``customers.signals.customer_synced``), and on beat.
 
-The hook listens to ``task_success`` of ``customers.tasks.sync_customer`` rather than editing
-the sync: the sync knows nothing of compliance, and a failed sync raises no alert from stale data.
+The sync knows nothing of compliance: it announces that a customer was read, and this app
+listens. A sync that failed outright announces nothing, so no alert is raised from stale data.
 """
 
 from __future__ import annotations
@@ -9,11 +9,8 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from celery.signals import task_success
 
 logger = logging.getLogger(__name__)
-
-SYNC_TASK_NAME = "customers.tasks.sync_customer"
 
 
 @shared_task(acks_late=True, ignore_result=True, time_limit=300, soft_time_limit=270)
@@ -25,13 +22,7 @@ def run_surveillance(customer_id: int | None = None) -> dict:
     return {"hits": result.hits, "raised": result.raised, "per_rule": result.per_rule}
 
 
-@task_success.connect
-def surveil_after_customer_sync(sender=None, result=None, **kwargs) -> None:
-    if getattr(sender, "name", None) != SYNC_TASK_NAME or not result:
-        return
-    from customers.models import SyncRun
-
-    customer_id = SyncRun.objects.filter(pk=result).values_list("customer_id", flat=True).first()
+def surveil_after_customer_sync(sender=None, customer_id: int | None = None, **kwargs) -> None:
     if customer_id is None:
         return
     try:

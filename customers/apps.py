@@ -5,13 +5,13 @@ class CustomersConfig(AppConfig):
     name = "customers"
 
     def ready(self) -> None:
-        from customers.sync import customer_qps_limit
+        from customers.selectors import customer_qps_limit
         from parsec import ratelimit
 
         # The shared limiter keeps each customer's calls within its own qps_limit.
         ratelimit.set_customer_qps_source(customer_qps_limit)
 
-        from customers import enduser_services
+        from customers import services
 
-        # Deactivation runs through the four-eyes registry of orders.services.
-        enduser_services.register()
+        # Deactivation waits for a second operator (approvals).
+        services.register_approval_actions()

@@ -14,7 +14,7 @@ from django.core.validators import EMPTY_VALUES
 from django.db.models import Q
 
 from customers.enums import Exchange
-from customers.models import BalanceSnapshot, Customer, ExchangeLink, SyncRun, Wallet
+from customers.models import BalanceSnapshot, Customer, ExchangeLink, Wallet
 
 MAX_PK_DIGITS = 18  # a BIGINT has 19 digits; anything longer cannot be one of our ids
 
@@ -94,17 +94,4 @@ class BalanceSnapshotFilterSet(filters.FilterSet):
 
     class Meta:
         model = BalanceSnapshot
-        fields: list[str] = []
-
-
-class SyncRunFilterSet(filters.FilterSet):
-    kind = filters.ChoiceFilter(choices=SyncRun.Kind.choices)
-    status = filters.MultipleChoiceFilter(choices=SyncRun.Status.choices)
-    trigger = filters.ChoiceFilter(choices=SyncRun.Trigger.choices)
-    customer = CustomerRefFilter(field_name="customer")
-    exchange = filters.ChoiceFilter(choices=Exchange.choices)
-    started = filters.IsoDateTimeFromToRangeFilter(field_name="started_at")
-
-    class Meta:
-        model = SyncRun
         fields: list[str] = []

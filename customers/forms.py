@@ -1,4 +1,4 @@
-"""Thin forms for end-user management: they parse input; ``customers.enduser_services`` decides.
+"""Thin forms for end-user management: they parse input; ``customers.services`` decides.
 
 Credential fields use PasswordInput with ``render_value=False``: a refused form is shown again
 without them, so a secret never travels back to the browser or into a page cache.

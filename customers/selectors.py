@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from django.db.models import F, OuterRef, QuerySet, Subquery
 
-from customers.models import BalanceSnapshot, Customer, SyncRun
+from customers.models import BalanceSnapshot, Customer
 
 
 def customer_list() -> QuerySet[Customer]:
@@ -30,19 +31,15 @@ def latest_balances(*, customer: Customer) -> list[BalanceSnapshot]:
     )
 
 
-def sync_run_list() -> QuerySet[SyncRun]:
-    return SyncRun.objects.select_related("customer", "requested_by")
-
-
-def latest_sync_runs() -> list[SyncRun]:
-    """The most recent run of each kind, to tell at a glance whether sync is healthy and how far behind."""
-    newest = SyncRun.objects.filter(kind=OuterRef("kind")).order_by("-started_at", "-id").values("pk")[:1]
-    return list(
-        SyncRun.objects.annotate(newest_pk=Subquery(newest)).filter(pk=F("newest_pk"))
-        .select_related("customer").order_by("kind")
-    )
-
-
 def customers_active_since(*, since: datetime) -> QuerySet[Customer]:
     """Active customers with trading activity after ``since`` (refreshed more often by the schedule)."""
     return Customer.objects.filter(status=Customer.Status.ACTIVE, last_activity_at__gte=since)
+
+
+def customer_qps_limit(parsec_customer_id: str) -> int | None:
+    """The rate limiter's view of a customer's ``qps_limit`` (None: Parsec's default)."""
+    try:
+        key = uuid.UUID(str(parsec_customer_id))
+    except ValueError:
+        return None
+    return Customer.objects.filter(parsec_customer_id=key).values_list("qps_limit", flat=True).first()

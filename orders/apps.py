@@ -5,5 +5,7 @@ class OrdersConfig(AppConfig):
     name = "orders"
 
     def ready(self):
-        # The trading pages register their ModelAdmins here: orders/admin.py is the mirror's.
-        from orders import admin_escrow, admin_trading  # noqa: F401
+        from orders import services
+
+        # A large order waits for a second operator (approvals).
+        services.register_approval_actions()

@@ -30,6 +30,8 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import to_checksum_address
 
+from core.db import assert_no_transaction
+from core.errors import DomainError
 from orders import fees
 from orders.models import FeeEscrowRecord, Order, OrderIntent
 
@@ -53,12 +55,11 @@ BPS = Decimal(10_000)
 STALE_SECONDS = 86_400
 
 
-class FeeAuthError(Exception):
+class FeeAuthError(DomainError):
     """A ``fee_auth`` we refuse to send; ``code`` names the check, ``message`` is for people."""
 
     def __init__(self, message: str, *, code: str):
-        super().__init__(message)
-        self.message, self.code = message, code
+        super().__init__(message, code=code, field="fee_auth")
 
 
 # --- Local checks -------------------------------------------------------------------------
@@ -170,7 +171,7 @@ def escrow_config():
 
 def authorise(*, intent: OrderIntent, fee_auth, config, actor) -> FeeEscrowRecord:
     """Check the authorisation and write its record (``authorised``); audited either way."""
-    from compliance.services import record_action
+    from audit.services import record_action
 
     request = {"intent": str(intent.key), "fee_order_id": fee_auth.order_id, "payer": fee_auth.payer,
                "fee_base_units": int(fee_auth.fee_amount), "deadline": int(fee_auth.deadline)}
@@ -303,8 +304,7 @@ def _refresh_order(record: FeeEscrowRecord) -> Order | None:
 
 def check_record(*, record: FeeEscrowRecord, reader=None, now: datetime | None = None, refresh: bool = True) -> FeeEscrowRecord:
     """Derive the record's state and amounts, compare them with the chain's, store both."""
-    if transaction.get_connection().in_atomic_block:
-        raise RuntimeError("the escrow check reads Parsec: call it outside a transaction")
+    assert_no_transaction("the escrow check (it reads Parsec)")
     now = now or timezone.now()
     record = FeeEscrowRecord.objects.select_related("customer", "intent__order", "order").get(pk=record.pk)
     order = _refresh_order(record) if refresh else (record.order or (record.intent.order if record.intent_id else None))
@@ -338,7 +338,7 @@ def check_record(*, record: FeeEscrowRecord, reader=None, now: datetime | None =
         discrepancy=discrepancy,
     )
     if discrepancy and discrepancy != record.discrepancy:
-        from compliance.services import record_action
+        from audit.services import record_action
 
         record_action(actor=None, action="escrow.discrepancy", customer=record.customer,
                       request={"fee_order_id": record.fee_order_id}, outcome="error", response={"discrepancy": discrepancy})
@@ -365,7 +365,7 @@ def check_open_records(*, now: datetime | None = None, limit: int = 200) -> dict
 
 def recheck(*, record: FeeEscrowRecord, actor) -> FeeEscrowRecord:
     """An operator's 'check against the escrow now' (audited)."""
-    from compliance.services import record_action
+    from audit.services import record_action
 
     record = check_record(record=record)
     record_action(actor=actor, action="escrow.check", customer=record.customer,

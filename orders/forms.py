@@ -110,11 +110,6 @@ class KillSwitchForm(ReasonForm):
         return data
 
 
-class DecisionForm(forms.Form):
-    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
-    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
-
-
 def exchange_label(value: str) -> str:
     return Exchange(value).label if value in Exchange.values else value
 

@@ -1,7 +1,7 @@
 """Operator trading: place and cancel orders for a customer, exactly once, on record.
 
 Every write here is a short transaction; every call to Parsec happens outside any transaction
-(``_assert_no_transaction``). The database holds what must not be lost: an ``OrderIntent`` is
+(``core.db.assert_no_transaction``). The database holds what must not be lost: an ``OrderIntent`` is
 committed before Parsec hears of the order, and the broker only carries hints (which intent to
 look at next); the sweeper rebuilds them from the database.
 
@@ -15,14 +15,15 @@ Public functions (keyword-only) used by the admin, the API and the tasks:
 - ``cancel_orders(*, customer, actor, ...)`` and ``orders_to_cancel(...)``.
 - ``engage_kill_switch(...)`` / ``release_kill_switch(...)`` / ``engaged_kill_switch(...)``; a builder-wide
   switch (or one over more than ``KILL_SWITCH_INLINE_CANCELS`` orders) cancels in a task.
-- ``request_approval(...)`` / ``approve(...)`` / ``reject(...)`` / ``register_approval_action(...)``.
+- four eyes: ``approvals.services`` runs the requests; this module registers what an approved
+  order request does (``register_approval_actions``).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -32,10 +33,16 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
+from approvals import services as approvals
+from approvals.models import ApprovalRequest
+from approvals.services import ApprovalError
+from core.db import assert_no_transaction
+from core.errors import DomainError
 from customers.enums import TRADING_EXCHANGES, Exchange
 from customers.models import BalanceSnapshot, Customer, ExchangeLink
 from orders import messages
-from orders.models import ApprovalRequest, KillSwitch, Market, Order, OrderIntent, OrderType, Position, Side
+from orders.models import KillSwitch, Market, Order, OrderIntent, OrderType, Position, Side
+from parsec.errors import explain
 
 logger = logging.getLogger(__name__)
 
@@ -58,14 +65,14 @@ UNRESOLVED = (OrderIntent.Status.SENDING, OrderIntent.Status.UNKNOWN)
 # --- Errors ---------------------------------------------------------------------------------
 
 
-class TradingError(Exception):
+class TradingError(DomainError):
     """A refusal the operator can act on. ``code`` is stable (the API reuses it)."""
 
-    def __init__(self, message: str, *, code: str = "invalid", field: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.field = field
+    code_kinds = {
+        "duplicate_unresolved_intent": "conflict", "intent_key_conflict": "conflict",
+        "approval_required": "conflict", "approval_not_needed": "conflict",
+        "already_engaged": "conflict", "already_released": "conflict",
+    }
 
 
 class OrderValidationError(TradingError):
@@ -74,11 +81,7 @@ class OrderValidationError(TradingError):
     def __init__(self, errors: dict[str | None, list[str]], *, code: str = "invalid_order"):
         self.errors = errors
         first = next(iter(errors.values()))[0]
-        super().__init__(first, code=code)
-
-
-class ApprovalError(TradingError):
-    pass
+        super().__init__(first, code=code, fields=errors)
 
 
 # --- Results --------------------------------------------------------------------------------
@@ -122,18 +125,18 @@ class OrderPreview:
 # --- Small helpers --------------------------------------------------------------------------
 
 
+def _explained(exc: BaseException) -> tuple[str, str]:
+    explained = explain(exc)
+    return explained.code, explained.message
+
+
 def _now() -> datetime:
     return timezone.now()
 
 
-def _assert_no_transaction() -> None:
-    if transaction.get_connection().in_atomic_block:
-        raise RuntimeError("a call to Parsec must not run inside a database transaction")
-
-
 def _record(**kwargs) -> None:
     """Write the audit row (its own transaction; compliance.services owns the chain)."""
-    from compliance.services import record_action
+    from audit.services import record_action
 
     record_action(**kwargs)
 
@@ -216,7 +219,7 @@ def live_order_book(*, market: Market, outcome: str, depth: int = 10) -> tuple[d
     try:
         book = _client().get_orderbook(parsec_id=market.parsec_id, outcome=outcome or None, depth=depth)
     except Exception as exc:
-        return None, messages.for_exception(exc)[1]
+        return None, explain(exc).message
     bids = [(level.price.normalize(), level.size.normalize()) for level in book.bids[:depth]]
     asks = [(level.price.normalize(), level.size.normalize()) for level in book.asks[:depth]]
     rows = [(bids[i] if i < len(bids) else None, asks[i] if i < len(asks) else None) for i in range(max(len(bids), len(asks)))]
@@ -443,7 +446,7 @@ def submit_for_approval(*, intent: OrderIntent, actor, reason: str = "") -> Appr
         raise ApprovalError("This order does not need (or no longer awaits) an approval.", code="approval_not_needed")
     if intent.approval_id:
         return intent.approval
-    request = request_approval(
+    request = approvals.request_approval(
         action="order.place", payload={"intent": str(intent.key)}, actor=actor, customer=intent.customer,
         reason=reason or intent.reason,
         summary=f"{intent.side} {intent.size.normalize()} {intent.outcome} @ {intent.price.normalize()} "
@@ -456,10 +459,10 @@ def submit_for_approval(*, intent: OrderIntent, actor, reason: str = "") -> Appr
 
 def queue_placement(*, intent: OrderIntent) -> None:
     """Send an intent from a worker (API path, bench): marks it queued, enqueues after commit."""
-    from orders import trading_tasks
+    from orders import tasks as order_tasks
 
     OrderIntent.objects.filter(pk=intent.pk, status=OrderIntent.Status.NEW).update(queued_at=_now())
-    transaction.on_commit(lambda: trading_tasks.place_intent.delay(str(intent.key)))
+    transaction.on_commit(lambda: order_tasks.place_intent.delay(str(intent.key)))
 
 
 # --- Placement ------------------------------------------------------------------------------
@@ -472,7 +475,7 @@ def place_order(*, intent: OrderIntent, actor, fee_auth=None, credentials: dict 
     page, a redelivered task or two operators on the same intent send it once; the losers get
     the intent as it stands. ``fee_auth`` (issue 6) is passed through to the gateway as is.
     """
-    _assert_no_transaction()
+    assert_no_transaction()
     intent = OrderIntent.objects.select_related("customer", "market").get(pk=intent.pk)
     if intent.status == OrderIntent.Status.AWAITING_APPROVAL:
         raise ApprovalError("This order needs a second Operations user's approval before it is sent.",
@@ -578,7 +581,7 @@ def _record_placed(*, intent: OrderIntent, actor, order, via: str) -> PlacementR
 
 
 def _record_failed_send(*, intent: OrderIntent, actor, exc: Exception, outcome: str) -> PlacementResult:
-    code, text = messages.for_exception(exc)
+    code, text = _explained(exc)
     now = _now()
     if outcome == "rejected":
         values = {"status": OrderIntent.Status.REJECTED, "resolved_at": now, "next_check_at": None}
@@ -604,10 +607,10 @@ def _record_failed_send(*, intent: OrderIntent, actor, exc: Exception, outcome: 
 
 
 def _enqueue_reconcile(intent: OrderIntent, *, countdown: float) -> None:
-    from orders import trading_tasks
+    from orders import tasks as order_tasks
 
     key = str(intent.key)
-    transaction.on_commit(lambda: _safe_delay(trading_tasks.reconcile_intent_task, key, countdown=countdown))
+    transaction.on_commit(lambda: _safe_delay(order_tasks.reconcile_intent_task, key, countdown=countdown))
 
 
 def _safe_delay(task, *args, countdown: float = 0) -> None:
@@ -658,7 +661,7 @@ def reconcile_intent(*, intent: OrderIntent, actor=None) -> OrderIntent:
     to land (``ORDER_RECONCILE_SETTLE_SECONDS``), else look again later. Past the deadline or
     the attempts the intent goes to a human rather than staying unknown.
     """
-    _assert_no_transaction()
+    assert_no_transaction()
     now = _now()
     stale_before = now - timedelta(seconds=settings.ORDER_SENDING_STALE_SECONDS)
     # A send whose worker died mid-call is as unknown as a dropped answer.
@@ -694,7 +697,7 @@ def reconcile_intent(*, intent: OrderIntent, actor=None) -> OrderIntent:
             if by_escrow:
                 candidates = by_escrow
     except Exception as exc:
-        _code, error_text = messages.for_exception(exc)
+        error_text = explain(exc).message
         logger.info("reconcile %s: listing orders failed: %s", intent.key, error_text)
 
     if candidates is not None and len(candidates) == 1:
@@ -738,11 +741,11 @@ def sweep_order_intents(*, now: datetime | None = None) -> dict[str, int]:
     - ``sending`` intents whose worker died → ``unknown``;
     - ``unknown`` intents due a check → reconciled here (not only enqueued: the broker may
       have lost the hint);
-    - queued ``new`` intents no worker took → re-enqueued, or withdrawn when too old;
-    - pending approvals past their expiry → expired (their intents withdrawn).
+    - queued ``new`` intents no worker took → re-enqueued, or withdrawn when too old.
+    (Four-eyes requests past their expiry are expired by the approvals app's own beat job.)
     """
     now = now or _now()
-    counts = {"stale_sends": 0, "reconciled": 0, "requeued": 0, "withdrawn": 0, "expired_approvals": 0}
+    counts = {"stale_sends": 0, "reconciled": 0, "requeued": 0, "withdrawn": 0}
     stale_before = now - timedelta(seconds=settings.ORDER_SENDING_STALE_SECONDS)
     counts["stale_sends"] = OrderIntent.objects.filter(
         status=OrderIntent.Status.SENDING, sent_at__lt=stale_before,
@@ -758,7 +761,7 @@ def sweep_order_intents(*, now: datetime | None = None) -> dict[str, int]:
         except Exception:
             logger.exception("sweeper: reconciling %s failed", intent.key)
 
-    from orders import trading_tasks
+    from orders import tasks as order_tasks
 
     queued = OrderIntent.objects.filter(status=OrderIntent.Status.NEW, queued_at__isnull=False)
     too_old = now - timedelta(seconds=settings.ORDER_QUEUED_MAX_DELAY_SECONDS)
@@ -767,12 +770,9 @@ def sweep_order_intents(*, now: datetime | None = None) -> dict[str, int]:
         error_message="No worker sent this order in time; it was withdrawn rather than sent late.",
     )
     for key in queued.filter(queued_at__lt=now - timedelta(seconds=10)).values_list("key", flat=True)[:500]:
-        _safe_delay(trading_tasks.place_intent, str(key))
+        _safe_delay(order_tasks.place_intent, str(key))
         counts["requeued"] += 1
 
-    for request in ApprovalRequest.objects.filter(status=ApprovalRequest.Status.PENDING, expires_at__lte=now):
-        if expire_request(request=request):
-            counts["expired_approvals"] += 1
     return counts
 
 
@@ -801,7 +801,7 @@ def cancel_orders(
     exchange: str = "", market_native_id: str = "", action: str = "order.cancel",
 ) -> list[CancelResult]:
     """Cancel one, some or all live orders (of a customer, optionally one market); one result each."""
-    _assert_no_transaction()
+    assert_no_transaction()
     results = []
     for order in list(orders_to_cancel(customer=customer, order_ids=order_ids, exchange=exchange,
                                        market_native_id=market_native_id)):
@@ -818,7 +818,7 @@ def _cancel_one(*, order: Order, actor, reason: str, action: str) -> CancelResul
     try:
         returned = client.cancel_order(customer_id=customer_id, exchange=order.exchange, order_id=order.parsec_order_id)
     except ParsecRejected as exc:
-        code, text = messages.for_exception(exc)
+        code, text = _explained(exc)
         # Parsec refuses to cancel an order that is no longer live: say what it became.
         try:
             current = client.get_order(customer_id=customer_id, exchange=order.exchange, order_id=order.parsec_order_id)
@@ -835,7 +835,7 @@ def _cancel_one(*, order: Order, actor, reason: str, action: str) -> CancelResul
                 outcome="rejected", response={"error_code": code, "error": text})
         return CancelResult(order, "failed", text)
     except Exception as exc:
-        code, text = messages.for_exception(exc)
+        code, text = _explained(exc)
         _record(actor=actor, action=action, customer=order.customer, reason=reason, request=request,
                 outcome="error", response={"error_code": code, "error": text})
         return CancelResult(order, "failed", text)
@@ -901,7 +901,7 @@ def engage_kill_switch(
     if scope == KillSwitch.Scope.BUILDER or live > settings.KILL_SWITCH_INLINE_CANCELS:
         # One Parsec call per order: a whole builder's book is cancelled by a worker, and the
         # switch's summary says how far it got (placement is frozen already).
-        from orders.trading_tasks import cancel_for_kill_switch
+        from orders.tasks import cancel_for_kill_switch
 
         KillSwitch.objects.filter(pk=switch.pk).update(cancel_summary={"queued": live})
         try:
@@ -949,104 +949,18 @@ def release_kill_switch(*, switch: KillSwitch, actor, reason: str = "") -> KillS
     return switch
 
 
-# --- Four eyes ------------------------------------------------------------------------------
-
-# action name → callable(request: ApprovalRequest, actor) -> dict (stored as the request's result)
-APPROVAL_ACTIONS: dict[str, Callable[[ApprovalRequest, object], dict]] = {}
+# --- Four eyes (approvals): what an approved, refused or expired order request does ---------
 
 
-def register_approval_action(action: str, handler: Callable[[ApprovalRequest, object], dict]) -> None:
-    """Say what runs when a request of ``action`` is approved (issue 6 registers deactivation)."""
-    APPROVAL_ACTIONS[action] = handler
-
-
-def request_approval(
-    *, action: str, payload: dict, actor, customer: Customer | None = None, reason: str = "", summary: str = "",
-) -> ApprovalRequest:
-    if action not in APPROVAL_ACTIONS:
-        raise ApprovalError(f"No approval workflow for {action!r}.", code="unknown_action")
-    now = _now()
-    request = ApprovalRequest.objects.create(
-        action=action, payload=payload, customer=customer, reason=reason, summary=summary,
-        requested_by=actor, requested_at=now, expires_at=now + timedelta(seconds=settings.APPROVAL_REQUEST_TTL_SECONDS),
+def _order_request_closed(request: ApprovalRequest) -> None:
+    OrderIntent.objects.filter(approval=request, status=OrderIntent.Status.AWAITING_APPROVAL).update(
+        status=OrderIntent.Status.WITHDRAWN, resolved_at=_now(),
+        error_code=f"approval_{request.status}", error_message=f"The four-eyes request was {request.status}.",
     )
-    _record(actor=actor, action="approval.request", customer=customer, reason=reason,
-            request={"approval": request.pk, "action": action, "payload": payload}, outcome="ok", response={})
-    return request
 
 
-def approve(*, request: ApprovalRequest, actor, note: str = "") -> ApprovalRequest:
-    """A second Operations user approves; the action then runs (outside any transaction)."""
-    _assert_no_transaction()
-    if request.requested_by_id == getattr(actor, "pk", None):
-        _record(actor=actor, action="approval.approve", customer=request.customer, reason=note,
-                request={"approval": request.pk, "action": request.action}, outcome="rejected",
-                response={"error": "maker cannot approve"})
-        raise ApprovalError("You made this request; another Operations user must approve it.", code="maker_cannot_approve")
-    now = _now()
-    approved = ApprovalRequest.objects.filter(
-        pk=request.pk, status=ApprovalRequest.Status.PENDING, expires_at__gt=now,
-    ).exclude(requested_by=actor).update(
-        status=ApprovalRequest.Status.APPROVED, decided_by=actor, decided_at=now, decision_note=note,
-    )
-    request.refresh_from_db()
-    if not approved:
-        if request.status == ApprovalRequest.Status.PENDING and request.expires_at <= now:
-            expire_request(request=request)
-            request.refresh_from_db()
-        raise ApprovalError(f"This request is {request.get_status_display().lower()}; it can no longer be approved.",
-                            code="approval_not_pending")
-    _record(actor=actor, action="approval.approve", customer=request.customer, reason=note,
-            request={"approval": request.pk, "action": request.action, "payload": request.payload,
-                     "maker": request.requested_by.get_username()}, outcome="ok", response={})
-    try:
-        result = APPROVAL_ACTIONS[request.action](request, actor)
-    except TradingError as exc:
-        result = {"ok": False, "error": exc.message, "code": exc.code}
-    except Exception as exc:
-        logger.exception("approved action %s #%s failed", request.action, request.pk)
-        result = {"ok": False, "error": str(exc)[:500]}
-    ApprovalRequest.objects.filter(pk=request.pk).update(result=result)
-    request.refresh_from_db()
-    return request
-
-
-def reject(*, request: ApprovalRequest, actor, note: str = "") -> ApprovalRequest:
-    if request.requested_by_id == getattr(actor, "pk", None):
-        raise ApprovalError("You made this request; withdraw it instead.", code="maker_cannot_reject")
-    now = _now()
-    done = ApprovalRequest.objects.filter(pk=request.pk, status=ApprovalRequest.Status.PENDING).exclude(
-        requested_by=actor,
-    ).update(status=ApprovalRequest.Status.REJECTED, decided_by=actor, decided_at=now, decision_note=note)
-    request.refresh_from_db()
-    if not done:
-        raise ApprovalError("This request is no longer pending.", code="approval_not_pending")
-    _on_request_closed(request)
-    _record(actor=actor, action="approval.reject", customer=request.customer, reason=note,
-            request={"approval": request.pk, "action": request.action, "payload": request.payload}, outcome="ok",
-            response={})
-    return request
-
-
-def expire_request(*, request: ApprovalRequest) -> bool:
-    done = ApprovalRequest.objects.filter(
-        pk=request.pk, status=ApprovalRequest.Status.PENDING, expires_at__lte=_now(),
-    ).update(status=ApprovalRequest.Status.EXPIRED)
-    if done:
-        request.refresh_from_db()
-        _on_request_closed(request)
-        _record(actor=None, action="approval.expire", customer=request.customer, reason="expired",
-                request={"approval": request.pk, "action": request.action, "payload": request.payload},
-                outcome="ok", response={})
-    return bool(done)
-
-
-def _on_request_closed(request: ApprovalRequest) -> None:
-    if request.action == "order.place":
-        OrderIntent.objects.filter(approval=request, status=OrderIntent.Status.AWAITING_APPROVAL).update(
-            status=OrderIntent.Status.WITHDRAWN, resolved_at=_now(),
-            error_code=f"approval_{request.status}", error_message=f"The four-eyes request was {request.status}.",
-        )
+def _order_request_details(request: ApprovalRequest) -> dict:
+    return {"intents": list(request.order_intents.select_related("market"))}
 
 
 def _approved_order_placement(request: ApprovalRequest, actor) -> dict:
@@ -1071,4 +985,7 @@ def _approved_order_placement(request: ApprovalRequest, actor) -> dict:
             "status": result.intent.status, "message": result.message}
 
 
-register_approval_action("order.place", _approved_order_placement)
+def register_approval_actions() -> None:
+    """What four eyes does with an order (called from ``OrdersConfig.ready``)."""
+    approvals.register("order.place", approved=_approved_order_placement, closed=_order_request_closed,
+                       details=_order_request_details, details_template="orders/trading/_approval_intents.html")

@@ -1,8 +1,8 @@
-"""Keep the orders mirror (markets, orders, fills, positions) in step with Parsec.
+"""Parsec's markets, orders, fills and positions → the orders mirror.
 
-One ``*_row`` function per Parsec value; ``backoffice.upsert`` writes sets of rows and skips
-unchanged ones. Orders merge through ``merge_order`` so a status only moves forward and an
-older read arriving late changes nothing.
+One ``*_row`` function per Parsec value; ``core.upsert`` writes sets of rows and skips unchanged
+ones. Orders merge through ``merge_order`` so a status only moves forward and an older read
+arriving late changes nothing. The steps that read Parsec live in the ``sync`` app.
 """
 
 from __future__ import annotations
@@ -15,19 +15,12 @@ from typing import Any
 from django.db.models.signals import post_delete
 from django.utils import timezone
 
-from backoffice.upsert import UpsertResult, UpsertSpec, upsert
-from customers.enums import TRADING_EXCHANGES
-from customers.models import Customer, SyncRun
-from customers.sync import ReadDigests, SyncReport, advance_progress, call_parsec, recording
+from core.upsert import UpsertResult, UpsertSpec, upsert
+from customers.models import Customer
 from orders.models import Fill, Market, Order, Position
 from parsec import types
-from parsec.client import ParsecClient, get_client
 
 logger = logging.getLogger(__name__)
-
-ORDERS_PAGE_LIMIT = 500  # Parsec's clamp for status=all
-FILLS_LIMIT = 1000
-MARKETS_PAGE_SIZE = 100
 
 
 # (exchange, order_market_id) → Market pk, for ids already found: a catalogue row is never
@@ -100,31 +93,6 @@ def market_row(market: types.Market, *, now: datetime) -> dict[str, Any]:
         "last_seen_at": now,
         "first_seen_at": now,
     }
-
-
-def sync_markets(*, run: SyncRun, client: ParsecClient | None = None, exchanges: list[str] | None = None) -> SyncRun:
-    """The market catalogue of the trading exchanges, page by page to the end."""
-    client = client or get_client()
-    exchanges = exchanges or list(TRADING_EXCHANGES)
-    now = timezone.now()
-    with recording(run) as report:
-        cursor, pages, seen = None, 0, 0
-        while True:
-            page = call_parsec(
-                report, f"markets page {pages + 1}",
-                lambda c=cursor: client.list_markets(exchanges=exchanges, limit=MARKETS_PAGE_SIZE, cursor=c),
-            )
-            if page is None:
-                break
-            report.add(upsert(MARKET_SPEC, [market_row(m, now=now) for m in page.markets if m.exchange in exchanges]))
-            report.steps_ok += 1
-            pages += 1
-            seen += len(page.markets)
-            advance_progress(run, done=seen)
-            if not page.has_more or not page.next_cursor or page.next_cursor == cursor:
-                break
-            cursor = page.next_cursor
-    return run
 
 
 # --- orders ------------------------------------------------------------------------------
@@ -217,59 +185,6 @@ def upsert_placed_order(
     return Order.objects.select_related("market").get(exchange=exchange, parsec_order_id=order.id)
 
 
-def fetch_orders_since(client: ParsecClient, *, customer: Customer, exchange: str, since: datetime) -> list[types.Order]:
-    """Every order created at/after ``since`` (status=all), walking back when a page is full."""
-    found: dict[str, types.Order] = {}
-    end = None
-    while True:
-        page = client.list_orders(
-            customer_id=str(customer.parsec_customer_id), exchange=exchange, status="all", start=since, end=end, limit=ORDERS_PAGE_LIMIT,
-        )
-        for order in page:
-            found.setdefault(order.id, order)
-        if len(page) < ORDERS_PAGE_LIMIT:
-            return list(found.values())
-        oldest = min((o.created_at for o in page if o.created_at), default=None)
-        if oldest is None or (end is not None and oldest >= end):
-            return list(found.values())
-        end = oldest
-
-
-def sync_orders(*, client: ParsecClient, customer: Customer, exchange: str, since: datetime, report: SyncReport) -> bool:
-    """The status=all list since the window start, then a poll by id of every order the
-    mirror still holds as live and the list did not show (an open-only view never says how
-    an order ended)."""
-    step = f"orders {exchange}"
-    listed = call_parsec(report, step, lambda: fetch_orders_since(client, customer=customer, exchange=exchange, since=since))
-    if listed is None:
-        return False
-    seen = {o.id for o in listed}
-    live = list(
-        Order.objects.filter(customer=customer, exchange=exchange, status__in=list(Order.LIVE_STATUSES)).values_list("parsec_order_id", flat=True)
-    )
-    polled, ok = [], True
-    for order_id in (oid for oid in live if oid not in seen):
-        got = call_parsec(
-            report, f"order {exchange} {order_id}",
-            lambda oid=order_id: _get_order(client, customer=customer, exchange=exchange, order_id=oid),
-        )
-        if got is None:
-            ok = False
-        else:
-            polled.append(got)
-    orders = [*listed, *polled]
-    result = report.add(upsert_orders(orders, customer=customer, exchange=exchange))
-    if result.written:
-        report.saw_activity(max((o.updated_at or o.created_at for o in orders if (o.updated_at or o.created_at)), default=None))
-    if live:
-        report.saw_activity(timezone.now())  # a live order keeps the customer in the active tier
-    return ok
-
-
-def _get_order(client: ParsecClient, *, customer: Customer, exchange: str, order_id: str) -> types.Order:
-    return client.get_order(customer_id=str(customer.parsec_customer_id), exchange=exchange, order_id=order_id)
-
-
 # --- fills -------------------------------------------------------------------------------
 
 FILL_SPEC = UpsertSpec(
@@ -324,26 +239,6 @@ def upsert_fills(fills: list[types.Fill], *, customer: Customer, exchange: str, 
     return upsert(FILL_SPEC, fill_rows(fills, customer=customer, exchange=exchange, now=now or timezone.now()))
 
 
-def sync_fills(*, client: ParsecClient, customer: Customer, exchange: str, report: SyncReport, digests: ReadDigests | None = None) -> bool:
-    fills = call_parsec(
-        report, f"fills {exchange}",
-        lambda: client.list_fills(customer_id=str(customer.parsec_customer_id), exchange=exchange, limit=FILLS_LIMIT),
-    )
-    if fills is None:
-        return False
-    digests = digests or ReadDigests()
-    digest = ReadDigests.of([f.raw for f in fills])
-    if digests.unchanged("fills", digest):
-        report.unchanged += len(fills)
-        return True
-    rows = fill_rows(fills, customer=customer, exchange=exchange, now=timezone.now())
-    result = report.add(upsert(FILL_SPEC, rows))
-    if result.created:
-        report.saw_activity(max((f.created_at for f in fills if f.created_at), default=None))
-    digests.settle("fills", digest, complete=all(row["order_id"] and row["market_id"] for row in rows))
-    return True
-
-
 # --- positions ---------------------------------------------------------------------------
 
 POSITION_SPEC = UpsertSpec(
@@ -390,19 +285,3 @@ def replace_positions(rows: list[dict[str, Any]], *, customer: Customer, exchang
     return result
 
 
-def sync_positions(*, client: ParsecClient, customer: Customer, exchange: str, report: SyncReport, digests: ReadDigests | None = None) -> bool:
-    positions = call_parsec(
-        report, f"positions {exchange}", lambda: client.list_positions(customer_id=str(customer.parsec_customer_id), exchange=exchange),
-    )
-    if positions is None:
-        return False
-    digests = digests or ReadDigests()
-    digest = ReadDigests.of([p.raw for p in positions])
-    if digests.unchanged("positions", digest):
-        report.unchanged += len(positions)
-        return True
-    now = timezone.now()
-    rows = position_rows(positions, customer=customer, exchange=exchange, now=now)
-    report.add(replace_positions(rows, customer=customer, exchange=exchange, now=now))
-    digests.settle("positions", digest, complete=all(row["market_id"] for row in rows))
-    return True

@@ -1,27 +1,66 @@
-"""Thin Celery tasks for the orders mirror (ids in, call a sync, idempotent)."""
+"""Thin tasks for the orders app: ids in, a service call, idempotent.
+
+The broker only carries hints: every trading task re-reads the intent and does nothing when it
+has moved on, and the sweeper (``sweep_order_intents``, on the beat) redoes whatever a lost
+message should have done.
+"""
 
 from __future__ import annotations
 
 from celery import shared_task
 
-from customers.models import SyncRun
-from customers.tasks import SYNC_TASK_OPTIONS, claim_run
-from orders import sync
+# A redelivered placement is harmless (the claim is a conditional UPDATE) and a redelivered
+# reconciliation is harmless (it only acts on ``unknown`` intents), so acks_late is safe.
+TASK_OPTIONS = {"acks_late": True, "reject_on_worker_lost": True, "ignore_result": True}
 
 
-@shared_task(**SYNC_TASK_OPTIONS)
-def sync_markets(run_id: int | None = None) -> int | None:
-    """The market catalogue of the trading exchanges."""
-    run = claim_run(run_id, kind=SyncRun.Kind.MARKETS)
-    if run is None:
-        return None
-    sync.sync_markets(run=run)
-    return run.pk
+@shared_task(**TASK_OPTIONS, time_limit=120, soft_time_limit=90)
+def place_intent(intent_key: str) -> str:
+    from orders import services
+    from orders.models import OrderIntent
+
+    intent = OrderIntent.objects.filter(key=intent_key).first()
+    if intent is None or intent.status != OrderIntent.Status.NEW:
+        return intent.status if intent else "missing"
+    return services.place_order(intent=intent, actor=intent.created_by).intent.status
+
+
+@shared_task(**TASK_OPTIONS, time_limit=120, soft_time_limit=90)
+def reconcile_intent_task(intent_key: str) -> str:
+    from orders import services
+    from orders.models import OrderIntent
+
+    intent = OrderIntent.objects.filter(key=intent_key).first()
+    if intent is None:
+        return "missing"
+    return services.reconcile_intent(intent=intent).status
+
+
+@shared_task(**TASK_OPTIONS, time_limit=300, soft_time_limit=270)
+def sweep_order_intents() -> dict:
+    from orders import services
+
+    return services.sweep_order_intents()
+
+
+@shared_task(**TASK_OPTIONS, time_limit=3600, soft_time_limit=3500)
+def cancel_for_kill_switch(switch_id: int, actor_id: int | None) -> None:
+    """The open orders under a builder-wide (or large) kill switch, cancelled one call each."""
+    from django.contrib.auth import get_user_model
+
+    from orders import services
+    from orders.models import KillSwitch
+
+    switch = KillSwitch.objects.select_related("customer").filter(pk=switch_id).first()
+    if switch is None:
+        return
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    services.cancel_for_switch(switch=switch, actor=actor)
 
 
 @shared_task(ignore_result=True, acks_late=True, time_limit=300, soft_time_limit=240)
 def check_fee_escrow() -> dict:
-    """The beat job of issue 6: re-derive open or flagged escrow records and compare them with the escrow."""
+    """Re-derive open or flagged escrow records and compare them with the escrow."""
     from orders.escrow import check_open_records
 
     return check_open_records()

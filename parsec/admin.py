@@ -3,35 +3,12 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.core.paginator import Paginator
-from django.utils.functional import cached_property
 from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import FieldTextFilter, RangeDateTimeFilter
 
+from core.admin import CappedCountPaginator, ReadOnlyAdminMixin
+
 from .models import OutboundCall
-
-
-class CappedCountPaginator(Paginator):
-    """Counts at most ``count_cap`` rows, so a list over millions of calls stays fast."""
-
-    count_cap = 10_000
-
-    @cached_property
-    def count(self) -> int:
-        return self.object_list.order_by().values("pk")[: self.count_cap + 1].count()
-
-
-class ReadOnlyAdminMixin:
-    """No add, change or delete in the admin for anyone: such rows are written only by code (services, sync, logs)."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(OutboundCall)

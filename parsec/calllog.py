@@ -22,7 +22,9 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from django.db import OperationalError, connection, connections
+from django.db import OperationalError, connections
+
+from core.db import in_caller_transaction
 
 from .models import OutboundCall
 
@@ -30,13 +32,6 @@ logger = logging.getLogger(__name__)
 
 _pending: list[threading.Thread] = []
 _pending_lock = threading.Lock()
-
-
-def in_caller_transaction() -> bool:
-    """True inside a real ``atomic()`` block (the test case's wrapping block does not count)."""
-    if not connection.in_atomic_block:
-        return False
-    return any(not getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
 
 
 @dataclass

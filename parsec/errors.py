@@ -18,6 +18,7 @@ order creation: ``placed``, ``rejected``, ``not_placed`` or ``unknown``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 PlacementOutcome = Literal["placed", "rejected", "not_placed", "unknown"]
@@ -207,3 +208,68 @@ def error_class_for(status: int, code: str | None) -> type[ParsecError]:
     if 400 <= status < 500:
         return ParsecRejected
     return UnexpectedResponse
+
+
+# --- What each failure means to a person: one table, used by the admin, the API and the tasks ---
+
+# How a face should treat a failure: Parsec refused the request as sent (``invalid``), its
+# limit was hit (``rate_limited``), it or the network is failing (``unavailable``), or it
+# refused something only we can fix, such as our builder key (``upstream``).
+ErrorKind = Literal["invalid", "rate_limited", "unavailable", "upstream"]
+
+
+@dataclass(frozen=True)
+class Explanation:
+    code: str  # stable: the API's error code and the audit log's error_code
+    kind: ErrorKind
+    message: str  # what happened and what to do, with Parsec's own words when it gave any
+
+
+# Most specific class first: the first isinstance match wins.
+EXPLANATIONS: list[tuple[type[ParsecError], str, ErrorKind, str]] = [
+    (CredentialsRequired, "credentials_required", "invalid",
+     "Parsec has no exchange credentials for this customer on this exchange: onboard the customer to the exchange "
+     "first. Nothing was placed."),
+    (InsufficientFunds, "insufficient_funds", "invalid",
+     "Parsec refused the order: the customer's balance does not cover it (and its fee). Nothing was placed."),
+    (PermissionDenied, "permission_denied", "invalid",
+     "Parsec refused to act for this customer (not owned by this builder, deactivated, or the exchange rejected "
+     "the stored credentials). Nothing was placed."),
+    (NotFound, "not_found", "invalid",
+     "Parsec does not know this market, order or customer. Nothing was executed; sync the catalogue and try again."),
+    (NotSupported, "not_supported", "invalid",
+     "The exchange does not support this operation or order type (for example fill-or-kill or good-till-date on "
+     "Kalshi). Nothing was executed."),
+    (Unauthorized, "unauthorized", "upstream",
+     "Parsec refused the builder API key (PARSEC_API_KEY). Nothing was executed; tell an administrator."),
+    (BadRequest, "bad_request", "invalid",
+     "Parsec refused the request as invalid. Nothing was executed; correct it and try again."),
+    (ParsecRejected, "rejected", "invalid", "Parsec refused the request. Nothing was executed."),
+    (RateLimited, "rate_limited", "rate_limited",
+     "Parsec's rate limit was hit, so the order was not placed. It is never resent automatically; try again in a "
+     "moment."),
+    (ParsecUnavailable, "unavailable", "unavailable",
+     "Parsec or the exchange is unavailable (HTTP 5xx). For an order, we do not know yet whether it was placed: it "
+     "is being reconciled."),
+    (ParsecTimeout, "timeout", "unavailable",
+     "Parsec did not answer in time. For an order, we do not know yet whether it was placed: it is being "
+     "reconciled."),
+    (ParsecConnectionError, "connection_error", "unavailable",
+     "The connection to Parsec failed. For an order, it may or may not have been placed: it is being reconciled."),
+    (ParsecError, "parsec_error", "upstream", "The call to Parsec failed."),
+]
+
+
+def explain(exc: BaseException) -> Explanation:
+    """The stable code, the kind and the operator's sentence for a failure (Parsec's own words appended)."""
+    for cls, code, kind, text in EXPLANATIONS:
+        if isinstance(exc, cls):
+            said = getattr(exc, "parsec_message", "") or ""
+            if isinstance(exc, ParsecConnectionError) and exc.request_sent is False:
+                text = "Could not connect to Parsec; nothing was sent. Check that Parsec is reachable."
+            status = getattr(exc, "status", None)
+            detail = f" (Parsec said{f' HTTP {status}' if status else ''}: “{said}”)" if said else (
+                f" (HTTP {status})" if status else "")
+            return Explanation(code, kind, text + detail)
+    return Explanation("internal_error", "upstream",
+                       "An unexpected error occurred; it has been logged. For an order, it is being reconciled.")

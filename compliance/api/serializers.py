@@ -3,7 +3,8 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from compliance.models import Alert, AuditEvent, Review
+from audit.models import AuditEvent
+from compliance.models import Alert, Review
 
 
 class AuditEventSerializer(serializers.ModelSerializer):

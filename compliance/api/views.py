@@ -14,9 +14,10 @@ from rest_framework.response import Response
 from api.errors import ApiError
 from api.idempotency import idempotent
 from api.viewsets import MirrorReadViewSet, validated
+from audit.models import AuditEvent
 from compliance import services
 from compliance.api import serializers
-from compliance.models import Alert, AuditEvent, Review
+from compliance.models import Alert, Review
 from customers.filters import CustomerRefFilter
 
 

@@ -6,13 +6,13 @@ from django.db import migrations, models
 
 
 def install_triggers(apps, schema_editor):
-    from compliance import triggers
+    from audit import triggers
 
     triggers.install(schema_editor.connection)
 
 
 def remove_triggers(apps, schema_editor):
-    from compliance import triggers
+    from audit import triggers
 
     triggers.remove(schema_editor.connection)
 

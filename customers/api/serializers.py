@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from api.fields import StrictCharField, StrictIntegerField, StrictRegexField
 from customers.enums import Exchange
-from customers.models import BalanceSnapshot, Customer, ExchangeLink, SyncRun, Wallet
+from customers.models import BalanceSnapshot, Customer, ExchangeLink, Wallet
 
 
 class WalletSerializer(serializers.ModelSerializer):
@@ -48,20 +48,7 @@ class CustomerSerializer(serializers.ModelSerializer):
         ]
 
 
-class SyncRunSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = SyncRun
-        fields = [
-            "id", "kind", "customer", "exchange", "trigger", "status", "started_at", "finished_at", "calls_made",
-            "rows_created", "rows_updated", "rows_unchanged", "errors", "progress_done", "progress_total",
-        ]
-
-
-class SyncRequestSerializer(serializers.Serializer):
-    exchange = serializers.ChoiceField(choices=Exchange.choices, required=False, help_text="Only this exchange.")
-
-
-# --- End-user writes (customers.enduser_services) ----------------------------------------------
+# --- End-user writes (customers.services) ----------------------------------------------
 
 ADDRESS = r"^0x[0-9a-fA-F]{40}$"
 

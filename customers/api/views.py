@@ -11,11 +11,10 @@ from rest_framework.response import Response
 from api.idempotency import idempotent, remember
 from api.schema import ErrorSerializer
 from api.viewsets import MirrorReadViewSet, validated
-from customers import enduser_services, selectors
+from customers import selectors, services
 from customers.api import serializers
-from customers.filters import BalanceSnapshotFilterSet, CustomerFilterSet, SyncRunFilterSet
+from customers.filters import BalanceSnapshotFilterSet, CustomerFilterSet
 from customers.models import BalanceSnapshot, Customer
-from customers.services import sync_customer_now
 
 ENDUSER_REFUSALS = {
     409: OpenApiResponse(ErrorSerializer, description=(
@@ -42,7 +41,7 @@ class CustomerViewSet(MirrorReadViewSet):
     """End-users with their wallets, exchange links and latest balance per exchange."""
 
     required_permissions = {
-        "sync": "customers.sync_customer", "create": "customers.manage_enduser", "onboard": "customers.manage_enduser",
+        "create": "customers.manage_enduser", "onboard": "customers.manage_enduser",
         "qps_limit": "customers.manage_enduser", "deactivate": "customers.manage_enduser",
     }
     parsec_error_statuses = [502, 503]
@@ -53,21 +52,7 @@ class CustomerViewSet(MirrorReadViewSet):
     ordering_fields = ["created_at", "last_synced_at", "id"]
     ordering = ["-id"]
 
-    @extend_schema(
-        operation_id="customers_sync", tags=["customers"], request=serializers.SyncRequestSerializer,
-        summary="Sync this customer from Parsec now",
-        description="Starts the same sync as the admin's Sync now; poll the returned run at /api/sync-runs/{id}/.",
-        responses={202: serializers.SyncRunSerializer},
-    )
-    @action(detail=True, methods=["post"])
-    @idempotent
-    def sync(self, request, pk=None):
-        customer = get_object_or_404(Customer, pk=pk)
-        data = validated(serializers.SyncRequestSerializer, request)
-        run = sync_customer_now(customer=customer, requested_by=request.user, exchange=data.get("exchange"), reason="Sync now (API)")
-        return Response(serializers.SyncRunSerializer(run).data, status=202)
-
-    # --- End-user management: customers.enduser_services, exactly as the admin calls them -------
+    # --- End-user management: customers.services, exactly as the admin calls them -------
 
     def _customer(self, pk) -> Customer:
         return get_object_or_404(self.get_queryset(), pk=pk)
@@ -80,7 +65,7 @@ class CustomerViewSet(MirrorReadViewSet):
     @idempotent
     def create(self, request):
         data = validated(serializers.CreateEndUserSerializer, request)
-        customer = enduser_services.create_end_user(
+        customer = services.create_end_user(
             actor=request.user, external_id=data["external_id"], email=data["email"], eoa_address=data["eoa_address"],
         )
         remember(request.idempotency_record, customer=customer.pk)
@@ -100,7 +85,7 @@ class CustomerViewSet(MirrorReadViewSet):
     def onboard(self, request, pk=None):
         customer = self._customer(pk)
         data = validated(serializers.OnboardSerializer, request)
-        result = enduser_services.onboard_end_user(
+        result = services.onboard_end_user(
             actor=request.user, customer=customer, exchange=data["exchange"], mode=data["mode"],
             credentials=dict(data["credentials"] or {}), wallet_type=data["wallet_type"], eoa_address=data["eoa_address"],
         )
@@ -121,7 +106,7 @@ class CustomerViewSet(MirrorReadViewSet):
     def qps_limit(self, request, pk=None):
         customer = self._customer(pk)
         data = validated(serializers.QpsLimitSerializer, request)
-        change = enduser_services.update_qps_limit(
+        change = services.update_qps_limit(
             actor=request.user, customer=customer, qps_limit=data["qps_limit"], reason=data["reason"],
         )
         body = {"old_limit": change.old_limit, "new_limit": change.new_limit, "before": change.before,
@@ -142,7 +127,7 @@ class CustomerViewSet(MirrorReadViewSet):
     def deactivate(self, request, pk=None):
         customer = self._customer(pk)
         data = validated(serializers.DeactivateSerializer, request)
-        approval = enduser_services.request_deactivation(
+        approval = services.request_deactivation(
             actor=request.user, customer=customer, confirm_external_id=data["confirm_external_id"], reason=data["reason"],
         )
         remember(request.idempotency_record, approval=approval.pk)
@@ -157,11 +142,3 @@ class BalanceSnapshotViewSet(MirrorReadViewSet):
     filterset_class = BalanceSnapshotFilterSet
     ordering_fields = ["taken_at"]
     ordering = ["-taken_at"]
-
-
-class SyncRunViewSet(MirrorReadViewSet):
-    queryset = selectors.sync_run_list()
-    serializer_class = serializers.SyncRunSerializer
-    filterset_class = SyncRunFilterSet
-    ordering_fields = ["started_at"]
-    ordering = ["-started_at"]

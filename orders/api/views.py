@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from api.errors import ApiError, error_body
 from api.idempotency import HEADER, idempotent, principal_of, remember
 from api.viewsets import MirrorReadViewSet, validated
-from compliance.services import record_action
+from audit.services import record_action
 from customers.enums import Exchange
 from customers.filters import MAX_PK_DIGITS, CustomerRefFilter, customer_match
 from customers.models import Customer

@@ -8,8 +8,9 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from customers.models import BalanceSnapshot, Customer, ExchangeLink, SyncRun, Wallet
+from customers.models import BalanceSnapshot, Customer, ExchangeLink, Wallet
 from orders.models import Fill, Market, Order, Position
+from sync.models import SyncRun
 
 
 def build_mirror(rows: int, *, tag: str = "") -> dict:

@@ -8,11 +8,14 @@ import pytest
 from django.utils import timezone
 
 from customers import selectors as customer_selectors
-from customers.filters import BalanceSnapshotFilterSet, CustomerFilterSet, SyncRunFilterSet
-from customers.models import BalanceSnapshot, ExchangeLink, SyncRun
+from customers.filters import BalanceSnapshotFilterSet, CustomerFilterSet
+from customers.models import BalanceSnapshot, ExchangeLink
 from orders import selectors as order_selectors
 from orders.filters import FillFilterSet, MarketFilterSet, OrderFilterSet, PositionFilterSet
 from orders.models import Fill, Market, Order, Position
+from sync import selectors as sync_selectors
+from sync.filters import SyncRunFilterSet
+from sync.models import SyncRun
 from tests.admin.mirror_data import build_mirror
 
 pytestmark = pytest.mark.django_db
@@ -115,7 +118,7 @@ def test_latest_sync_runs_gives_one_row_per_kind(mirror):
     now = timezone.now()
     SyncRun.objects.create(kind="users", started_at=now - timedelta(hours=1))
     newest_users = SyncRun.objects.create(kind="users", started_at=now)
-    latest = customer_selectors.latest_sync_runs()
+    latest = sync_selectors.latest_sync_runs()
     assert sorted(run.kind for run in latest) == ["customer-full", "users"]
     assert newest_users in latest
 

@@ -9,9 +9,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from customers.admin import CappedCountPaginator
-from customers.models import Customer, SyncRun
+from core.admin import CappedCountPaginator
+from customers.models import Customer
 from orders.models import Order
+from sync.models import SyncRun
 from tests.admin.mirror_data import build_mirror
 
 pytestmark = pytest.mark.django_db
@@ -23,7 +24,7 @@ CHANGELISTS = {
     "customers.wallet": 6,
     "customers.exchangelink": 6,
     "customers.balancesnapshot": 6,
-    "customers.syncrun": 6,
+    "sync.syncrun": 6,
     "orders.market": 6,
     "orders.order": 6,
     "orders.fill": 6,
@@ -73,7 +74,7 @@ def test_detail_pages_render_read_only_for_every_mirrored_model(operator_client)
         "customers.customer": order.customer, "customers.wallet": order.customer.wallets.get(),
         "customers.exchangelink": order.customer.exchange_links.get(),
         "customers.balancesnapshot": order.customer.balance_snapshots.get(),
-        "customers.syncrun": order.customer.sync_runs.get(), "orders.market": order.market, "orders.order": order,
+        "sync.syncrun": order.customer.sync_runs.get(), "orders.market": order.market, "orders.order": order,
         "orders.fill": order.fills.get(), "orders.position": order.customer.positions.get(),
     }
     for label, obj in objects.items():
@@ -171,8 +172,8 @@ def test_unfiltered_count_above_the_cap_uses_the_planner_estimate(operator_clien
 
 def test_sync_run_page_polls_its_progress_until_finished(operator_client):
     run = SyncRun.objects.create(kind="customer-full", trigger="on-demand", progress_done=3, progress_total=12)
-    page = operator_client.get(reverse("admin:customers_syncrun_change", args=[run.pk])).content.decode()
-    fragment_url = reverse("admin:customers_syncrun_progress", args=[run.pk])
+    page = operator_client.get(reverse("admin:sync_syncrun_change", args=[run.pk])).content.decode()
+    fragment_url = reverse("admin:sync_syncrun_progress", args=[run.pk])
     assert f'hx-get="{fragment_url}"' in page and "3 / 12" in page and "(25%)" in page
     run.status, run.progress_done = SyncRun.Status.SUCCEEDED, 12
     run.save()
@@ -184,34 +185,39 @@ def test_sync_progress_fragment_needs_a_role(client, django_user_model):
     run = SyncRun.objects.create(kind="users")
     user = django_user_model.objects.create_user(username="no.role", password="x-horse-battery", is_staff=True)
     client.force_login(user)
-    assert client.get(reverse("admin:customers_syncrun_progress", args=[run.pk])).status_code == 403
+    assert client.get(reverse("admin:sync_syncrun_progress", args=[run.pk])).status_code == 403
 
 
 def test_compliance_cannot_trigger_a_sync(reviewer_client):
     customer = build_mirror(1)["customers"][0]
-    url = reverse("admin:customers_customer_sync_now", args=[customer.pk])
-    assert reviewer_client.post(url, {"_form_submitted": "on"}).status_code == 403
-    response = reviewer_client.post(
-        changelist("customers.customer"), {"action": "sync_selected", "_selected_action": [customer.pk]},
-    )
+    start = reverse("admin:sync_syncrun_start")
+    assert reviewer_client.get(reverse("admin:customers_customer_sync_now", args=[customer.pk])).status_code == 403
+    assert reviewer_client.get(start, {"customer": customer.pk}).status_code == 403
+    assert reviewer_client.post(start, {"customer": customer.pk}).status_code == 403
     assert not SyncRun.objects.filter(customer=customer, trigger="on-demand").exists()
-    assert response.status_code in (200, 302)
     assert not Customer.objects.filter(pk=customer.pk, last_full_sync_at__isnull=False).exists()
 
 
 def test_sync_now_records_an_on_demand_run_audits_it_and_opens_its_progress(operator_client, operator):
-    from compliance.models import AuditEvent
+    from audit.models import AuditEvent
 
     customer = build_mirror(1)["customers"][0]
-    url = reverse("admin:customers_customer_sync_now", args=[customer.pk])
-    assert operator_client.get(url).status_code == 200  # the confirmation dialog; nothing started yet
-    assert not SyncRun.objects.filter(customer=customer, trigger="on-demand").exists()
-    response = operator_client.post(url, {"_form_submitted": "on"})
+    button = operator_client.get(reverse("admin:customers_customer_sync_now", args=[customer.pk]))
+    start = reverse("admin:sync_syncrun_start")
+    assert button.status_code == 302 and button["Location"] == f"{start}?customer={customer.pk}"
+    confirmation = operator_client.get(button["Location"])
+    assert confirmation.status_code == 200 and customer.external_id in confirmation.content.decode()
+    assert not SyncRun.objects.filter(customer=customer, trigger="on-demand").exists()  # nothing starts before the confirmation
+    response = operator_client.post(start, {"customer": customer.pk})
     run = SyncRun.objects.get(customer=customer, trigger="on-demand")
-    assert response.status_code == 302 and response["Location"] == reverse("admin:customers_syncrun_change", args=[run.pk])
+    assert response.status_code == 302 and response["Location"] == reverse("admin:sync_syncrun_change", args=[run.pk])
     assert run.requested_by == operator and run.kind == SyncRun.Kind.CUSTOMER_FULL
     event = AuditEvent.objects.get(action="customer.sync")
     assert event.actor == operator and event.customer == customer
+    again = operator_client.post(start, {"customer": customer.pk})  # a second click joins the running sync
+    assert again["Location"] == reverse("admin:sync_syncrun_change", args=[run.pk])
+    assert SyncRun.objects.filter(customer=customer, trigger="on-demand").count() == 1
+    assert AuditEvent.objects.filter(action="customer.sync").count() == 1
 
 
 def test_bulk_sync_action_starts_one_run_per_selected_customer(operator_client):
@@ -219,5 +225,9 @@ def test_bulk_sync_action_starts_one_run_per_selected_customer(operator_client):
     response = operator_client.post(
         changelist("customers.customer"), {"action": "sync_selected", "_selected_action": [c.pk for c in customers]},
     )
-    assert response.status_code == 302
+    start = reverse("admin:sync_syncrun_start")
+    assert response.status_code == 302 and response["Location"].startswith(start + "?")
+    assert not SyncRun.objects.filter(trigger="on-demand").exists()
+    started = operator_client.post(start, {"customer": [c.pk for c in customers]})
+    assert started.status_code == 302
     assert SyncRun.objects.filter(trigger="on-demand", customer__in=customers).count() == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from compliance.models import AuditEvent
+from audit.models import AuditEvent
 from tests.api.conftest import new_key
 from tests.compliance import factories as f
 
@@ -43,7 +43,7 @@ def test_compliance_lists_filters_and_works_an_alert_to_closed(compliance_api, a
 
 
 def test_operations_can_read_alerts_but_not_work_them(ops_api, alert):
-    read = ops_api.get(f"/api/alerts/{alert.pk}/")  # every role reads every app (backoffice.roles)
+    read = ops_api.get(f"/api/alerts/{alert.pk}/")  # every role reads every app (core.roles)
     assert read.status_code == 200 and read.json()["status"] == "open" and read.json()["review"] is None
     refused = post(ops_api, f"/api/alerts/{alert.pk}/assign/")
     assert refused.status_code == 403

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from compliance.models import AuditEvent
-from customers.models import SyncRun
+from audit.models import AuditEvent
+from sync.models import SyncRun
 from tests.api.conftest import new_key
 from tests.orders.trading_fixtures import *  # noqa: F403
 

@@ -10,10 +10,10 @@ import pytest
 from django.db import connection
 
 from api.models import IdempotencyRecord
-from compliance.models import AuditEvent
+from approvals.models import ApprovalRequest
+from approvals.services import approve
+from audit.models import AuditEvent
 from customers.models import Customer, ExchangeLink
-from orders.models import ApprovalRequest
-from orders.services import approve
 from parsec.client import get_client
 from tests.api.conftest import new_key
 from tests.orders.trading_fixtures import *  # noqa: F403

@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from eth_account import Account
 
-from compliance.models import AuditEvent
+from audit.models import AuditEvent
 from orders import escrow, fees
 from orders.models import FeeEscrowRecord, Market, OrderIntent
 from parsec.client import get_client

@@ -151,7 +151,7 @@ def test_customer_and_market_references_that_look_numeric_but_are_not_are_just_n
 
 
 def test_audit_events_read_with_filters_and_a_flat_query_count(compliance_api, mirror):
-    from compliance.services import record_action
+    from audit.services import record_action
 
     customer = mirror["customers"][0]
     for i in range(55):

@@ -7,7 +7,7 @@ import yaml
 from django.urls import get_resolver
 
 from api.models import ApiToken
-from compliance.models import AuditEvent
+from audit.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from compliance.models import AuditEvent
+from audit.models import AuditEvent
 from orders import messages
 from orders.models import Market, OrderIntent
 from tests.api.conftest import new_key

@@ -62,7 +62,7 @@ def test_staff_without_a_role_sees_an_empty_admin(client, django_user_model):
     client.force_login(user)
     response = client.get("/admin/")
     assert response.status_code == 200
-    for changelist in ("/admin/customers/customer/", "/admin/orders/order/", "/admin/compliance/auditevent/"):
+    for changelist in ("/admin/customers/customer/", "/admin/orders/order/", "/admin/audit/auditevent/"):
         assert changelist not in response.content.decode(), changelist
         assert client.get(changelist).status_code == 403
 
@@ -99,7 +99,7 @@ def some_rows(operator):
     """At least one row behind the models every admin page is about, so change/delete URLs resolve."""
     import uuid
 
-    from compliance.services import record_action
+    from audit.services import record_action
     from customers.models import Customer
 
     customer = Customer.objects.create(parsec_customer_id=uuid.uuid4(), external_id="access-ext")

@@ -13,13 +13,13 @@ from django.urls import reverse
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from compliance.models import AuditEvent
+from audit.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct-horse-battery"  # the personas' password (tests/conftest.py)
 LOGIN = "/admin/login/"
-PAGE = "/admin/compliance/auditevent/"  # any admin page every role may open
+PAGE = "/admin/audit/auditevent/"  # any admin page every role may open
 
 
 def code(device: TOTPDevice, offset: int = 0) -> str:

@@ -11,9 +11,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
 
-from compliance import services
-from compliance.models import AuditEvent
-from compliance.selectors import audit_events_for_customer
+from audit import services
+from audit.models import AuditEvent
+from audit.selectors import audit_events_for_customer
 from customers.models import Customer
 
 pytestmark = pytest.mark.django_db

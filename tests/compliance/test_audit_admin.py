@@ -7,8 +7,8 @@ import re
 import pytest
 from django.urls import reverse
 
-from compliance.models import AuditEvent
-from compliance.services import record_action
+from audit.models import AuditEvent
+from audit.services import record_action
 
 pytestmark = pytest.mark.django_db
 
@@ -23,9 +23,9 @@ def events(operator):
 
 def _rows(client, **query) -> set[int]:
     """The events a changelist shows, by their change links."""
-    page = client.get(reverse("admin:compliance_auditevent_changelist"), query)
+    page = client.get(reverse("admin:audit_auditevent_changelist"), query)
     assert page.status_code == 200
-    return {int(pk) for pk in re.findall(rb"/admin/compliance/auditevent/(\d+)/change/", page.content)}
+    return {int(pk) for pk in re.findall(rb"/admin/audit/auditevent/(\d+)/change/", page.content)}
 
 
 def test_compliance_lists_searches_and_filters_the_log(reviewer_client, events):
@@ -40,7 +40,7 @@ def test_compliance_lists_searches_and_filters_the_log(reviewer_client, events):
 
 
 def test_the_detail_page_is_read_only_and_shows_no_secret(reviewer_client, events):
-    page = reviewer_client.get(reverse("admin:compliance_auditevent_change", args=[events[0].pk]))
+    page = reviewer_client.get(reverse("admin:audit_auditevent_change", args=[events[0].pk]))
     assert page.status_code == 200
     assert b"o-9" in page.content and b"pk_secret_value" not in page.content
     assert b'name="_save"' not in page.content
@@ -51,9 +51,9 @@ def test_nobody_adds_changes_or_deletes_an_event(client, django_user_model, pers
     user = request.getfixturevalue(persona)
     client.force_login(user)
     pk = events[0].pk
-    assert client.get(reverse("admin:compliance_auditevent_add")).status_code == 403
-    assert client.post(reverse("admin:compliance_auditevent_change", args=[pk]), {"reason": "x"}).status_code == 403
-    assert client.post(reverse("admin:compliance_auditevent_delete", args=[pk]), {"post": "yes"}).status_code == 403
+    assert client.get(reverse("admin:audit_auditevent_add")).status_code == 403
+    assert client.post(reverse("admin:audit_auditevent_change", args=[pk]), {"reason": "x"}).status_code == 403
+    assert client.post(reverse("admin:audit_auditevent_delete", args=[pk]), {"post": "yes"}).status_code == 403
     events[0].refresh_from_db()
     assert events[0].reason == "asked"
 
@@ -61,9 +61,9 @@ def test_nobody_adds_changes_or_deletes_an_event(client, django_user_model, pers
 def test_a_superuser_cannot_write_either(client, django_user_model, events):
     root = django_user_model.objects.create_superuser("root", password="correct-horse-battery")
     client.force_login(root)
-    assert client.get(reverse("admin:compliance_auditevent_add")).status_code == 403
-    assert client.post(reverse("admin:compliance_auditevent_delete", args=[events[0].pk]), {"post": "yes"}).status_code == 403
-    changelist = client.post(reverse("admin:compliance_auditevent_changelist"),
+    assert client.get(reverse("admin:audit_auditevent_add")).status_code == 403
+    assert client.post(reverse("admin:audit_auditevent_delete", args=[events[0].pk]), {"post": "yes"}).status_code == 403
+    changelist = client.post(reverse("admin:audit_auditevent_changelist"),
                              {"action": "delete_selected", "_selected_action": [events[0].pk]})
     assert changelist.status_code in (200, 302)
     assert AuditEvent.objects.count() == 2

@@ -11,9 +11,9 @@ import pytest
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 
+from audit.models import AuditEvent
+from audit.services import record_action
 from compliance.exports import safe_cell
-from compliance.models import AuditEvent
-from compliance.services import record_action
 from customers.models import BalanceSnapshot
 from tests.compliance import factories as f
 

@@ -7,8 +7,9 @@ import pytest
 from django.db import IntegrityError, InternalError, OperationalError, ProgrammingError, connection, transaction
 from django.urls import reverse
 
+from audit.models import AuditEvent
 from compliance import services
-from compliance.models import Alert, AuditEvent, Review
+from compliance.models import Alert, Review
 from tests.compliance import factories as f
 
 pytestmark = pytest.mark.django_db

@@ -10,8 +10,9 @@ from django.utils import timezone
 
 from compliance.models import Alert
 from compliance.surveillance import run_surveillance
-from customers.models import SyncRun, Wallet
+from customers.models import Wallet
 from orders.models import Order
+from sync.models import SyncRun
 from tests.compliance import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -127,19 +128,19 @@ def test_a_run_for_one_customer_looks_only_at_that_customer():
     assert list(Alert.objects.values_list("customer_id", flat=True)) == [a.pk]
 
 
-def test_a_successful_customer_sync_enqueues_surveillance_for_that_customer(settings):
-    from celery.signals import task_success
-
+def test_a_customer_sync_announced_by_the_sync_app_runs_surveillance_for_that_customer(settings):
     from backoffice.celery import app
-    from customers.tasks import sync_customer
+    from customers.signals import customer_synced
 
     cust, mkt = f.customer(), f.market()
+    other = f.customer()
     f.order(cust, mkt, size="20000")
+    f.order(other, mkt, size="20000")
     run = SyncRun.objects.create(kind=SyncRun.Kind.CUSTOMER_FULL, customer=cust, status=SyncRun.Status.SUCCEEDED)
     app.conf.task_always_eager = True
     try:
-        task_success.send(sender=sync_customer, result=run.pk)
-        task_success.send(sender=sync_customer, result=None)  # a redelivered, already finished run: nothing
+        customer_synced.send(sender=SyncRun, customer_id=cust.pk, run_id=run.pk)
     finally:
         app.conf.task_always_eager = False
     assert Alert.objects.filter(customer=cust, rule="large_notional").count() == 1
+    assert not Alert.objects.filter(customer=other).exists()  # only the synced customer was surveilled

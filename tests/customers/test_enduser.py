@@ -8,11 +8,11 @@ import uuid
 import pytest
 from django.urls import reverse
 
-from compliance.models import AuditEvent
-from customers import enduser_services as services
+from approvals.models import ApprovalRequest
+from approvals.services import ApprovalError, approve
+from audit.models import AuditEvent
+from customers import services
 from customers.models import Customer, ExchangeLink
-from orders.models import ApprovalRequest
-from orders.services import ApprovalError, approve
 from parsec.client import get_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -189,6 +189,6 @@ def test_the_deactivate_page_requests_approval(parsec_settings, operator_client,
     assert "Type the end-user&#x27;s external id exactly" in page
     response = operator_client.post(url, {"confirm_external_id": customer.external_id, "reason": "closed"})
     request = ApprovalRequest.objects.get(action="customer.deactivate")
-    assert response.status_code == 302 and response["Location"] == reverse("admin:orders_approvalrequest_decide", args=[request.pk])
+    assert response.status_code == 302 and response["Location"] == reverse("admin:approvals_approvalrequest_decide", args=[request.pk])
     customer.refresh_from_db()
     assert customer.is_active

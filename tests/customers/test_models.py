@@ -10,14 +10,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from customers.models import (
-    BalanceSnapshot,
-    Customer,
-    ExchangeLink,
-    SyncRun,
-    allowance_columns,
-    scrub_user_payload,
-)
+from customers.models import BalanceSnapshot, Customer, ExchangeLink, allowance_columns, scrub_user_payload
+from sync.models import SyncRun
 
 pytestmark = pytest.mark.django_db
 

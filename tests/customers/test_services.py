@@ -6,9 +6,10 @@ import uuid
 
 import pytest
 
-from compliance.models import AuditEvent
-from customers.models import Customer, SyncRun
-from customers.services import sync_customer_now
+from audit.models import AuditEvent
+from customers.models import Customer
+from sync.models import SyncRun
+from sync.services import sync_customer_now
 
 pytestmark = pytest.mark.django_db
 

@@ -10,10 +10,10 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from audit.services import record_action
 from compliance.models import Alert
-from compliance.services import record_action
 from customers.models import BalanceSnapshot, ExchangeLink
-from customers.pnl import PnlLine, apply_fill, customer_pnl
+from orders.pnl import PnlLine, apply_fill, customer_pnl
 from tests.compliance import factories as f
 
 

@@ -13,9 +13,9 @@ from django.utils import timezone
 
 from backoffice import dashboard
 from compliance.models import Alert
-from customers.models import SyncRun
 from orders.models import OrderIntent
 from parsec.models import OutboundCall
+from sync.models import SyncRun
 from tests.compliance import factories as f
 
 pytestmark = pytest.mark.django_db

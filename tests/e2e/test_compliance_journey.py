@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from compliance.models import Alert, AuditEvent, Review
+from audit.models import AuditEvent
+from compliance.models import Alert, Review
 from compliance.surveillance import run_surveillance
 from orders.models import Order
 from tests.compliance import factories as f

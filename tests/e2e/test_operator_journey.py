@@ -9,9 +9,10 @@ from decimal import Decimal
 import pytest
 
 from compliance.surveillance import run_surveillance
-from customers.models import SyncRun
-from customers.sync import start_run, sync_customer
 from orders.models import Fill, Market, Order
+from sync.models import SyncRun
+from sync.report import start_run
+from sync.steps import sync_customer
 from tests.e2e.conftest import login, shot
 from tests.orders.trading_fixtures import *  # noqa: F403 (sandbox_customer)
 

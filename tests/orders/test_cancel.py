@@ -110,6 +110,6 @@ def test_a_builder_wide_kill_switch_cancels_every_open_order_in_a_task(sandbox, 
     switch.refresh_from_db()
     assert switch.cancel_summary["cancelled"] == 2 and switch.cancel_summary["failed"] == []
     assert {status_at_sandbox(sandbox, sandbox_customer, o) for o in orders} == {"cancelled"}
-    from compliance.models import AuditEvent
+    from audit.models import AuditEvent
 
     assert AuditEvent.objects.filter(action="order.cancel.killswitch", actor=operator).count() == 2

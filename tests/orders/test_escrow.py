@@ -10,7 +10,7 @@ import pytest
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 
-from compliance.models import AuditEvent
+from audit.models import AuditEvent
 from orders import escrow, fees, services
 from orders.models import FeeEscrowRecord, Market, OrderIntent
 from parsec.client import get_client

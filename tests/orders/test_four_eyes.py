@@ -9,8 +9,10 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from approvals import services as approvals
+from approvals.models import ApprovalRequest
 from orders import services
-from orders.models import ApprovalRequest, OrderIntent
+from orders.models import OrderIntent
 from tests.orders.trading_fixtures import *  # noqa: F403
 from tests.orders.trading_fixtures import make_market
 
@@ -23,19 +25,19 @@ ran: list[tuple[int, str]] = []
 def _test_action():
     """A generic action, as issue 6 registers ``customer.deactivate``."""
     ran.clear()
-    services.register_approval_action("test.touch", lambda request, actor: ran.append((request.pk, actor.username)) or {"ok": True})
+    approvals.register("test.touch", approved=lambda request, actor: ran.append((request.pk, actor.username)) or {"ok": True})
     yield
-    services.APPROVAL_ACTIONS.pop("test.touch", None)
+    approvals.ACTIONS.pop("test.touch", None)
 
 
 def ask(operator, **kwargs) -> ApprovalRequest:
-    return services.request_approval(action="test.touch", payload={"thing": 1}, actor=operator, reason="because", **kwargs)
+    return approvals.request_approval(action="test.touch", payload={"thing": 1}, actor=operator, reason="because", **kwargs)
 
 
 def test_a_second_operator_approves_and_the_action_runs(operator, second_operator):
     request = ask(operator)
     assert request.status == ApprovalRequest.Status.PENDING and not ran
-    request = services.approve(request=request, actor=second_operator, note="checked")
+    request = approvals.approve(request=request, actor=second_operator, note="checked")
     assert request.status == ApprovalRequest.Status.APPROVED and request.decided_by == second_operator
     assert ran == [(request.pk, "oscar.operator")]
     assert request.result == {"ok": True}
@@ -43,8 +45,8 @@ def test_a_second_operator_approves_and_the_action_runs(operator, second_operato
 
 def test_the_maker_can_never_approve_their_own_request(operator):
     request = ask(operator)
-    with pytest.raises(services.ApprovalError) as caught:
-        services.approve(request=request, actor=operator)
+    with pytest.raises(approvals.ApprovalError) as caught:
+        approvals.approve(request=request, actor=operator)
     assert caught.value.code == "maker_cannot_approve"
     request.refresh_from_db()
     assert request.status == ApprovalRequest.Status.PENDING and not ran
@@ -58,17 +60,17 @@ def test_the_database_refuses_a_self_approval_too(operator):
 
 def test_an_approval_runs_the_action_once(operator, second_operator, administrator):
     request = ask(operator)
-    services.approve(request=request, actor=second_operator)
-    with pytest.raises(services.ApprovalError):
-        services.approve(request=request, actor=administrator)
+    approvals.approve(request=request, actor=second_operator)
+    with pytest.raises(approvals.ApprovalError):
+        approvals.approve(request=request, actor=administrator)
     assert len(ran) == 1
 
 
 def test_a_rejected_request_never_runs(operator, second_operator):
     request = ask(operator)
-    services.reject(request=request, actor=second_operator, note="no")
-    with pytest.raises(services.ApprovalError):
-        services.approve(request=request, actor=second_operator)
+    approvals.reject(request=request, actor=second_operator, note="no")
+    with pytest.raises(approvals.ApprovalError):
+        approvals.approve(request=request, actor=second_operator)
     assert not ran
 
 
@@ -76,14 +78,14 @@ def test_a_pending_request_expires(operator, second_operator, settings):
     request = ask(operator)
     ApprovalRequest.objects.filter(pk=request.pk).update(expires_at=timezone.now() - timedelta(seconds=1),
                                                          requested_at=timezone.now() - timedelta(hours=2))
-    with pytest.raises(services.ApprovalError) as caught:
-        services.approve(request=request, actor=second_operator)
+    with pytest.raises(approvals.ApprovalError) as caught:
+        approvals.approve(request=request, actor=second_operator)
     assert "expired" in caught.value.message
     request.refresh_from_db()
     assert request.status == ApprovalRequest.Status.EXPIRED and not ran
 
 
-def test_the_sweeper_expires_requests_and_withdraws_their_orders(trading_customer, operator, settings):
+def test_expired_requests_withdraw_their_orders(trading_customer, operator, settings):
     settings.ORDER_FOUR_EYES_NOTIONAL_USDC = Decimal("1")
     market = make_market("polymarket")
     intent = services.create_intent(actor=operator, customer=trading_customer, exchange="polymarket", market=market,
@@ -91,22 +93,22 @@ def test_the_sweeper_expires_requests_and_withdraws_their_orders(trading_custome
     request = services.submit_for_approval(intent=intent, actor=operator)
     ApprovalRequest.objects.filter(pk=request.pk).update(expires_at=timezone.now() - timedelta(seconds=1),
                                                          requested_at=timezone.now() - timedelta(hours=2))
-    counts = services.sweep_order_intents()
-    assert counts["expired_approvals"] == 1
+    assert approvals.expire_due_requests() == 1
+    assert approvals.expire_due_requests() == 0
     intent.refresh_from_db()
     assert intent.status == OrderIntent.Status.WITHDRAWN and intent.error_code == "approval_expired"
 
 
 def test_an_unknown_action_cannot_be_requested(operator):
-    with pytest.raises(services.ApprovalError):
-        services.request_approval(action="nope", payload={}, actor=operator)
+    with pytest.raises(approvals.ApprovalError):
+        approvals.request_approval(action="nope", payload={}, actor=operator)
 
 
 def test_decisions_are_on_record(operator, second_operator):
-    from compliance.models import AuditEvent
+    from audit.models import AuditEvent
 
     request = ask(operator)
-    services.approve(request=request, actor=second_operator, note="ok")
+    approvals.approve(request=request, actor=second_operator, note="ok")
     actions = list(AuditEvent.objects.order_by("pk").values_list("action", flat=True))
     assert actions[-2:] == ["approval.request", "approval.approve"]
 
@@ -125,14 +127,14 @@ def test_a_large_order_is_sent_only_after_a_second_operator_approves(client, san
     assert list(sandbox.sdk().orders.list(exchange="polymarket", status="all", extra_headers=headers)) == []
 
     client.force_login(operator)  # the maker sees no buttons and cannot approve by POST either
-    page = client.get(reverse("admin:orders_approvalrequest_decide", args=[request.pk])).content.decode()
+    page = client.get(reverse("admin:approvals_approvalrequest_decide", args=[request.pk])).content.decode()
     assert "Approve and run" not in page and "another Operations user must approve" in page
-    client.post(reverse("admin:orders_approvalrequest_decide", args=[request.pk]), {"decision": "approve"})
+    client.post(reverse("admin:approvals_approvalrequest_decide", args=[request.pk]), {"decision": "approve"})
     intent.refresh_from_db()
     assert intent.status == OrderIntent.Status.AWAITING_APPROVAL
 
     client.force_login(second_operator)
-    response = client.post(reverse("admin:orders_approvalrequest_decide", args=[request.pk]),
+    response = client.post(reverse("admin:approvals_approvalrequest_decide", args=[request.pk]),
                            {"decision": "approve", "note": "limits checked"}, follow=True)
     assert "Placed at Parsec as order" in response.content.decode()
     intent.refresh_from_db()
@@ -150,7 +152,7 @@ def test_an_approved_fee_order_with_nothing_to_sign_it_ends_withdrawn(trading_cu
                                     fee_base_units=12_500, fee_auth_order_id="0x" + "ab" * 32)
     assert intent.status == OrderIntent.Status.AWAITING_APPROVAL
     request = services.submit_for_approval(intent=intent, actor=operator)
-    approved = services.approve(request=request, actor=second_operator)
+    approved = approvals.approve(request=request, actor=second_operator)
     intent.refresh_from_db()
     assert approved.result["ok"] is False and approved.result["code"] == "no_signer"
     assert intent.status == OrderIntent.Status.WITHDRAWN and intent.error_code == "no_signer" and "no end-user key" in intent.error_message

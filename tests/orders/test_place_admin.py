@@ -8,8 +8,10 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
+from approvals import services as approvals
+from approvals.models import ApprovalRequest
 from orders import services
-from orders.models import ApprovalRequest, KillSwitch, OrderIntent
+from orders.models import KillSwitch, OrderIntent
 from tests.orders.trading_fixtures import *  # noqa: F403
 from tests.orders.trading_fixtures import make_market
 
@@ -33,15 +35,15 @@ def trading_urls(customer, intent, approval, switch) -> list[str]:
         reverse("admin:orders_orderintent_reconcile", args=[intent.key]),
         reverse("admin:orders_killswitch_engage") + "?scope=builder&reason=x",
         reverse("admin:orders_killswitch_release", args=[switch.pk]),
-        reverse("admin:orders_approvalrequest_decide", args=[approval.pk]),
+        reverse("admin:approvals_approvalrequest_decide", args=[approval.pk]),
     ]
 
 
 @pytest.fixture
 def approval(operator):
-    services.register_approval_action("test.touch", lambda request, actor: {"ok": True})
-    yield services.request_approval(action="test.touch", payload={}, actor=operator)
-    services.APPROVAL_ACTIONS.pop("test.touch", None)
+    approvals.register("test.touch", approved=lambda request, actor: {"ok": True})
+    yield approvals.request_approval(action="test.touch", payload={}, actor=operator)
+    approvals.ACTIONS.pop("test.touch", None)
 
 
 @pytest.fixture

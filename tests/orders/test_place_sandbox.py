@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 
 from customers.models import ExchangeLink
-from orders import messages, services
+from orders import services
 from orders.models import Market, Order, OrderIntent
 from tests.orders.trading_fixtures import *  # noqa: F403
 from tests.orders.trading_fixtures import make_balance, make_market
@@ -160,5 +160,6 @@ def test_every_refusal_class_has_an_operator_message():
 
     for cls in (errors.InsufficientFunds, errors.CredentialsRequired, errors.NotFound, errors.NotSupported,
                 errors.ParsecUnavailable, errors.RateLimited, errors.ParsecTimeout, errors.PermissionDenied):
-        code, text = messages.for_exception(cls("upstream said no", status=400))
+        explained = errors.explain(cls("upstream said no", status=400))
+        code, text = explained.code, explained.message
         assert code and "Traceback" not in text and "upstream said no" in text

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from approvals import services as approvals
 from customers.models import Customer, ExchangeLink
 from orders import services
 from orders.models import KillSwitch, Market, Order, OrderIntent
@@ -190,5 +191,5 @@ def test_a_large_order_waits_for_four_eyes(trading_customer, market, operator, s
     settings.ORDER_FOUR_EYES_NOTIONAL_USDC = Decimal("5")
     intent = services.create_intent(actor=operator, **order(trading_customer, market))
     assert intent.status == OrderIntent.Status.AWAITING_APPROVAL
-    with pytest.raises(services.ApprovalError):
+    with pytest.raises(approvals.ApprovalError):
         services.place_order(intent=intent, actor=operator)

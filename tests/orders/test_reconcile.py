@@ -54,7 +54,7 @@ def test_nothing_found_is_not_placed_only_after_the_settling_time(sandbox, sandb
     intent = lost_answer_intent(sandbox_customer, operator, sent_ago=1)
     intent = services.reconcile_intent(intent=intent)
     assert intent.status == OrderIntent.Status.UNKNOWN and intent.next_check_at is not None
-    assert capture_enqueues and capture_enqueues[-1][0] == "orders.trading_tasks.reconcile_intent_task"
+    assert capture_enqueues and capture_enqueues[-1][0] == "orders.tasks.reconcile_intent_task"
     OrderIntent.objects.filter(pk=intent.pk).update(sent_at=timezone.now() - timedelta(seconds=31))
     intent = services.reconcile_intent(intent=intent)
     assert intent.status == OrderIntent.Status.NOT_PLACED
@@ -128,6 +128,6 @@ def test_the_sweeper_requeues_a_queued_intent_no_worker_took_and_withdraws_a_sta
     OrderIntent.objects.filter(pk=stale.pk).update(queued_at=timezone.now() - timedelta(seconds=settings.ORDER_QUEUED_MAX_DELAY_SECONDS + 1))
     counts = services.sweep_order_intents()
     assert counts == {**counts, "requeued": 1, "withdrawn": 1}
-    assert ("orders.trading_tasks.place_intent", (str(fresh.key),), 0) in capture_enqueues
+    assert ("orders.tasks.place_intent", (str(fresh.key),), 0) in capture_enqueues
     stale.refresh_from_db()
     assert stale.status == OrderIntent.Status.WITHDRAWN and stale.error_code == "not_sent_in_time"

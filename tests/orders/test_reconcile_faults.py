@@ -27,7 +27,7 @@ def orders_at_sandbox(sandbox, customer) -> list:
 
 def assert_first_check_within_seconds(enqueued, intent):
     name, args, countdown = enqueued[0]
-    assert name == "orders.trading_tasks.reconcile_intent_task" and args == (str(intent.key),)
+    assert name == "orders.tasks.reconcile_intent_task" and args == (str(intent.key),)
     assert countdown <= 5
 
 
@@ -105,7 +105,7 @@ def test_the_reconcile_now_button_resolves_an_unknown_intent(client, sandbox, sa
 
 
 def test_every_step_is_on_record(sandbox, sandbox_customer, operator, fault, capture_enqueues):
-    from compliance.models import AuditEvent
+    from audit.models import AuditEvent
 
     fault("drop")
     intent = send(sandbox_customer, operator)

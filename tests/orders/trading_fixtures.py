@@ -77,18 +77,20 @@ def capture_enqueues(monkeypatch) -> list[tuple[str, tuple, float]]:
 
 def sync_catalogue() -> None:
     """The market catalogue through the sync (the same mapping production uses)."""
-    from customers.models import SyncRun
-    from customers.sync import start_run
-    from orders.sync import sync_markets
+    from sync.models import SyncRun
+    from sync.report import start_run
+    from sync.steps import sync_markets
 
     sync_markets(run=start_run(kind=SyncRun.Kind.MARKETS), exchanges=["polymarket", "kalshi"])
 
 
 def sync_one_customer(customer_id: str) -> Customer:
     """Mirror one end-user (row, wallet, links) and its orders/fills/positions/balances through the sync."""
-    from customers.models import SyncRun
-    from customers.sync import start_run, sync_customer, upsert_users
+    from customers.sync import upsert_users
     from parsec.client import get_client
+    from sync.models import SyncRun
+    from sync.report import start_run
+    from sync.steps import sync_customer
 
     upsert_users([get_client().get_user(customer_id=customer_id)], now=timezone.now())
     customer = Customer.objects.get(parsec_customer_id=customer_id)

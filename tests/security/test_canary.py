@@ -14,8 +14,9 @@ import pytest
 from celery.signals import before_task_publish
 from django.urls import reverse
 
+from approvals.models import ApprovalRequest
 from customers.models import Customer
-from orders.models import ApprovalRequest, FeeEscrowRecord, OrderIntent
+from orders.models import FeeEscrowRecord, OrderIntent
 from parsec.models import OutboundCall
 from tests.orders.test_escrow import alice, escrow_settings, polymarket_market  # noqa: F401
 from tests.security.dump import database_text
@@ -63,7 +64,7 @@ def test_no_secret_is_left_anywhere_after_a_full_run(client, sandbox, alice, ope
     assert client.post(onboard, {"exchange": "polymarket", "mode": "self", **poly}).status_code == 302
     assert set(customer.exchange_links.values_list("mode", flat=True)) == {"self"}
     client.post(reverse("admin:customers_customer_qps_limit", args=[customer.pk]), {"qps_limit": 7, "reason": "canary"})
-    from customers.services import sync_customer_now
+    from sync.services import sync_customer_now
 
     sync_customer_now(customer=customer, requested_by=operator)  # a task message, as an operator's "sync now" sends
 
@@ -91,7 +92,7 @@ def test_no_secret_is_left_anywhere_after_a_full_run(client, sandbox, alice, ope
                 {"confirm_external_id": external_id, "reason": "canary done"})
     client.force_login(second_operator)
     approval = ApprovalRequest.objects.get(action="customer.deactivate")
-    client.post(reverse("admin:orders_approvalrequest_decide", args=[approval.pk]), {"decision": "approve"})
+    client.post(reverse("admin:approvals_approvalrequest_decide", args=[approval.pk]), {"decision": "approve"})
     customer.refresh_from_db()
     assert customer.status == Customer.Status.DEACTIVATED
 

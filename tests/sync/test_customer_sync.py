@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from customers.models import BalanceSnapshot, Customer, ExchangeLink, SyncRun, Wallet
-from customers.sync import ReadDigests, SyncReport, start_run, sync_customer, sync_users
+from customers.models import BalanceSnapshot, Customer, ExchangeLink, Wallet
 from orders.models import Fill, Market, Order, Position
-from orders.sync import sync_fills, sync_markets
 from parsec.client import get_client
+from sync.models import SyncRun
+from sync.report import ReadDigests, SyncReport, start_run
+from sync.steps import sync_customer, sync_fills, sync_markets, sync_users
 from tests.sync.conftest import as_user, new_customer, pick_markets, trade
 from tests.sync.mirror_check import assert_mirror_matches, mirror_state
 

@@ -10,13 +10,16 @@ import pytest
 from django.db import connections
 from django.urls import reverse
 
-from customers.models import Customer, SyncRun
-from customers.services import schedule_customer_syncs, sync_customer_now
-from customers.sync import start_run, sync_customer, sync_users
-from customers.tasks import sync_customer as sync_customer_task
+from customers.models import Customer
 from orders.models import Fill, Order
-from orders.sync import sync_markets, upsert_orders
+from orders.sync import upsert_orders
 from parsec.client import ParsecClient, get_client
+from sync.models import SyncRun
+from sync.report import start_run
+from sync.schedule import schedule_customer_syncs
+from sync.services import sync_customer_now
+from sync.steps import sync_customer, sync_markets, sync_users
+from sync.tasks import sync_customer as sync_customer_task
 from tests.sync.conftest import as_user, new_customer, pick_markets, trade
 from tests.sync.mirror_check import assert_mirror_matches, mirror_state
 
@@ -159,16 +162,16 @@ def test_a_429_burst_is_waited_out_without_failing_the_run(sync_settings, sdk, s
 def test_sync_now_from_the_customer_page_shows_progress_until_done(sync_settings, sdk, operator_client, eager_celery, django_capture_on_commit_callbacks):
     (customer,) = prepare(sdk)
     with django_capture_on_commit_callbacks(execute=True):
-        response = operator_client.post(reverse("admin:customers_customer_sync_now", args=[customer.pk]), {"_form_submitted": "on"})
+        response = operator_client.post(reverse("admin:sync_syncrun_start"), {"customer": customer.pk})
     run = SyncRun.objects.get(customer=customer, kind=SyncRun.Kind.CUSTOMER_FULL)
-    assert response.status_code == 302 and response["Location"] == reverse("admin:customers_syncrun_change", args=[run.pk])
+    assert response.status_code == 302 and response["Location"] == reverse("admin:sync_syncrun_change", args=[run.pk])
     assert run.trigger == SyncRun.Trigger.ON_DEMAND and run.requested_by.username == "olivia.operator"
     assert run.status == SyncRun.Status.SUCCEEDED and run.progress_done == run.progress_total == 8
-    fragment = operator_client.get(reverse("admin:customers_syncrun_progress", args=[run.pk])).content.decode()
+    fragment = operator_client.get(reverse("admin:sync_syncrun_progress", args=[run.pk])).content.decode()
     assert "8 / 8" in fragment and "hx-get" not in fragment  # finished: polling stops
 
     pending = sync_customer_now(customer=customer)  # enqueued after commit: nothing ran yet
-    page = operator_client.get(reverse("admin:customers_syncrun_progress", args=[pending.pk])).content.decode()
+    page = operator_client.get(reverse("admin:sync_syncrun_progress", args=[pending.pk])).content.decode()
     assert "hx-get" in page and 'hx-trigger="every 1s"' in page
 
 

@@ -7,11 +7,12 @@ import time
 
 import pytest
 
-from customers.models import Customer, SyncRun
-from customers.sync import start_run, sync_users
-from customers.tasks import sync_customer
+from customers.models import Customer
 from orders.models import Fill, Order
-from orders.sync import sync_markets
+from sync.models import SyncRun
+from sync.report import start_run
+from sync.steps import sync_markets, sync_users
+from sync.tasks import sync_customer
 from tests.sync.conftest import new_customer, pick_markets, trade
 from tests.sync.mirror_check import assert_mirror_matches
 

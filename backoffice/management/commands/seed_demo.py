@@ -12,7 +12,7 @@ from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from backoffice.roles import COMPLIANCE, OPERATIONS
+from core.roles import COMPLIANCE, OPERATIONS
 
 PERSONAS = [("operator", OPERATIONS), ("operator2", OPERATIONS), ("compliance", COMPLIANCE)]
 

@@ -1,0 +1,243 @@
+"""The audit log's only writer.
+
+``record_action`` appends one row to the hash chain. Call it *after* the work, outside any
+transaction, so the row survives whatever the work did; inside a caller's transaction the row
+is written in a savepoint and commits (or rolls back) with that transaction, which is right only
+when the row describes that same transaction's writes. To record an action even when the work
+raises, wrap the work in ``audited(...)``: it refuses to start inside a transaction and writes
+the row, in its own transaction, once the block has finished, however it finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from core.db import in_caller_transaction
+
+logger = logging.getLogger(__name__)
+
+OUTCOMES = frozenset(AuditEvent.Outcome.values)
+REDACTED = "[redacted]"
+SYSTEM_ACTOR = "system"
+
+# Keys whose values never reach the audit log, compared case-insensitively with "-" as "_".
+SECRET_KEYS = frozenset({
+    "api_key", "apikey", "x_api_key", "private_key", "privatekey", "credentials", "credential",
+    "clob_api_key", "clob_api_secret", "clob_api_passphrase", "clob_secret", "clob_passphrase",
+    "passphrase", "signature", "signatures", "password", "secret", "token", "access_token",
+    "refresh_token", "auth_token", "authorization", "mnemonic", "seed_phrase",
+})
+# ... and keys ending like these (``token_id`` and ``signature_type`` are kept: they are not secrets).
+SECRET_SUFFIXES = ("_secret", "_passphrase", "_password", "_private_key", "_api_key", "_signature", "_credentials")
+
+# PostgreSQL: one advisory lock key serializes appends (two writers never fork the chain).
+_CHAIN_LOCK_KEY = 0x5A_0A_D1_7C
+
+
+class AuditError(RuntimeError):
+    """The audit log was asked for something it will not do."""
+
+
+# --- Sanitising -----------------------------------------------------------------------------
+
+
+def is_secret_key(key: Any) -> bool:
+    name = str(key).strip().lower().replace("-", "_")
+    return name in SECRET_KEYS or name.endswith(SECRET_SUFFIXES)
+
+
+def sanitise(value: Any) -> Any:
+    """A JSON-safe copy of ``value`` with every secret-looking key's value replaced."""
+    plain = json.loads(json.dumps(value, cls=DjangoJSONEncoder, default=str))
+    return _redact(plain)
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): (REDACTED if is_secret_key(k) else _redact(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact(v) for v in value]
+    return value
+
+
+# --- The chain ------------------------------------------------------------------------------
+
+
+def canonical_content(*, seq: int, at: datetime, actor_id: int | None, actor_name: str, action: str,
+                      customer_id: int | None, customer_ref: str, reason: str, request: Any, outcome: str,
+                      response: Any, prev_hash: str) -> bytes:
+    """The bytes a row's hash covers: sorted keys, no whitespace, UTC microsecond time."""
+    content = {
+        "seq": seq, "at": at.astimezone(UTC).isoformat(timespec="microseconds"), "actor_id": actor_id,
+        "actor_name": actor_name, "action": action, "customer_id": customer_id, "customer_ref": customer_ref,
+        "reason": reason, "request": request, "outcome": outcome, "response": response, "prev_hash": prev_hash,
+    }
+    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def compute_hash(event: AuditEvent) -> str:
+    return hashlib.sha256(canonical_content(
+        seq=event.seq, at=event.at, actor_id=event.actor_id, actor_name=event.actor_name, action=event.action,
+        customer_id=event.customer_id, customer_ref=event.customer_ref, reason=event.reason,
+        request=event.request, outcome=event.outcome, response=event.response, prev_hash=event.prev_hash,
+    )).hexdigest()
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    seq: int
+    pk: int
+    problem: str
+
+
+def verify_chain(*, chunk_size: int = 2000) -> tuple[int, ChainBreak | None]:
+    """Recompute every row's hash in order; return (rows checked, the first break or None)."""
+    checked, prev_seq, prev_hash = 0, 0, ""
+    for event in AuditEvent.objects.order_by("seq").iterator(chunk_size=chunk_size):
+        if event.seq != prev_seq + 1:
+            return checked, ChainBreak(event.seq, event.pk, f"sequence jumps from {prev_seq} to {event.seq} (rows missing)")
+        if event.prev_hash != prev_hash:
+            return checked, ChainBreak(event.seq, event.pk, "prev_hash does not match the previous row's hash")
+        if compute_hash(event) != event.hash:
+            return checked, ChainBreak(event.seq, event.pk, "content does not match its hash (row altered)")
+        checked, prev_seq, prev_hash = checked + 1, event.seq, event.hash
+    return checked, None
+
+
+# --- Writing --------------------------------------------------------------------------------
+
+
+def _actor_fields(actor) -> tuple[Any, str]:
+    """(user or None, the name kept on the row) for a User, an API token, a string or None."""
+    if actor is None:
+        return None, SYSTEM_ACTOR
+    if isinstance(actor, str):
+        if not actor.strip():
+            raise AuditError("An audit actor name cannot be blank.")
+        return None, actor.strip()[:255]
+    identity = getattr(actor, "identity", None)  # an API token
+    if isinstance(identity, str) and identity:
+        return None, identity[:255]
+    if hasattr(actor, "get_username"):
+        if not getattr(actor, "is_authenticated", False) or actor.pk is None:
+            return None, "anonymous"
+        return actor, actor.get_username()[:255]
+    raise AuditError(f"Cannot name an audit actor of type {type(actor).__name__}.")
+
+
+def _customer_fields(customer) -> tuple[Any, str]:
+    """(mirrored Customer or None, Parsec customer id) for a Customer, an id string/UUID or None."""
+    if customer is None or customer == "":
+        return None, ""
+    parsec_id = getattr(customer, "parsec_customer_id", None)
+    if parsec_id is not None:
+        return customer, str(parsec_id)
+    ref = str(customer).strip()
+    # The mirrored customer model, as the audit row's foreign key names it (the audit log sits
+    # below the customers app and does not import it).
+    customer_model = AuditEvent._meta.get_field("customer").related_model
+    try:
+        found = customer_model.objects.filter(parsec_customer_id=uuid.UUID(ref)).first()
+    except ValueError:
+        found = None
+    return found, ref[:64]
+
+
+def record_action(*, actor, action: str, customer=None, reason: str = "", request: dict | None = None,
+                  outcome: str, response: dict | None = None) -> AuditEvent:
+    """Append one operator action to the audit log and return the row.
+
+    ``actor`` is a staff User, an API token (anything with ``.identity``), an identity string,
+    or None for the system itself. ``customer`` is a ``customers.Customer``, a Parsec customer
+    id, or None. ``request`` and ``response`` are sanitised here: secret-looking keys are
+    replaced by ``"[redacted]"``.
+    """
+    action = (action or "").strip()
+    if not action or len(action) > 100:
+        raise AuditError("An audit action is a dotted verb of 1 to 100 characters, e.g. 'order.place'.")
+    if outcome not in OUTCOMES:
+        raise AuditError(f"Unknown audit outcome {outcome!r}; expected one of {sorted(OUTCOMES)}.")
+    user, actor_name = _actor_fields(actor)
+    customer_obj, customer_ref = _customer_fields(customer)
+    clean_request = sanitise(request or {})
+    clean_response = sanitise(response or {})
+    for attempt in range(3):
+        try:
+            return _append(user=user, actor_name=actor_name, action=action, customer=customer_obj,
+                           customer_ref=customer_ref, reason=str(reason or ""), request=clean_request,
+                           outcome=outcome, response=clean_response)
+        except IntegrityError:
+            # Only reachable if two writers raced past the lock (a vendor without one); the
+            # unique seq/hash refused the fork, so read the new head and try again.
+            if attempt == 2 or in_caller_transaction():
+                raise
+    raise AssertionError("unreachable")
+
+
+def _append(**fields) -> AuditEvent:
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
+        # SQLite: every transaction here begins IMMEDIATE (settings), so appends are serialized.
+        head = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
+        seq, prev_hash = (head[0] + 1, head[1]) if head else (1, "")
+        event = AuditEvent(
+            seq=seq, at=timezone.now().astimezone(UTC), actor=fields["user"], actor_name=fields["actor_name"],
+            action=fields["action"], customer=fields["customer"], customer_ref=fields["customer_ref"],
+            reason=fields["reason"], request=fields["request"], outcome=fields["outcome"],
+            response=fields["response"], prev_hash=prev_hash,
+        )
+        event.hash = compute_hash(event)
+        event.save(force_insert=True)
+    return event
+
+
+@dataclass
+class AuditEntry:
+    """What the work inside ``audited`` reports; the row is written from it when the block ends."""
+
+    outcome: str = AuditEvent.Outcome.OK
+    response: dict = field(default_factory=dict)
+    customer: Any = None
+    event: AuditEvent | None = None
+
+
+@contextmanager
+def audited(*, actor, action: str, customer=None, reason: str = "", request: dict | None = None) -> Iterator[AuditEntry]:
+    """Record ``action`` whatever happens inside the block.
+
+    The block may set ``entry.outcome``, ``entry.response`` and ``entry.customer``. If it raises,
+    the row says ``error`` (unless the block had already set another non-ok outcome) with the
+    exception's type and message, and the exception propagates. The row is written in its own
+    transaction after the block, so it must not run inside a caller's transaction.
+    """
+    if in_caller_transaction():
+        raise AuditError("audited() must run outside any transaction, or a rollback would lose the row.")
+    entry = AuditEntry(customer=customer)
+    try:
+        yield entry
+    except BaseException as exc:
+        outcome = entry.outcome if entry.outcome != AuditEvent.Outcome.OK else AuditEvent.Outcome.ERROR
+        response = {**entry.response, "error": str(exc)[:2000], "error_type": type(exc).__name__}
+        try:
+            entry.event = record_action(actor=actor, action=action, customer=entry.customer, reason=reason,
+                                        request=request, outcome=outcome, response=response)
+        except Exception:
+            logger.exception("could not record failed action %s", action)
+        raise
+    entry.event = record_action(actor=actor, action=action, customer=entry.customer, reason=reason,
+                                request=request, outcome=entry.outcome, response=entry.response)

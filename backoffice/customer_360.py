@@ -1,0 +1,185 @@
+"""Customer 360: one page with everything about one end-user, and the search that finds them.
+
+Read-only: the buttons on it (place an order, cancel one) lead to the trading pages, which
+check their own permissions. The end-user's Parsec API key is never here: only its last four.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from compliance.exports import day_range, escrow_rows
+from compliance.models import Alert, Review
+from customers.models import BalanceSnapshot, Customer
+from customers.selectors import latest_balances
+from orders.models import Fill, Order, Position
+from orders.pnl import customer_pnl
+
+
+def _n(value: Decimal) -> str:
+    """A quantity or price without trailing zeros or exponent: 10, 0.31, 2.5."""
+    return format(value.normalize(), "f")
+
+
+TIMELINE_KINDS = {
+    "order": "Orders", "fill": "Fills", "cancel": "Cancels", "escrow": "Escrow", "balance": "Balance changes",
+    "action": "Operator actions", "alert": "Alerts", "review": "Review notes",
+}
+PER_SOURCE = 100
+LIVE = [Order.Status.PENDING, Order.Status.OPEN, Order.Status.PARTIALLY_FILLED]
+
+
+class TimelineFilter(forms.Form):
+    start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    kind = forms.MultipleChoiceField(choices=list(TIMELINE_KINDS.items()), required=False)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("start") and data.get("end") and data["end"] < data["start"]:
+            raise forms.ValidationError("The end date is before the start date.")
+        return data
+
+
+@dataclass
+class TimelineEntry:
+    at: datetime
+    kind: str
+    title: str
+    detail: str = ""
+    link: str = ""
+
+    @property
+    def kind_label(self) -> str:
+        return TIMELINE_KINDS[self.kind]
+
+
+def _require_view(request) -> None:
+    if not request.user.has_perm("customers.view_customer"):
+        raise PermissionDenied
+
+
+def timeline(*, customer: Customer, start: date | None, end: date | None, kinds: list[str] | None) -> list[TimelineEntry]:
+    """Every source's newest PER_SOURCE entries in the range, merged newest first."""
+    today = timezone.now().date()
+    since, until = day_range(start or date(2000, 1, 1), end or today + timedelta(days=1))
+    wanted = set(kinds or TIMELINE_KINDS)
+    entries: list[TimelineEntry] = []
+
+    def newest(qs, field):
+        return qs.filter(**{f"{field}__gte": since, f"{field}__lt": until}).order_by(f"-{field}")[:PER_SOURCE]
+
+    if "order" in wanted:
+        for o in newest(Order.objects.filter(customer=customer).select_related("placed_by_user", "market"), "created_at"):
+            who = f" by {o.placed_by_user.get_username()}" if o.placed_by_user_id else ""
+            entries.append(TimelineEntry(o.created_at, "order", f"{o.side} {_n(o.size)} {o.outcome} @ {_n(o.price)}",
+                                         f"{o.market_title[:90]} · {o.get_exchange_display()} · now {o.get_status_display()}{who}"))
+    if "cancel" in wanted:
+        cancelled = Order.objects.filter(customer=customer, status=Order.Status.CANCELLED).exclude(updated_at=None)
+        for o in newest(cancelled, "updated_at"):
+            entries.append(TimelineEntry(o.updated_at, "cancel", f"Cancelled {o.side} {_n(o.size)} {o.outcome} @ {_n(o.price)}",
+                                         f"{_n(o.filled)} of {_n(o.size)} filled · {o.parsec_order_id}"))
+    if "fill" in wanted:
+        for f in newest(Fill.objects.filter(customer=customer), "created_at"):
+            entries.append(TimelineEntry(f.created_at, "fill", f"Filled {f.side} {_n(f.size)} {f.outcome} @ {_n(f.price)}",
+                                         f"{'taker' if f.is_taker else 'maker'} · fee {_n(f.fee)} · order {f.parsec_order_id}"))
+    if "balance" in wanted:
+        snapshots = list(BalanceSnapshot.objects.filter(customer=customer, taken_at__lt=until).order_by("-taken_at", "-id")[:PER_SOURCE * 3])
+        snapshots.reverse()
+        previous: dict[str, int] = {}
+        for snap in snapshots:
+            before = previous.get(snap.exchange)
+            previous[snap.exchange] = snap.usdc_base_units
+            if before is not None and before != snap.usdc_base_units and snap.taken_at >= since:
+                delta = Decimal(snap.usdc_base_units - before).scaleb(-6)
+                entries.append(TimelineEntry(snap.taken_at, "balance", f"{snap.get_exchange_display()} balance {snap.usdc:.2f} USDC",
+                                             f"{'+' if delta > 0 else ''}{delta.normalize():f} USDC"))
+    if "escrow" in wanted:
+        records, stamp = escrow_rows(customer, since, until)
+        if records is not None and stamp:
+            for record in records.order_by(f"-{stamp}")[:PER_SOURCE]:
+                usdc = {name: Decimal(getattr(record, f"{name}_base_units")).scaleb(-6).normalize()
+                        for name in ("fee", "affiliate", "treasury", "refund")}
+                detail = (f"fee {usdc['fee']:f} USDC · affiliate {usdc['affiliate']:f} · treasury {usdc['treasury']:f} · "
+                          f"refunded {usdc['refund']:f}" + (" · differs from the escrow" if record.discrepancy else ""))
+                entries.append(TimelineEntry(getattr(record, stamp), "escrow",
+                                             f"Fee escrow {record.get_state_display().lower()}", detail,
+                                             link=f"/admin/orders/feeescrowrecord/{record.pk}/change/"))
+    if "action" in wanted:
+        events = AuditEvent.objects.filter(customer_ref=str(customer.parsec_customer_id))
+        for e in newest(events, "at"):
+            entries.append(TimelineEntry(e.at, "action", f"{e.action} by {e.actor_name} ({e.outcome})", e.reason[:200]))
+    if "alert" in wanted:
+        for a in newest(Alert.objects.filter(customer=customer), "raised_at"):
+            entries.append(TimelineEntry(a.raised_at, "alert", a.title, f"{a.get_rule_display()} · {a.get_status_display()}",
+                                         link=f"/admin/compliance/alert/{a.pk}/change/"))
+    if "review" in wanted:
+        for r in newest(Review.objects.filter(alert__customer=customer).select_related("reviewer"), "reviewed_at"):
+            entries.append(TimelineEntry(r.reviewed_at, "review", f"{r.get_disposition_display()} by {r.reviewer.get_username()}",
+                                         r.note[:300], link=f"/admin/compliance/alert/{r.alert_id}/change/"))
+    entries.sort(key=lambda entry: entry.at, reverse=True)
+    return entries[:PER_SOURCE * 2]
+
+
+def customer_360(request, pk: int):
+    _require_view(request)
+    customer = get_object_or_404(Customer.objects.prefetch_related("wallets", "exchange_links"), pk=pk)
+    filters = TimelineFilter(request.GET or None)
+    start = end = kinds = None
+    if filters.is_bound and filters.is_valid():
+        start, end, kinds = filters.cleaned_data["start"], filters.cleaned_data["end"], filters.cleaned_data["kind"]
+    pnl = customer_pnl(customer=customer)
+    exchanges = sorted({link.exchange for link in customer.exchange_links.all()} | {line.exchange for line in pnl})
+    balances = {snap.exchange: snap for snap in latest_balances(customer=customer)}
+    positions = Position.objects.filter(customer=customer, is_open=True).select_related("market")
+    per_exchange = []
+    for exchange in sorted(set(exchanges) | set(balances)):
+        lines = [line for line in pnl if line.exchange == exchange]
+        per_exchange.append({
+            "exchange": exchange, "balance": balances.get(exchange),
+            "positions": [p for p in positions if p.exchange == exchange], "pnl": lines,
+            "realised": sum((line.realised for line in lines), Decimal("0")),
+            "unrealised": sum((line.unrealised or Decimal("0") for line in lines), Decimal("0")),
+        })
+    context = {
+        **admin.site.each_context(request), "title": f"Customer 360 · {customer.external_id}", "customer": customer,
+        "per_exchange": per_exchange, "filters": filters,
+        "open_orders": Order.objects.filter(customer=customer, status__in=LIVE).select_related("market").order_by("-created_at")[:100],
+        "timeline": timeline(customer=customer, start=start, end=end, kinds=kinds),
+        "open_alerts": Alert.objects.filter(customer=customer, status__in=Alert.OPEN_STATUSES).count(),
+        "can_trade": request.user.has_perm("orders.place_order"),
+        "can_cancel": request.user.has_perm("orders.cancel_order"),
+        "can_export": request.user.has_perm("compliance.export_activity"),
+        "kinds": TIMELINE_KINDS, "selected_kinds": set(kinds or ()),
+    }
+    return TemplateResponse(request, "backoffice/customer_360.html", context)
+
+
+def customer_search(request):
+    """Find a customer by external id, email (prefix) or Parsec id; one match opens its page."""
+    _require_view(request)
+    query = request.GET.get("q", "").strip()
+    results = []
+    if query:
+        condition = Q(external_id__istartswith=query) | Q(email__istartswith=query)
+        with contextlib.suppress(ValueError):
+            condition |= Q(parsec_customer_id=uuid.UUID(query))
+        results = list(Customer.objects.filter(condition).order_by("external_id")[:50])
+        if len(results) == 1:
+            return redirect("customer_360", pk=results[0].pk)
+    return TemplateResponse(request, "backoffice/customer_search.html", {
+        **admin.site.each_context(request), "title": "Find a customer", "query": query, "results": results,
+    })

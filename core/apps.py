@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    """Shared, domain-free pieces: the upsert engine, the admin base, errors, money, roles."""
+
+    name = "core"
+    verbose_name = "Core"

@@ -1,0 +1,124 @@
+"""Admin pages for end-user management: create, onboard, qps_limit, deactivate (four eyes).
+
+Thin: each view parses a ``customers.forms`` form, calls ``customers.services`` and
+renders the result; each needs ``customers.manage_enduser`` (Compliance gets 403). Posted
+credentials are marked sensitive so Django's error reports never show them.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import path
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters
+
+from core.admin import admin_page, require_permission
+from customers import services
+from customers.forms import CreateEndUserForm, DeactivateForm, OnboardForm, QpsLimitForm
+from customers.models import Customer
+
+PERMISSION = "customers.manage_enduser"
+
+
+def _refusal(form, exc: services.EndUserError) -> None:
+    form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+
+
+class EndUserAdminMixin:
+    """Mixed into CustomerAdmin: the pages and the detail buttons that open them."""
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("new-end-user/", view(self.create_end_user_view), name="customers_customer_new_end_user"),
+            path("<int:object_id>/onboard/", view(self.onboard_view), name="customers_customer_onboard"),
+            path("<int:object_id>/qps-limit/", view(self.qps_limit_view), name="customers_customer_qps_limit"),
+            path("<int:object_id>/deactivate/", view(self.deactivate_view), name="customers_customer_deactivate"),
+            *super().get_urls(),
+        ]
+
+    def has_manage_enduser_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm(PERMISSION)
+
+    def _page(self, request, template: str, context: dict, *, title: str):
+        return admin_page(self, request, template, context, title=title, opts=Customer._meta)
+
+    def create_end_user_view(self, request):
+        require_permission(request, PERMISSION)
+        form = CreateEndUserForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                customer = services.create_end_user(actor=request.user, **form.cleaned_data)
+            except services.EndUserError as exc:
+                _refusal(form, exc)
+            else:
+                messages.success(request, f"End-user {customer.external_id} created at Parsec.")
+                return redirect("admin:customers_customer_change", customer.pk)
+        return self._page(request, "customers/enduser_form.html", {"form": form, "submit": "Create end-user"},
+                          title="Create an end-user")
+
+    @method_decorator(sensitive_post_parameters(*OnboardForm.CREDENTIAL_FIELDS))
+    def onboard_view(self, request, object_id):
+        require_permission(request, PERMISSION)
+        customer = get_object_or_404(Customer, pk=object_id)
+        form = OnboardForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                result = services.onboard_end_user(
+                    actor=request.user, customer=customer, exchange=form.cleaned_data["exchange"],
+                    mode=form.cleaned_data["mode"], credentials=form.credentials(),
+                )
+            except services.EndUserError as exc:
+                _refusal(form, exc)
+            else:
+                messages.success(request, f"{customer} onboarded to {result.exchange} ({result.mode}): {result.status}.")
+                return redirect("admin:customers_customer_change", customer.pk)
+        return self._page(request, "customers/enduser_form.html", {
+            "form": form, "customer": customer, "submit": "Onboard",
+            "note": "Credentials are passed to Parsec once and never kept by the back-office.",
+        }, title=f"Onboard {customer} to an exchange")
+
+    def qps_limit_view(self, request, object_id):
+        require_permission(request, PERMISSION)
+        customer = get_object_or_404(Customer, pk=object_id)
+        form = QpsLimitForm(request.POST or None, initial={"qps_limit": customer.qps_limit})
+        change = None
+        if request.method == "POST" and form.is_valid():
+            try:
+                change = services.update_qps_limit(actor=request.user, customer=customer,
+                                                   qps_limit=form.cleaned_data["qps_limit"], reason=form.cleaned_data["reason"])
+            except services.EndUserError as exc:
+                _refusal(form, exc)
+            else:
+                messages.success(request, f"qps_limit of {customer} is now {change.new_limit}.")
+                customer = change.customer
+        try:
+            pool = change.after if change else services.pool_status()
+        except Exception as exc:  # the page still works without the pool figure
+            pool, form_note = None, f"The builder pool could not be read: {services._parsec_message(exc)}"
+        else:
+            form_note = ""
+        return self._page(request, "customers/enduser_qps.html", {
+            "form": form, "customer": customer, "change": change, "pool": pool, "pool_error": form_note,
+            "submit": "Change qps_limit",
+        }, title=f"qps_limit of {customer}")
+
+    def deactivate_view(self, request, object_id):
+        require_permission(request, PERMISSION)
+        customer = get_object_or_404(Customer, pk=object_id)
+        form = DeactivateForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                approval = services.request_deactivation(actor=request.user, customer=customer, **form.cleaned_data)
+            except services.EndUserError as exc:
+                _refusal(form, exc)
+            else:
+                messages.success(request, "Deactivation requested: a second Operations user must approve it "
+                                          "before it reaches Parsec.")
+                return redirect("admin:approvals_approvalrequest_decide", pk=approval.pk)
+        return self._page(request, "customers/enduser_form.html", {
+            "form": form, "customer": customer, "submit": "Request deactivation", "danger": True,
+            "note": (f"Deactivating {customer.external_id} is irreversible: Parsec revokes the user's API key and "
+                     "it cannot trade again. A second Operations user must approve."),
+        }, title=f"Deactivate {customer}")

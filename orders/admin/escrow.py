@@ -1,0 +1,134 @@
+"""Fee escrow in the admin: the records (read-only, flagged ones first to find), a re-check
+button, and the builder's escrow configuration read from Parsec."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from unfold.admin import ModelAdmin
+from unfold.decorators import action, display
+
+from core.admin import ReadOnlyAdminMixin
+from orders import escrow, fees
+from orders.models import FeeEscrowRecord
+
+
+class FlaggedFilter(admin.SimpleListFilter):
+    title = "differs from the escrow"
+    parameter_name = "flagged"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Flagged"), ("no", "Matches")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.exclude(discrepancy="")
+        if self.value() == "no":
+            return queryset.filter(discrepancy="")
+        return queryset
+
+
+@admin.register(FeeEscrowRecord)
+class FeeEscrowRecordAdmin(ReadOnlyAdminMixin, ModelAdmin):
+    list_display = ("fee_order_short", "customer", "state", "fee", "affiliate", "treasury", "refund", "chain_state",
+                    "flag", "created_at")
+    list_filter = ("state", FlaggedFilter)
+    list_select_related = ("customer",)
+    search_fields = ("fee_order_id", "payer", "customer__external_id", "order__parsec_order_id")
+    show_full_result_count = False
+    list_per_page = 50
+    readonly_fields = ("discrepancy", "chain_record")
+    actions_list = ("escrow_configuration",)
+    actions_detail = ("check_now",)
+
+    def has_check_escrow_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("orders.check_escrow")
+
+    def has_view_escrow_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("orders.view_feeescrowrecord")
+
+    @display(description="Fee order id")
+    def fee_order_short(self, obj: FeeEscrowRecord) -> str:
+        return format_html('<span class="font-mono text-xs" title="{}">{}…</span>', obj.fee_order_id, obj.fee_order_id[:12])
+
+    @display(description="Fee (USDC)")
+    def fee(self, obj):
+        return fees.usdc(obj.fee_base_units)
+
+    @display(description="Affiliate")
+    def affiliate(self, obj):
+        return fees.usdc(obj.affiliate_base_units)
+
+    @display(description="Treasury")
+    def treasury(self, obj):
+        return fees.usdc(obj.treasury_base_units)
+
+    @display(description="Refunded")
+    def refund(self, obj):
+        return fees.usdc(obj.refund_base_units)
+
+    @display(description="Check", label={"matches": "success", "differs": "danger", "unchecked": "info"})
+    def flag(self, obj):
+        if obj.checked_at is None:
+            return "unchecked"
+        return "differs" if obj.discrepancy else "matches"
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("configuration/", view(self.configuration_view), name="orders_feeescrowrecord_configuration"),
+            path("<int:pk>/check/", view(self.check_view), name="orders_feeescrowrecord_check"),
+            *super().get_urls(),
+        ]
+
+    @action(description="Escrow configuration", icon="settings", permissions=["view_escrow"])
+    def escrow_configuration(self, request):
+        return redirect("admin:orders_feeescrowrecord_configuration")
+
+    @action(description="Check against the escrow now", icon="fact_check", permissions=["check_escrow"])
+    def check_now(self, request, object_id):
+        return redirect(reverse("admin:orders_feeescrowrecord_check", args=[int(object_id)]))
+
+    def check_view(self, request, pk):
+        if not request.user.has_perm("orders.check_escrow"):
+            raise PermissionDenied
+        record = get_object_or_404(FeeEscrowRecord, pk=pk)
+        if request.method == "GET":
+            return TemplateResponse(request, "orders/escrow/check.html", {
+                **self.admin_site.each_context(request), "opts": FeeEscrowRecord._meta, "record": record,
+                "title": "Check this fee against the escrow"})
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["GET", "POST"])
+        record = escrow.recheck(record=record, actor=request.user)
+        if record.discrepancy:
+            messages.warning(request, f"Differs from the escrow: {record.discrepancy}")
+        else:
+            messages.success(request, f"Matches the escrow ({record.get_state_display()}).")
+        return redirect("admin:orders_feeescrowrecord_change", record.pk)
+
+    def configuration_view(self, request):
+        if not request.user.has_perm("orders.view_feeescrowrecord"):
+            raise PermissionDenied
+        config, error = None, ""
+        try:
+            config = escrow.escrow_config()
+        except Exception as exc:
+            from parsec.errors import explain
+
+            error = explain(exc).message
+        example = None
+        if config is not None and config.fee_bps is not None:
+            from decimal import Decimal
+
+            example = fees.fee_for_config(config=config, price=Decimal("0.55"), size=Decimal("100"))
+        return TemplateResponse(request, "orders/escrow/configuration.html", {
+            **self.admin_site.each_context(request), "opts": FeeEscrowRecord._meta, "config": config, "error": error,
+            "example_fee": fees.usdc(example) if example is not None else None,
+            "min_fee": fees.usdc(config.min_fee_usdc) if config else None,
+            "title": "Fee escrow configuration (from Parsec)",
+        })

@@ -1,0 +1,304 @@
+"""Admin pages for operator trading: place, confirm, reconcile, cancel, kill switch, four eyes.
+
+Thin: each view parses input with a form from ``orders.forms``, calls ``orders.services`` and
+renders the result. Each checks its own permission (Compliance gets 403 on all of them).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from unfold.admin import ModelAdmin
+from unfold.decorators import display
+
+from core.admin import ReadOnlyAdminMixin, admin_page, require_permission
+from core.errors import DomainError
+from customers.models import Customer
+from orders import escrow, services
+from orders.forms import CancelForm, EscrowOrderForm, KillSwitchForm, ReasonForm
+from orders.models import KillSwitch, Market, OrderIntent
+
+logger = logging.getLogger(__name__)
+
+
+class TradingAdminMixin(ReadOnlyAdminMixin):
+    """Read-only changelists; rows change only through services."""
+
+    show_full_result_count = False
+    list_per_page = 50
+
+    def render_page(self, request, template: str, context: dict, *, title: str):
+        return admin_page(self, request, template, context, title=title)
+
+
+@admin.register(OrderIntent)
+class OrderIntentAdmin(TradingAdminMixin, ModelAdmin):
+    list_display = ("key_display", "customer", "exchange", "side", "size", "outcome", "price", "market_title",
+                    "status", "created_by", "created_at")
+    list_filter = ("status", "exchange", "source")
+    list_select_related = ("customer", "market", "created_by")
+    search_fields = ("key", "parsec_order_id", "customer__external_id")
+    date_hierarchy = None
+
+    @display(description="Intent")
+    def key_display(self, obj: OrderIntent) -> str:
+        return format_html('<a href="{}" class="font-mono text-xs">{}</a>',
+                           reverse("admin:orders_orderintent_detail", args=[obj.key]), str(obj.key)[:8])
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("place/", view(self.place_view), name="orders_orderintent_place"),
+            path("market-search/", view(self.market_search_view), name="orders_orderintent_market_search"),
+            path("book/", view(self.book_view), name="orders_orderintent_book"),
+            path("cancel/", view(self.cancel_view), name="orders_orderintent_cancel"),
+            path("<uuid:key>/", view(self.detail_view), name="orders_orderintent_detail"),
+            path("<uuid:key>/confirm/", view(self.confirm_view), name="orders_orderintent_confirm"),
+            path("<uuid:key>/reconcile/", view(self.reconcile_view), name="orders_orderintent_reconcile"),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        intent = get_object_or_404(OrderIntent, pk=object_id)
+        return redirect("admin:orders_orderintent_detail", key=intent.key)
+
+    # --- Placing ------------------------------------------------------------------------
+
+    def place_view(self, request):
+        require_permission(request, "orders.place_order")
+        config = escrow.escrow_config_or_none()
+        if request.method == "POST":
+            form = EscrowOrderForm(request.POST, escrow_config=config)
+            if form.is_valid():
+                try:
+                    intent = services.create_intent(actor=request.user, **form.service_kwargs())
+                except services.OrderValidationError as exc:
+                    for field_name, errors in exc.errors.items():
+                        for error in errors:
+                            form.add_error(field_name if field_name in form.fields else None, error)
+                except DomainError as exc:
+                    form.add_error(None, exc.message)
+                else:
+                    return redirect("admin:orders_orderintent_confirm", key=intent.key)
+        else:
+            initial = {}
+            customer_id = request.GET.get("customer")
+            if customer_id:
+                initial["customer"] = get_object_or_404(Customer, pk=customer_id)
+            for name in ("exchange", "market", "outcome", "side"):
+                if request.GET.get(name):
+                    initial[name] = request.GET[name]
+            form = EscrowOrderForm(initial=initial, escrow_config=config)
+        customer = self._form_customer(form)
+        if customer is None:
+            messages.error(request, "Open the order form from a customer's page.")
+            return redirect("admin:customers_customer_changelist")
+        return self.render_page(request, "orders/trading/place.html", {
+            "form": form, "customer": customer,
+            "escrow_fields": [form[name] for name in form.escrow_fields],
+        }, title=f"Place an order for {customer}")
+
+    @staticmethod
+    def _form_customer(form) -> Customer | None:
+        value = form.data.get("customer") if form.is_bound else form.initial.get("customer")
+        if isinstance(value, Customer):
+            return value
+        return Customer.objects.filter(pk=value).first() if value and str(value).isdigit() else None
+
+    def market_search_view(self, request):
+        """htmx: the market choices matching a title search (and the exchange)."""
+        require_permission(request, "orders.place_order")
+        query = request.GET.get("q", "").strip()
+        markets = Market.objects.filter(status=Market.Status.ACTIVE)
+        if request.GET.get("exchange"):
+            markets = markets.filter(exchange=request.GET["exchange"])
+        if query:
+            markets = markets.filter(question__icontains=query)
+        return TemplateResponse(request, "orders/trading/_market_options.html", {
+            "markets": markets.order_by("question")[:50], "selected": request.GET.get("market"),
+        })
+
+    def book_view(self, request):
+        """htmx: the live order book beside the form, with the customer's position and balance."""
+        require_permission(request, "orders.place_order")
+        market = Market.objects.filter(pk=request.GET.get("market") or 0).first()
+        customer = Customer.objects.filter(pk=request.GET.get("customer") or 0).first()
+        outcome = request.GET.get("outcome") or (market.outcome_names[0] if market and market.outcome_names else "")
+        context = {"market": market, "customer": customer, "outcome": outcome}
+        if market is not None:
+            context["book"], context["book_error"] = services.live_order_book(market=market, outcome=outcome)
+            if customer is not None:
+                market_id = services.order_market_id(market)
+                context["position"] = services.position_size(
+                    customer=customer, exchange=market.exchange, market_native_id=market_id, outcome=outcome)
+                context["balance"] = services.latest_balance(customer=customer, exchange=market.exchange)
+                context["committed"] = services.committed_buy_usdc(customer=customer, exchange=market.exchange)
+        return TemplateResponse(request, "orders/trading/_book.html", context)
+
+    def confirm_view(self, request, key):
+        intent = get_object_or_404(OrderIntent.objects.select_related("customer", "market", "approval"), key=key)
+        require_permission(request, "orders.place_order")
+        if request.method == "POST":
+            action = request.POST.get("action")
+            try:
+                if action == "send":
+                    result = escrow.send_intent(intent=intent, actor=request.user)
+                    level = messages.SUCCESS if result.intent.status == OrderIntent.Status.PLACED else (
+                        messages.WARNING if result.intent.status in (OrderIntent.Status.UNKNOWN, OrderIntent.Status.SENDING)
+                        or not result.sent else messages.ERROR)
+                    messages.add_message(request, level, result.message)
+                elif action == "submit_approval":
+                    services.submit_for_approval(intent=intent, actor=request.user)
+                    messages.success(request, "Sent to a second Operations user for approval.")
+                elif action == "withdraw":
+                    if services.withdraw_intent(intent=intent, actor=request.user, reason="Withdrawn by the operator"):
+                        messages.info(request, "The order was withdrawn; nothing was sent.")
+                    else:
+                        messages.warning(request, "Too late to withdraw: the order was already submitted.")
+                else:
+                    return HttpResponseNotAllowed(["POST"])
+            except DomainError as exc:
+                messages.error(request, exc.message)
+            return redirect("admin:orders_orderintent_detail", key=intent.key)
+        if intent.status not in (OrderIntent.Status.NEW, OrderIntent.Status.AWAITING_APPROVAL) or intent.approval_id:
+            return redirect("admin:orders_orderintent_detail", key=intent.key)
+        return self.render_page(request, "orders/trading/confirm.html", {
+            "intent": intent, "preview": services.preview_order(intent=intent),
+        }, title="Confirm the order")
+
+    def detail_view(self, request, key):
+        intent = get_object_or_404(OrderIntent.objects.select_related("customer", "market", "order", "approval",
+                                                                      "created_by", "sent_by"), key=key)
+        if not request.user.has_perm("orders.view_orderintent"):
+            raise PermissionDenied
+        from orders.messages import intent_status_message
+
+        return self.render_page(request, "orders/trading/intent_detail.html", {
+            "intent": intent, "status_message": intent_status_message(intent),
+            "can_reconcile": intent.status in services.UNRESOLVED and request.user.has_perm("orders.reconcile_intent"),
+            "can_send": intent.status == OrderIntent.Status.NEW and request.user.has_perm("orders.place_order"),
+        }, title=f"Order intent {str(intent.key)[:8]}")
+
+    def reconcile_view(self, request, key):
+        intent = get_object_or_404(OrderIntent, key=key)
+        require_permission(request, "orders.reconcile_intent")
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        intent = services.reconcile_intent(intent=intent, actor=request.user)
+        from orders.messages import intent_status_message
+
+        messages.info(request, f"Reconciled: {intent_status_message(intent)}")
+        return redirect("admin:orders_orderintent_detail", key=intent.key)
+
+    # --- Cancelling ---------------------------------------------------------------------
+
+    def cancel_view(self, request):
+        require_permission(request, "orders.cancel_order")
+        source = request.POST if request.method == "POST" else request.GET
+        data = {
+            "customer": source.get("customer", ""), "orders": source.get("orders") or ",".join(source.getlist("order")),
+            "exchange": source.get("exchange", ""), "market_native_id": source.get("market_native_id", ""),
+            "reason": source.get("reason", ""), "confirmed": source.get("confirmed", ""),
+        }
+        form = CancelForm(data)
+        results = None
+        targets = []
+        if form.is_valid() or (request.method == "GET" and not form.errors.get("customer")):
+            cleaned = form.cleaned_data if form.is_valid() else {**form.cleaned_data, "reason": ""}
+            scope = {"customer": cleaned.get("customer"), "order_ids": cleaned.get("orders"),
+                     "exchange": cleaned.get("exchange") or "", "market_native_id": cleaned.get("market_native_id") or ""}
+            if request.method == "POST" and form.is_valid() and cleaned.get("confirmed"):
+                results = services.cancel_orders(actor=request.user, reason=cleaned["reason"], **scope)
+            else:
+                targets = list(services.orders_to_cancel(**scope))
+        return self.render_page(request, "orders/trading/cancel.html", {
+            "form": form, "targets": targets, "results": results, "data": data,
+        }, title="Cancel orders")
+
+
+@admin.register(KillSwitch)
+class KillSwitchAdmin(TradingAdminMixin, ModelAdmin):
+    list_display = ("id", "scope", "customer", "exchange", "market_native_id", "reason", "engaged_by", "engaged_at",
+                    "released_by", "released_at")
+    list_filter = ("scope",)
+    list_select_related = ("customer", "engaged_by", "released_by")
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("engage/", view(self.engage_view), name="orders_killswitch_engage"),
+            path("<int:pk>/release/", view(self.release_view), name="orders_killswitch_release"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_engage": request.user.has_perm("orders.manage_killswitch")}
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        switch = get_object_or_404(KillSwitch.objects.select_related("customer", "engaged_by", "released_by"), pk=object_id)
+        if not request.user.has_perm("orders.view_killswitch"):
+            raise PermissionDenied
+        return self.render_page(request, "orders/trading/killswitch_detail.html", {
+            "switch": switch, "form": ReasonForm(),
+            "can_release": switch.is_engaged and request.user.has_perm("orders.manage_killswitch"),
+        }, title=str(switch))
+
+    def engage_view(self, request):
+        require_permission(request, "orders.manage_killswitch")
+        form = KillSwitchForm(request.POST or request.GET or None)
+        targets = []
+        if form.is_bound and form.is_valid():
+            data = form.cleaned_data
+            market = data.get("market")
+            scope = {
+                "customer": data.get("customer") if data["scope"] == KillSwitch.Scope.CUSTOMER else None,
+                "exchange": market.exchange if market and data["scope"] == KillSwitch.Scope.MARKET else "",
+                "market_native_id": services.order_market_id(market) if market and data["scope"] == KillSwitch.Scope.MARKET else "",
+            }
+            if request.method == "POST" and data.get("confirmed"):
+                try:
+                    switch, results = services.engage_kill_switch(scope=data["scope"], actor=request.user,
+                                                                  reason=data["reason"], **scope)
+                except DomainError as exc:
+                    messages.error(request, exc.message)
+                else:
+                    queued = (switch.cancel_summary or {}).get("queued")
+                    if queued is not None:
+                        messages.success(request, f"Kill switch engaged; placement is frozen. {queued} open orders are being "
+                                                  "cancelled in the background: the summary appears on this page.")
+                    else:
+                        cancelled = sum(r.result == "cancelled" for r in results)
+                        messages.success(request, f"Kill switch engaged; {cancelled} of {len(results)} open orders cancelled.")
+                    return self.render_page(request, "orders/trading/killswitch_detail.html", {
+                        "switch": switch, "results": results, "form": ReasonForm(), "can_release": True,
+                    }, title=str(switch))
+            targets = list(services.orders_to_cancel(**scope)) if data["scope"] != KillSwitch.Scope.BUILDER else list(
+                services.orders_to_cancel())
+        return self.render_page(request, "orders/trading/killswitch_engage.html", {
+            "form": form, "targets": targets, "confirming": form.is_bound and form.is_valid(),
+        }, title="Engage a kill switch")
+
+    def release_view(self, request, pk):
+        require_permission(request, "orders.manage_killswitch")
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        switch = get_object_or_404(KillSwitch, pk=pk)
+        form = ReasonForm(request.POST)
+        reason = form.cleaned_data["reason"] if form.is_valid() else ""
+        if not reason:
+            messages.error(request, "Say why the kill switch is released.")
+            return redirect("admin:orders_killswitch_change", object_id=pk)
+        try:
+            services.release_kill_switch(switch=switch, actor=request.user, reason=reason)
+            messages.success(request, "Kill switch released; trading in its scope is allowed again.")
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        return redirect("admin:orders_killswitch_change", object_id=pk)

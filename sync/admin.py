@@ -1,0 +1,101 @@
+"""Sync runs in the admin: the list, each run's page with its live progress, and "Sync now"."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from unfold.decorators import display
+
+from core.admin import MirrorAdmin, admin_page, filterset_filter, filterset_range, require_permission
+from customers.admin import customer_link
+from customers.models import Customer
+from sync.filters import SyncRunFilterSet
+from sync.models import SyncRun
+from sync.services import running_customer_ids, sync_customer_now
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(MirrorAdmin):
+    filterset_class = SyncRunFilterSet
+    list_display = (
+        "started_at", "kind", "scope", "trigger", "status", "duration", "calls_made", "rows_created",
+        "rows_updated", "rows_unchanged", "error_count", "progress",
+    )
+    list_select_related = ("customer",)
+    list_filter = (
+        filterset_filter(SyncRunFilterSet, "kind", "kind"),
+        filterset_filter(SyncRunFilterSet, "status", "status"),
+        filterset_filter(SyncRunFilterSet, "trigger", "trigger"),
+        filterset_filter(SyncRunFilterSet, "customer", "customer", text=True),
+        filterset_range(SyncRunFilterSet, "started", "started_at", "started at"),
+    )
+    readonly_fields = ("scope", "duration", "progress", "errors_display")
+    exclude = ("errors",)
+    change_form_before_template = "sync/syncrun_progress.html"
+
+    @display(description="Scope")
+    def scope(self, obj: SyncRun) -> str:
+        parts = [customer_link(obj.customer_id, obj.customer.external_id)] if obj.customer_id else ["all customers"]
+        if obj.exchange:
+            parts.append(obj.get_exchange_display())
+        return format_html_join(" · ", "{}", ((part,) for part in parts))
+
+    @display(description="Errors")
+    def error_count(self, obj: SyncRun) -> int:
+        return len(obj.errors or [])
+
+    @display(description="Progress")
+    def progress(self, obj: SyncRun) -> str:
+        percent = obj.progress_percent
+        total = "?" if obj.progress_total is None else obj.progress_total
+        return f"{obj.progress_done}/{total}" + ("" if percent is None else f" ({percent}%)")
+
+    @display(description="Errors")
+    def errors_display(self, obj: SyncRun) -> str:
+        return format_html('<pre class="text-xs whitespace-pre-wrap">{}</pre>', json.dumps(obj.errors, indent=2))
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<int:object_id>/progress/", view(self.progress_view), name="sync_syncrun_progress"),
+            path("start/", view(self.start_view), name="sync_syncrun_start"),
+            *super().get_urls(),
+        ]
+
+    def start_view(self, request):
+        """Sync now for one or more customers (``?customer=<pk>``, repeatable): confirm, start, show the run(s)."""
+        require_permission(request, "customers.sync_customer")
+        source = request.POST if request.method == "POST" else request.GET
+        pks = [int(pk) for pk in source.getlist("customer") if pk.isdigit()][:100]
+        customers = list(Customer.objects.filter(pk__in=pks).order_by("external_id"))
+        if not customers:
+            messages.error(request, "Choose at least one customer to sync.")
+            return redirect("admin:customers_customer_changelist")
+        if request.method == "POST":
+            runs = [sync_customer_now(customer=c, requested_by=request.user, reason="Sync now (admin)") for c in customers]
+            if len(runs) == 1:
+                return redirect("admin:sync_syncrun_change", runs[0].pk)
+            messages.success(request, f"Sync started for {len(runs)} customers.")
+            return redirect(reverse("admin:sync_syncrun_changelist") + "?trigger=on-demand")
+        back = reverse("admin:customers_customer_change", args=[customers[0].pk]) if len(customers) == 1 else reverse(
+            "admin:customers_customer_changelist")
+        return admin_page(self, request, "sync/start.html", {
+            "customers": customers, "running": running_customer_ids(customers), "back_url": back,
+        }, title="Sync now", opts=Customer._meta)
+
+    def progress_view(self, request, object_id: int):
+        """The progress fragment the run's page polls while the run is going."""
+        run = get_object_or_404(SyncRun, pk=object_id)
+        if not self.has_view_permission(request, run):
+            raise PermissionDenied
+        return TemplateResponse(request, "sync/syncrun_progress_fragment.html", {"run": run})
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        run = self.get_object(request, object_id)
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "run": run})

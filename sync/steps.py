@@ -1,0 +1,282 @@
+"""The steps of a sync: each reads Parsec through the gateway and hands the payloads to the
+owning app's mapping and set writes (``customers.sync``, ``orders.sync``).
+
+- ``sync_users``: every end-user through the builder users list (keyset pages to the end);
+- ``sync_markets``: the market catalogue of the trading exchanges;
+- ``sync_customer``: one customer's orders, fills, positions and balance on each linked exchange.
+
+What "nothing new writes nothing" means: mirrored rows are written only when Parsec reports
+something different, so ``last_seen_at`` is "when Parsec last showed this version"; when a
+customer was last confirmed in full is ``Customer.last_full_sync_at``. A balance snapshot is a
+new row only when the balance or allowance moved, so the history is a list of changes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from core.upsert import upsert
+from customers import sync as customers_sync
+from customers.enums import TRADING_EXCHANGES
+from customers.models import Customer, ExchangeLink
+from orders import sync as orders_sync
+from orders.models import Order
+from parsec import types
+from parsec.client import ParsecClient, get_client
+from sync.models import SyncRun
+from sync.report import ReadDigests, SyncReport, advance_progress, call_parsec, recording
+
+USERS_PAGE_SIZE = 100
+ORDERS_PAGE_LIMIT = 500  # Parsec's clamp for status=all
+FILLS_LIMIT = 1000
+MARKETS_PAGE_SIZE = 100
+
+
+# --- end-users ---------------------------------------------------------------------------
+
+
+def sync_users(*, run: SyncRun, client: ParsecClient | None = None) -> SyncRun:
+    """Every end-user through the builder users list, following the keyset cursor to the end.
+
+    Customers the complete list no longer shows are marked deactivated (Parsec lists active
+    users only); that happens only when every page was read.
+    """
+    client = client or get_client()
+    now = timezone.now()
+    with recording(run) as report:
+        seen: set[uuid.UUID] = set()
+        cursor, pages, complete = None, 0, False
+        while True:
+            page = call_parsec(report, f"users page {pages + 1}", lambda c=cursor: client.list_users(limit=USERS_PAGE_SIZE, cursor=c))
+            if page is None:
+                break
+            report.add(customers_sync.upsert_users(list(page.users), now=now))
+            report.steps_ok += 1
+            seen.update(uuid.UUID(str(u.customer_id)) for u in page.users)
+            pages += 1
+            advance_progress(run, done=len(seen))
+            if not page.next_cursor or page.next_cursor == cursor:
+                complete = True
+                break
+            cursor = page.next_cursor
+        if complete:
+            gone = Customer.objects.filter(status=Customer.Status.ACTIVE).exclude(parsec_customer_id__in=seen) if len(seen) < 50_000 else None
+            if gone is not None:
+                report.updated += gone.update(status=Customer.Status.DEACTIVATED, deactivated_at=now, last_synced_at=now)
+    return run
+
+
+# --- markets -----------------------------------------------------------------------------
+
+
+def sync_markets(*, run: SyncRun, client: ParsecClient | None = None, exchanges: list[str] | None = None) -> SyncRun:
+    """The market catalogue of the trading exchanges, page by page to the end."""
+    client = client or get_client()
+    exchanges = exchanges or list(TRADING_EXCHANGES)
+    now = timezone.now()
+    with recording(run) as report:
+        cursor, pages, seen = None, 0, 0
+        while True:
+            page = call_parsec(
+                report, f"markets page {pages + 1}",
+                lambda c=cursor: client.list_markets(exchanges=exchanges, limit=MARKETS_PAGE_SIZE, cursor=c),
+            )
+            if page is None:
+                break
+            report.add(upsert(orders_sync.MARKET_SPEC, [orders_sync.market_row(m, now=now) for m in page.markets if m.exchange in exchanges]))
+            report.steps_ok += 1
+            pages += 1
+            seen += len(page.markets)
+            advance_progress(run, done=seen)
+            if not page.has_more or not page.next_cursor or page.next_cursor == cursor:
+                break
+            cursor = page.next_cursor
+    return run
+
+
+# --- one customer, every step ------------------------------------------------------------
+
+
+def customer_exchanges(customer: Customer, exchange: str | None = None, *, linked: set[str] | None = None) -> list[str]:
+    if linked is None:
+        linked = set(customer.exchange_links.values_list("exchange", flat=True))
+    wanted = [e for e in TRADING_EXCHANGES if e in linked]
+    if exchange:
+        return [e for e in wanted if e == exchange] or ([exchange] if exchange in TRADING_EXCHANGES else [])
+    return wanted
+
+
+STEPS_PER_EXCHANGE = 4
+
+
+def sync_customer(*, run: SyncRun, exchange: str | None = None, client: ParsecClient | None = None) -> SyncRun:
+    """Orders, fills, positions and balance of one customer on each linked exchange.
+
+    Idempotent: a redelivered task runs it again and converges on the same rows. The orders
+    window starts at the last *complete* sync minus an overlap, so a run that failed halfway
+    leaves the window where it was.
+    """
+    client = client or get_client()
+    customer = Customer.objects.get(pk=run.customer_id)
+    links = {link.exchange: link for link in ExchangeLink.objects.filter(customer=customer).only("pk", "exchange", "sync_digests")}
+    exchanges = customer_exchanges(customer, exchange, linked=set(links))
+    digests = {venue: ReadDigests(links[venue].pk, dict(links[venue].sync_digests or {})) if venue in links else ReadDigests() for venue in exchanges}
+    run.progress_total = len(exchanges) * STEPS_PER_EXCHANGE
+    # Someone watches an on-demand or command run step by step; a scheduled run (thousands a
+    # day, ~8 steps each) only records its outcome when it ends.
+    live_progress = run.trigger != SyncRun.Trigger.BEAT
+    if live_progress:
+        SyncRun.objects.filter(pk=run.pk).update(progress_total=run.progress_total, progress_done=0)
+    started = timezone.now()
+    with recording(run) as report:
+        if not customer.is_active:
+            report.fail("customer", ValueError(f"{customer} is deactivated at Parsec; nothing to read"))
+        done = 0
+        since = orders_window_start(customer, now=started)
+        for venue in exchanges if customer.is_active else ():
+            steps = (
+                ("orders", lambda v=venue: sync_orders(client=client, customer=customer, exchange=v, since=since, report=report)),
+                ("fills", lambda v=venue: sync_fills(client=client, customer=customer, exchange=v, report=report, digests=digests[v])),
+                ("positions", lambda v=venue: sync_positions(
+                    client=client, customer=customer, exchange=v, report=report, digests=digests[v])),
+                ("balance", lambda v=venue: sync_balance(client=client, customer=customer, exchange=v, report=report)),
+            )
+            for _name, step in steps:
+                if step():
+                    report.steps_ok += 1
+                done += 1
+                if live_progress:
+                    advance_progress(run, done=done)
+        _after_customer_run(customer, report, started=started, complete=not report.errors and exchange is None)
+    return run
+
+
+def sync_balance(*, client: ParsecClient, customer: Customer, exchange: str, report: SyncReport) -> bool:
+    step = f"balance {exchange}"
+    balance = call_parsec(report, step, lambda: client.get_balance(customer_id=str(customer.parsec_customer_id), exchange=exchange))
+    if balance is None:
+        return False
+    try:
+        report.add(customers_sync.record_balance(customer=customer, exchange=exchange, balance=balance, now=timezone.now()))
+    except ValueError as exc:
+        report.fail(step, exc)
+        return False
+    return True
+
+
+def orders_window_start(customer: Customer, *, now: datetime) -> datetime:
+    lookback = now - timedelta(seconds=settings.SYNC_ORDER_LOOKBACK_SECONDS)
+    if customer.last_full_sync_at is None:
+        return lookback
+    return max(lookback, customer.last_full_sync_at - timedelta(seconds=settings.SYNC_ORDER_OVERLAP_SECONDS))
+
+
+def _after_customer_run(customer: Customer, report: SyncReport, *, started: datetime, complete: bool) -> None:
+    changes: dict[str, Any] = {}
+    if complete:
+        changes["last_full_sync_at"] = started
+    if report.latest_activity and (customer.last_activity_at is None or report.latest_activity > customer.last_activity_at):
+        changes["last_activity_at"] = report.latest_activity
+    if changes:
+        # Never move bookkeeping backwards when two runs of the same customer overlap.
+        stale = Q(last_full_sync_at__isnull=True) | Q(last_full_sync_at__lt=started) if complete else Q()
+        Customer.objects.filter(Q(pk=customer.pk) & stale).update(**changes)
+
+
+def fetch_orders_since(client: ParsecClient, *, customer: Customer, exchange: str, since: datetime) -> list[types.Order]:
+    """Every order created at/after ``since`` (status=all), walking back when a page is full."""
+    found: dict[str, types.Order] = {}
+    end = None
+    while True:
+        page = client.list_orders(
+            customer_id=str(customer.parsec_customer_id), exchange=exchange, status="all", start=since, end=end, limit=ORDERS_PAGE_LIMIT,
+        )
+        for order in page:
+            found.setdefault(order.id, order)
+        if len(page) < ORDERS_PAGE_LIMIT:
+            return list(found.values())
+        oldest = min((o.created_at for o in page if o.created_at), default=None)
+        if oldest is None or (end is not None and oldest >= end):
+            return list(found.values())
+        end = oldest
+
+
+def sync_orders(*, client: ParsecClient, customer: Customer, exchange: str, since: datetime, report: SyncReport) -> bool:
+    """The status=all list since the window start, then a poll by id of every order the
+    mirror still holds as live and the list did not show (an open-only view never says how
+    an order ended)."""
+    step = f"orders {exchange}"
+    listed = call_parsec(report, step, lambda: fetch_orders_since(client, customer=customer, exchange=exchange, since=since))
+    if listed is None:
+        return False
+    seen = {o.id for o in listed}
+    live = list(
+        Order.objects.filter(customer=customer, exchange=exchange, status__in=list(Order.LIVE_STATUSES)).values_list("parsec_order_id", flat=True)
+    )
+    polled, ok = [], True
+    for order_id in (oid for oid in live if oid not in seen):
+        got = call_parsec(
+            report, f"order {exchange} {order_id}",
+            lambda oid=order_id: _get_order(client, customer=customer, exchange=exchange, order_id=oid),
+        )
+        if got is None:
+            ok = False
+        else:
+            polled.append(got)
+    orders = [*listed, *polled]
+    result = report.add(orders_sync.upsert_orders(orders, customer=customer, exchange=exchange))
+    if result.written:
+        report.saw_activity(max((o.updated_at or o.created_at for o in orders if (o.updated_at or o.created_at)), default=None))
+    if live:
+        report.saw_activity(timezone.now())  # a live order keeps the customer in the active tier
+    return ok
+
+
+def _get_order(client: ParsecClient, *, customer: Customer, exchange: str, order_id: str) -> types.Order:
+    return client.get_order(customer_id=str(customer.parsec_customer_id), exchange=exchange, order_id=order_id)
+
+
+
+def sync_fills(*, client: ParsecClient, customer: Customer, exchange: str, report: SyncReport, digests: ReadDigests | None = None) -> bool:
+    fills = call_parsec(
+        report, f"fills {exchange}",
+        lambda: client.list_fills(customer_id=str(customer.parsec_customer_id), exchange=exchange, limit=FILLS_LIMIT),
+    )
+    if fills is None:
+        return False
+    digests = digests or ReadDigests()
+    digest = ReadDigests.of([f.raw for f in fills])
+    if digests.unchanged("fills", digest):
+        report.unchanged += len(fills)
+        return True
+    rows = orders_sync.fill_rows(fills, customer=customer, exchange=exchange, now=timezone.now())
+    result = report.add(upsert(orders_sync.FILL_SPEC, rows))
+    if result.created:
+        report.saw_activity(max((f.created_at for f in fills if f.created_at), default=None))
+    digests.settle("fills", digest, complete=all(row["order_id"] and row["market_id"] for row in rows))
+    return True
+
+
+
+def sync_positions(*, client: ParsecClient, customer: Customer, exchange: str, report: SyncReport, digests: ReadDigests | None = None) -> bool:
+    positions = call_parsec(
+        report, f"positions {exchange}", lambda: client.list_positions(customer_id=str(customer.parsec_customer_id), exchange=exchange),
+    )
+    if positions is None:
+        return False
+    digests = digests or ReadDigests()
+    digest = ReadDigests.of([p.raw for p in positions])
+    if digests.unchanged("positions", digest):
+        report.unchanged += len(positions)
+        return True
+    now = timezone.now()
+    rows = orders_sync.position_rows(positions, customer=customer, exchange=exchange, now=now)
+    report.add(orders_sync.replace_positions(rows, customer=customer, exchange=exchange, now=now))
+    digests.settle("positions", digest, complete=all(row["market_id"] for row in rows))
+    return True
