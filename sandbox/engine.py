@@ -17,10 +17,10 @@ every book): SQLite admits one writer at a time anyway, and queueing writers on 
 far cheaper than SQLite's busy handler (which sleeps in steps of milliseconds); on PostgreSQL it
 also rules out deadlocks between books that share accounts. The sandbox is one process.
 
-The stream (sandbox.stream) hears of every book change from here: each write reports the levels it
-touched, whole books it rewrote, and its trades and fills (``stream.touch``, ``touch_book``,
-``trade``, ``fill``); the lock publishes them when its outermost hold ends, after the commit.
-A new write to a book must go through ``book_lock`` and report what it touched.
+The stream (sandbox.stream) hears of every book change from here: each write reports by how much
+each level it touched changed, whole books it rewrote, and its trades and fills (``stream.touch``,
+``touch_book``, ``trade``, ``fill``); the lock publishes them when its outermost hold ends, after
+the commit. A new write to a book must go through ``book_lock`` and report what it changed.
 
 The order-placement path (``place_order``, matching, fills, finishing an order) writes through
 hand-written SQL (sandbox.sql): the ORM's query construction cost more than SQLite's work. The
@@ -193,7 +193,7 @@ def _execute(order: Order, now: datetime, *, stored: str | None = None) -> None:
         order.status = Order.Status.PARTIALLY_FILLED if order.filled > 0 else Order.Status.OPEN
         if order.status != stored or order.filled > 0:
             _save_order(order)
-        stream.touch(order.outcome_id, order.side, order.price)  # it now rests in the book
+        stream.touch(order.outcome_id, order.side, order.price, order.remaining)  # it now rests in the book
 
 
 class _Quote:
@@ -261,7 +261,7 @@ def _fill(*, taker: Order | None, level: _Level, price: Decimal, quantity: Decim
     sql.insert(trade)
     stream.trade(trade, market, outcome)
     # The level this match takes from: the resting order's, or the quote's (opposite the taker).
-    stream.touch(outcome.pk, maker_order.side if maker_order is not None else ("sell" if taker.side == "buy" else "buy"), level.price)
+    stream.touch(outcome.pk, maker_order.side if maker_order is not None else ("sell" if taker.side == "buy" else "buy"), level.price, -quantity)
     taker_fee = (Decimal(notional) * fee_rate(exchange)).to_integral_value(rounding=ROUND_DOWN) if taker else 0
     taker_fee = int(taker_fee)
     if taker is not None:
@@ -336,10 +336,10 @@ def _settle_customer(order: Order, trade: Trade, price: Decimal, quantity: Decim
 
 
 def _finish(order: Order, status: str, now: datetime, *, rested: bool = True) -> None:
-    """Move an order to a terminal state and give back what it still holds (``rested``: it was in
-    the book; a taker that never rested leaves no level behind)."""
-    if rested:
-        stream.touch(order.outcome_id, order.side, order.price)
+    """Move an order to a terminal state and give back what it still holds (``rested=False``: a
+    taker ending in its own placement, never in the book; a pending order is not in it either)."""
+    if rested and order.status in Order.RESTING:
+        stream.touch(order.outcome_id, order.side, order.price, -order.remaining)
     _release(order)
     order.status = status
     order.updated_at = now

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -121,10 +122,35 @@ def _diff(side: str, old: list, new: list) -> list[tuple[str, Decimal, Decimal]]
 
 # --- Lifecycle ------------------------------------------------------------------------
 
+_handed: deque = deque()  # calls from other threads, run on the loop in the order they came
+_wake_pending = False
+
+
+def post(fn, *args) -> None:
+    """Run ``fn(*args)`` on the loop, after every call posted before it (any thread). The loop is
+    woken (a system call) only when it has not been already: under load, one wake-up runs many."""
+    global _wake_pending
+    _handed.append((fn, args))
+    if not _wake_pending:
+        _wake_pending = True
+        _loop.call_soon_threadsafe(_run_handed)
+
+
+def _run_handed() -> None:
+    global _wake_pending
+    _wake_pending = False  # before draining: a call appended from now on either is drained below or wakes us again
+    while _handed:
+        fn, args = _handed.popleft()
+        try:
+            fn(*args)
+        except Exception:
+            logger.exception("stream update failed")
+
+
 def start(loop: asyncio.AbstractEventLoop) -> None:
     global _loop, _heartbeat_task
     _loop = loop
-    journal.attach(loop.call_soon_threadsafe)
+    journal.attach(post)
     _heartbeat_task = loop.create_task(_heartbeats())
 
 
@@ -196,7 +222,7 @@ def unsubscribe(subscription: Subscription) -> None:
     meter.unsubscribed(subscription.connection.customer_id)
     if not book.groups and books.get(book.outcome_id) is book:
         del books[book.outcome_id]
-        journal.tracked.discard(book.outcome_id)
+        journal.untrack(book.outcome_id)
 
 
 def send_snapshot(subscription: Subscription) -> None:
@@ -223,7 +249,7 @@ def book_ready(outcome_id: int, token: Book, levels: dict) -> None:
     book = books.get(outcome_id)
     if book is not token:  # everyone left meanwhile (and maybe came back: that book reads its own)
         if book is None:
-            journal.tracked.discard(outcome_id)
+            journal.untrack(outcome_id)
         return
     book.set_levels(levels, whole=True)
     book.ready = True

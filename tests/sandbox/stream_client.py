@@ -106,19 +106,35 @@ def local_levels(ws, parsec_id: str, outcome: str = "yes") -> tuple[list, list]:
             [[level["price"], level["size"]] for level in book["asks"]])
 
 
-async def same_as_rest(ws, client, parsec_id: str, *, outcome: str = "Yes", depth: int = 50) -> tuple:
-    """Wait until the local book equals REST /orderbook at ``depth`` (both settle after each change:
-    a book can move between a REST read and the stream's next message), and return both."""
-    state = {}
+async def same_as_rest(ws, client, parsec_id: str, *, outcome: str = "Yes", depth: int = 50, quiet: float = 3.0) -> tuple:
+    """The local book equals REST /orderbook at ``depth``: now, or once the stream has delivered a
+    change that REST already showed (a maker move can land between the two reads). A difference that
+    no message comes to settle within ``quiet`` seconds, and that a second REST read still shows, fails."""
+    loop = asyncio.get_running_loop()
 
-    def equal():
-        rest = client.orderbook.with_raw_response.retrieve(parsec_id=parsec_id, outcome=outcome, limit=depth).http_response.json()
-        local = local_levels(ws, parsec_id, outcome.lower())
-        state["rest"], state["local"] = (rest["bids"], rest["asks"]), local
-        return local == state["rest"]
+    def rest() -> tuple:
+        body = client.orderbook.with_raw_response.retrieve(parsec_id=parsec_id, outcome=outcome, limit=depth).http_response.json()
+        return body["bids"], body["asks"]
 
-    await until(equal, lambda: f"the stream's book of {parsec_id} equals REST /orderbook (last: {state})")
-    return state["local"], state["rest"]
+    deadline = loop.time() + DEADLINE_SECONDS
+    while True:
+        seq = ws.get_book(parsec_id, outcome.lower())["last_seq"]
+        local, remote = local_levels(ws, parsec_id, outcome.lower()), await asyncio.to_thread(rest)
+        if local == remote:
+            return local, remote
+        settle = loop.time() + quiet
+        while loop.time() < settle and ws.get_book(parsec_id, outcome.lower())["last_seq"] == seq:
+            await asyncio.sleep(0.02)
+        if ws.get_book(parsec_id, outcome.lower())["last_seq"] == seq:
+            local, remote = local_levels(ws, parsec_id, outcome.lower()), await asyncio.to_thread(rest)
+            assert local == remote, f"the stream's book of {parsec_id} differs from REST /orderbook: {local} != {remote}"
+            return local, remote
+        assert loop.time() < deadline, f"the book of {parsec_id} never settled"
+
+
+def stream_errors(log_path) -> list[str]:
+    """Lines the stream logged at ERROR in a sandbox's log (a ledger that went wrong, a failed connection)."""
+    return [line for line in log_path.read_text().splitlines() if " ERROR sandbox.stream " in line]
 
 
 def decimal(value: float) -> Decimal:

@@ -18,16 +18,17 @@ import requests
 import websockets
 
 from tests.sandbox.schema import assert_valid
-from tests.sandbox.stream_client import Stream, Wire, decimal, same_as_rest, until
+from tests.sandbox.stream_client import Stream, Wire, decimal, same_as_rest, stream_errors, until
 from tests.sandbox.ws_schema import violations
 
 
 @pytest.fixture
-def wire(monkeypatch):
+def wire(monkeypatch, sandbox):
     recorder = Wire()
     recorder.install(monkeypatch)
     yield recorder
     assert not recorder.violations, recorder.violations[:5]
+    assert stream_errors(sandbox.log_path) == []
 
 
 @pytest.fixture(scope="module")

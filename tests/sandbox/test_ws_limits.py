@@ -17,7 +17,7 @@ import pytest
 import websockets
 
 from tests.conftest import start_sandbox, stop_sandbox
-from tests.sandbox.stream_client import Stream, Wire, same_as_rest, until
+from tests.sandbox.stream_client import Stream, Wire, same_as_rest, stream_errors, until
 from tests.sandbox.ws_schema import violations
 
 
@@ -30,11 +30,12 @@ def tight(tmp_path_factory):
 
 
 @pytest.fixture
-def wire(monkeypatch):
+def wire(monkeypatch, tight):
     recorder = Wire()
     recorder.install(monkeypatch)
     yield recorder
     assert not recorder.violations, recorder.violations[:5]
+    assert stream_errors(tight.log_path) == []
 
 
 @pytest.fixture(scope="module")
