@@ -17,7 +17,7 @@ every book): SQLite admits one writer at a time anyway, and queueing writers on 
 far cheaper than SQLite's busy handler (which sleeps in steps of milliseconds); on PostgreSQL it
 also rules out deadlocks between books that share accounts. The sandbox is one process.
 
-The stream (sandbox.stream) hears of every book change from here: each write reports by how much
+The stream (sandbox.stream, through sandbox.journal) hears of every book change from here: each write reports by how much
 each level it touched changed, whole books it rewrote, and its trades and fills (``stream.touch``,
 ``touch_book``, ``trade``, ``fill``); the lock publishes them when its outermost hold ends, after
 the commit. A new write to a book must go through ``book_lock`` and report what it changed.
@@ -44,10 +44,10 @@ from django.db import transaction
 from django.db.models import F
 
 from sandbox import clock, conf, escrow, sql
+from sandbox import journal as stream
 from sandbox.errors import ParsecAPIError, bad_request
 from sandbox.models import Balance, Customer, Deposit, MakerQuote, Market, Order, Outcome, Position, Trade
 from sandbox.models import Fill as FillRow
-from sandbox.stream import journal as stream
 
 DB = "sandbox"
 MICRO = Decimal(1_000_000)

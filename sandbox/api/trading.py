@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sandbox import accounts, clock, conf, engine, ratelimit, render, sql
+from sandbox import usage as stream_usage
 from sandbox.errors import ParsecAPIError, bad_request, decimal_or_400, missing_parameter, not_supported
 from sandbox.models import EXCHANGES, EXCHANGES_DATA_ONLY, Balance, Fill, Market, Order, Outcome, Position, Wallet
-from sandbox.stream import meter as stream_meter
 
 ORDER_TYPES = ("gtc", "ioc", "fok", "gtd")
 SUPPORTED_TYPES = {"polymarket": {"gtc", "ioc", "fok", "gtd"}, "kalshi": {"gtc", "ioc"}}
@@ -348,7 +348,7 @@ def usage(ctx):
         "billing_period_end": int(end.timestamp()),
         "limits": TIER_LIMITS.get(ctx.customer.tier, TIER_LIMITS["free"]),
         "usage": {"monthly_requests": int(counter(ctx.customer, now)) if counter else 0,
-                  **stream_meter.active(str(ctx.customer.customer_id))},
+                  **stream_usage.active(str(ctx.customer.customer_id))},
     }
 
 

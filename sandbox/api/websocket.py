@@ -9,8 +9,8 @@ from __future__ import annotations
 import hmac
 
 from sandbox import clock
+from sandbox import usage as meter
 from sandbox.errors import ParsecAPIError, bad_request
-from sandbox.stream import meter
 
 
 def usage(ctx):

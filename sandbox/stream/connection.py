@@ -32,7 +32,8 @@ from collections import deque
 from dataclasses import dataclass
 
 from sandbox import conf
-from sandbox.stream import hub, messages, meter
+from sandbox import usage as meter
+from sandbox.stream import hub, messages
 from sandbox.stream.messages import (
     AUTH_INVALID,
     AUTH_REQUIRED,

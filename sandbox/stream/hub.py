@@ -1,7 +1,7 @@
 """The stream's state on the event loop: the tracked books, who subscribes to them, and fan-out.
 
 Everything here runs on the server's event loop (one thread), so it needs no lock. The engine's
-side (sandbox.stream.journal) hands over book states and activity in commit order; ``apply``
+side (sandbox.journal) hands over book states and activity in commit order; ``apply``
 updates each book's levels, and for each depth its subscribers asked for, compares the top levels
 with what they were told last and sends one ``orderbook_delta`` with the difference. A client that
 applies the deltas to its snapshot therefore holds what REST ``/orderbook`` answers at that depth.
@@ -20,8 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sandbox import conf
-from sandbox.stream import journal, messages, meter
+from sandbox import conf, journal
+from sandbox import usage as meter
+from sandbox.stream import messages
 
 logger = logging.getLogger("sandbox.stream")
 
@@ -150,7 +151,9 @@ def _run_handed() -> None:
 def start(loop: asyncio.AbstractEventLoop) -> None:
     global _loop, _heartbeat_task
     _loop = loop
-    journal.attach(post)
+    from sandbox.api.market_data import book_levels
+
+    journal.attach(post, deliver=apply, ready=book_ready, read_book=book_levels)
     _heartbeat_task = loop.create_task(_heartbeats())
 
 
@@ -268,10 +271,11 @@ def apply(updates: dict, events: list, changed_ms: int) -> None:
         book.set_levels(levels, whole=kind == "book")
         book.changed_ms = changed_ms
         book.publish()
-    for _kind, outcome_id, customer_pk, body in events:
-        book = books.get(outcome_id)
+    for entry in events:
+        book = books.get(entry[1])
         if book is None or not book.ready:
             continue
+        customer_pk, body = messages.activity(entry)
         encoded = messages.encode(body)
         for subscription in list(book.subscriptions()):
             if subscription.live and (customer_pk is None or subscription.connection.customer_pk == customer_pk):

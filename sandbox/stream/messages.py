@@ -89,6 +89,35 @@ def delta(book, changes: list[tuple[str, Decimal, Decimal]]) -> str:
     })
 
 
+def _ms(moment) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def activity(entry: tuple) -> tuple[int | None, dict]:
+    """An ``activity`` message (without server_seq) from the engine's record of a trade or a fill
+    (sandbox.journal), and the customer it is for (None: every subscriber of the book)."""
+    kind = entry[0]
+    ingest_ms = now_ms()
+    if kind == "trade":
+        _, _, trade, market, outcome = entry
+        return None, {
+            "type": "activity", **identity(market, outcome), "kind": "trade", "price": float(trade.price),
+            "size": float(trade.size), "trade_id": f"trade_{trade.pk}", "side": trade.aggressor_side,
+            "aggressor_side": trade.aggressor_side, "feed_state": "healthy",
+            "exchange_ts_ms": _ms(trade.created_at), "ingest_ts_ms": ingest_ms,
+            "source_channel": f"{market.exchange}_sandbox_trade",
+        }
+    _, _, fill, order, trade, market, outcome = entry
+    return fill.customer_id, {
+        "type": "activity", **identity(market, outcome), "kind": "fill", "price": float(fill.price),
+        "size": float(fill.size), "trade_id": f"trade_{trade.pk}", "fill_id": fill.fill_id,
+        "order_id": order.order_id, "side": fill.side, "aggressor_side": trade.aggressor_side,
+        "liquidity_role": "taker" if fill.is_taker else "maker", "feed_state": "healthy",
+        "exchange_ts_ms": _ms(fill.created_at), "ingest_ts_ms": ingest_ms,
+        "source_channel": f"{market.exchange}_sandbox_user_fill",
+    }
+
+
 def book_notice(kind: str, book) -> str:
     """``resync_required`` or ``slow_reader`` for one book."""
     return encode({"type": kind, "parsec_id": book.identity["parsec_id"], "outcome": book.identity["outcome"]})

@@ -16,6 +16,7 @@ tests/sandbox/test_ws*.py compare the stream's books with REST /orderbook after 
 
 The hub starts tracking a book with ``init_book`` (under the lock: mark it tracked, read it whole,
 hand it over), so every change after that read reaches the hub, after the book, and none before.
+The hub attaches itself (``attach``): this module, below the engine, imports nothing of the stream.
 """
 
 from __future__ import annotations
@@ -38,14 +39,22 @@ DB = "sandbox"
 tracked: set[int] = set()
 # The levels of each tracked book, {(side, price): size}: written under the engine lock only.
 _ledger: dict[int, dict[tuple[str, Decimal], Decimal]] = {}
-_post: Callable | None = None  # hands a call to the hub's event loop (thread-safe); None = no stream
 _local = threading.local()
 
 
-def attach(post: Callable | None) -> None:
-    """The hub gives ``post(fn, *args)``, which runs ``fn(*args)`` on its loop; None detaches."""
-    global _post
-    _post = post
+class _Hub:
+    post: Callable | None = None  # post(fn, *args) runs fn(*args) on the hub's loop, in order (any thread)
+    deliver: Callable | None = None  # deliver(updates, activity, changed_ms): one commit's changes
+    ready: Callable | None = None  # ready(outcome_id, token, levels): a book read whole
+    read_book: Callable | None = None  # read_book(outcome) -> (bids, asks): REST /orderbook's reading
+
+
+_hub = _Hub()
+
+
+def attach(post: Callable | None, *, deliver=None, ready=None, read_book=None) -> None:
+    """The hub attaches itself (None detaches: nothing is tracked any more)."""
+    _hub.post, _hub.deliver, _hub.ready, _hub.read_book = post, deliver, ready, read_book
     if post is None:
         tracked.clear()
         _ledger.clear()
@@ -141,7 +150,7 @@ def _publish_locked(journal: _Journal) -> None:
 
 
 def _publish(journal: _Journal) -> None:
-    post = _post
+    post = _hub.post
     if post is None:
         return
     updates: dict[int, tuple[str, object]] = {}
@@ -167,15 +176,9 @@ def _publish(journal: _Journal) -> None:
         else:
             if sizes:
                 updates[outcome_id] = ("levels", sizes)
-    events = [_event(entry) for entry in journal.activity if entry[1] in tracked]
-    if updates or events:
-        post(_deliver, updates, events, _ms(clock.now()))
-
-
-def _deliver(updates, events, changed_ms) -> None:
-    from sandbox.stream import hub
-
-    hub.apply(updates, events, changed_ms)
+    activity = [entry for entry in journal.activity if entry[1] in tracked]
+    if updates or activity:
+        post(_hub.deliver, updates, activity, _ms(clock.now()))
 
 
 def _reread(outcome_id: int) -> dict:
@@ -186,9 +189,7 @@ def _reread(outcome_id: int) -> dict:
 
 def read_book(outcome_id: int) -> dict[tuple[str, Decimal], Decimal]:
     """Every level of a book, read as REST /orderbook reads it."""
-    from sandbox.api.market_data import book_levels
-
-    bids, asks = book_levels(Outcome(pk=outcome_id))
+    bids, asks = _hub.read_book(Outcome(pk=outcome_id))
     levels = {("buy", price): size for price, size in bids}
     levels.update({("sell", price): size for price, size in asks})
     return levels
@@ -200,44 +201,10 @@ def init_book(outcome_id: int, token) -> None:
     with lock:
         tracked.add(outcome_id)
         levels = _reread(outcome_id)
-        post = _post
+        post = _hub.post
         if post is not None:
-            post(_ready, outcome_id, token, levels)
-
-
-def _ready(outcome_id, token, levels) -> None:
-    from sandbox.stream import hub
-
-    hub.book_ready(outcome_id, token, levels)
+            post(_hub.ready, outcome_id, token, levels)
 
 
 def _ms(moment) -> int:
     return int(moment.timestamp() * 1000)
-
-
-def _event(entry: tuple) -> tuple:
-    """(kind, outcome id, customer pk or None, message without server_seq)."""
-    from sandbox.stream import messages
-
-    kind, outcome_id = entry[0], entry[1]
-    now_ms = _ms(clock.now())
-    if kind == "trade":
-        _, _, trade_row, market, outcome = entry
-        body = {
-            "type": "activity", **messages.identity(market, outcome), "kind": "trade", "price": float(trade_row.price),
-            "size": float(trade_row.size), "trade_id": f"trade_{trade_row.pk}", "side": trade_row.aggressor_side,
-            "aggressor_side": trade_row.aggressor_side, "feed_state": "healthy",
-            "exchange_ts_ms": _ms(trade_row.created_at), "ingest_ts_ms": now_ms,
-            "source_channel": f"{market.exchange}_sandbox_trade",
-        }
-        return kind, outcome_id, None, body
-    _, _, fill_row, order, trade_row, market, outcome = entry
-    body = {
-        "type": "activity", **messages.identity(market, outcome), "kind": "fill", "price": float(fill_row.price),
-        "size": float(fill_row.size), "trade_id": f"trade_{trade_row.pk}", "fill_id": fill_row.fill_id,
-        "order_id": order.order_id, "side": fill_row.side, "aggressor_side": trade_row.aggressor_side,
-        "liquidity_role": "taker" if fill_row.is_taker else "maker", "feed_state": "healthy",
-        "exchange_ts_ms": _ms(fill_row.created_at), "ingest_ts_ms": now_ms,
-        "source_channel": f"{market.exchange}_sandbox_user_fill",
-    }
-    return kind, outcome_id, fill_row.customer_id, body

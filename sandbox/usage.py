@@ -1,4 +1,5 @@
-"""Usage of the stream, counted in memory as Parsec does (NOTES §6.7): ``GET /api/v1/ws/usage``.
+"""Usage of the stream (sandbox.stream), counted in memory as Parsec does (NOTES §6.7): ``GET /api/v1/ws/usage``
+and the ``ws_*`` figures of ``/usage``.
 
 The event loop counts; request threads read (``report``), under one lock. Counters start at zero
 with the process, as Parsec's in-memory aggregates do.
