@@ -45,3 +45,11 @@ SANDBOX_MM_MAX_STEPS_PER_TICK = env.int("SANDBOX_MM_MAX_STEPS_PER_TICK", default
 # two threads suffice (a sleeping fault borrows another); without turns, use more threads.
 SANDBOX_SERIAL_REQUESTS = env.bool("SANDBOX_SERIAL_REQUESTS", default=True)
 SANDBOX_THREADS = env.int("SANDBOX_THREADS", default=2 if SANDBOX_SERIAL_REQUESTS else 8)
+
+# Stream (/ws, sandbox.stream; NOTES §10)
+SANDBOX_WS_AUTH_TIMEOUT_SECONDS = env.float("SANDBOX_WS_AUTH_TIMEOUT_SECONDS", default=15.0)
+SANDBOX_WS_HEARTBEAT_SECONDS = env.float("SANDBOX_WS_HEARTBEAT_SECONDS", default=20.0)
+SANDBOX_WS_CONTROL_PER_SECOND = env.int("SANDBOX_WS_CONTROL_PER_SECOND", default=3)  # subscribe + unsubscribe + resync
+# Messages waiting for one connection before it is a slow reader: its books stop (slow_reader, resync_required).
+SANDBOX_WS_QUEUE_LIMIT = env.int("SANDBOX_WS_QUEUE_LIMIT", default=2000)
+SANDBOX_WS_STALE_AFTER_MS = env.int("SANDBOX_WS_STALE_AFTER_MS", default=5000)  # the docs' example value

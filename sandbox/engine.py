@@ -17,6 +17,11 @@ every book): SQLite admits one writer at a time anyway, and queueing writers on 
 far cheaper than SQLite's busy handler (which sleeps in steps of milliseconds); on PostgreSQL it
 also rules out deadlocks between books that share accounts. The sandbox is one process.
 
+The stream (sandbox.stream, through sandbox.journal) hears of every book change from here: each write reports by how much
+each level it touched changed, whole books it rewrote, and its trades and fills (``stream.touch``,
+``touch_book``, ``trade``, ``fill``); the lock publishes them when its outermost hold ends, after
+the commit. A new write to a book must go through ``book_lock`` and report what it changed.
+
 The order-placement path (``place_order``, matching, fills, finishing an order) writes through
 hand-written SQL (sandbox.sql): the ORM's query construction cost more than SQLite's work. The
 database stays the only state; nothing about orders, balances or positions is cached.
@@ -31,7 +36,6 @@ import decimal
 import math
 import random
 import secrets
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
@@ -40,6 +44,7 @@ from django.db import transaction
 from django.db.models import F
 
 from sandbox import clock, conf, escrow, sql
+from sandbox import journal as stream
 from sandbox.errors import ParsecAPIError, bad_request
 from sandbox.models import Balance, Customer, Deposit, MakerQuote, Market, Order, Outcome, Position, Trade
 from sandbox.models import Fill as FillRow
@@ -51,10 +56,10 @@ MIN_PRICE = Decimal("0.01")
 MAX_PRICE = Decimal("0.99")
 MAKER_SIZES = (Decimal(50), Decimal(100), Decimal(150), Decimal(200), Decimal(300))
 
-_engine_lock = threading.RLock()
+_engine_lock = stream.lock  # re-entrant; publishes to the stream when released
 
 
-def book_lock(outcome_id: int) -> threading.RLock:
+def book_lock(outcome_id: int) -> stream.EngineLock:
     """The lock that serialises writes to a book: one for all books (see the module docstring)."""
     return _engine_lock
 
@@ -173,7 +178,7 @@ def _execute(order: Order, now: datetime, *, stored: str | None = None) -> None:
     """Match a live taker order, then settle it by its type (inside the book lock and a transaction)."""
     levels = _opposite_levels(order)
     if order.order_type == "fok" and sum(level.available for level in levels) < order.remaining:
-        _finish(order, conf.SANDBOX_FOK_FAILURE_STATUS, now)
+        _finish(order, conf.SANDBOX_FOK_FAILURE_STATUS, now, rested=False)
         return
     for level in levels:
         if order.remaining <= 0:
@@ -181,13 +186,14 @@ def _execute(order: Order, now: datetime, *, stored: str | None = None) -> None:
         quantity = min(order.remaining, level.available)
         _fill(taker=order, level=level, price=level.price, quantity=quantity, now=now)
     if order.remaining <= 0:
-        _finish(order, Order.Status.FILLED, now)
+        _finish(order, Order.Status.FILLED, now, rested=False)
     elif order.order_type in ("ioc", "fok"):
-        _finish(order, Order.Status.CANCELLED, now)
+        _finish(order, Order.Status.CANCELLED, now, rested=False)
     else:
         order.status = Order.Status.PARTIALLY_FILLED if order.filled > 0 else Order.Status.OPEN
         if order.status != stored or order.filled > 0:
             _save_order(order)
+        stream.touch(order.outcome_id, order.side, order.price, order.remaining)  # it now rests in the book
 
 
 class _Quote:
@@ -253,6 +259,9 @@ def _fill(*, taker: Order | None, level: _Level, price: Decimal, quantity: Decim
     aggressor = taker.side if taker else maker_side_taker
     trade = Trade(market=market, outcome=outcome, price=price, size=quantity, aggressor_side=aggressor, created_at=now)
     sql.insert(trade)
+    stream.trade(trade, market, outcome)
+    # The level this match takes from: the resting order's, or the quote's (opposite the taker).
+    stream.touch(outcome.pk, maker_order.side if maker_order is not None else ("sell" if taker.side == "buy" else "buy"), level.price, -quantity)
     taker_fee = (Decimal(notional) * fee_rate(exchange)).to_integral_value(rounding=ROUND_DOWN) if taker else 0
     taker_fee = int(taker_fee)
     if taker is not None:
@@ -286,11 +295,13 @@ def _fill(*, taker: Order | None, level: _Level, price: Decimal, quantity: Decim
 
 def _settle_customer(order: Order, trade: Trade, price: Decimal, quantity: Decimal, notional: int, fee: int,
                      *, is_taker: bool, now: datetime) -> None:
-    sql.insert(FillRow(
+    fill = FillRow(
         fill_id=new_id("fill"), order=order, customer_id=order.customer_id, exchange=order.exchange,
         market_id=order.market_id, outcome_id=order.outcome_id, trade=trade, side=order.side, price=price,
         size=quantity, is_taker=is_taker, fee=fee, created_at=now,
-    ))
+    )
+    sql.insert(fill)
+    stream.fill(fill, order, trade, trade.market, trade.outcome)
     order.filled += quantity
     order.updated_at = now
     position = _POSITIONS.first("t.customer_id = %s AND t.outcome_id = %s", [order.customer_id, order.outcome_id])
@@ -324,8 +335,11 @@ def _settle_customer(order: Order, trade: Trade, price: Decimal, quantity: Decim
     escrow.on_order_update(order, now)
 
 
-def _finish(order: Order, status: str, now: datetime) -> None:
-    """Move an order to a terminal state and give back what it still holds."""
+def _finish(order: Order, status: str, now: datetime, *, rested: bool = True) -> None:
+    """Move an order to a terminal state and give back what it still holds (``rested=False``: a
+    taker ending in its own placement, never in the book; a pending order is not in it either)."""
+    if rested and order.status in Order.RESTING:
+        stream.touch(order.outcome_id, order.side, order.price, -order.remaining)
     _release(order)
     order.status = status
     order.updated_at = now
@@ -456,6 +470,7 @@ def _requote(outcome: Outcome, step: int, now: datetime) -> None:
     half_spread = max(tick, Decimal("0.01"))
     rng = random.Random(f"{seed_value()}:{market.parsec_id}:{outcome.index}:{step}:sizes")
     MakerQuote.objects.filter(outcome=outcome).delete()
+    stream.touch_book(outcome.pk)
     quotes = []
     for i in range(conf.SANDBOX_MM_LEVELS):
         gap = half_spread + i * max(tick, Decimal("0.01"))
@@ -539,8 +554,10 @@ def resolve_market(*, market: Market, winning_outcome: str, now: datetime | None
     for order in Order.objects.filter(market=market, status__in=Order.LIVE):
         cancel_order(order=order, now=now)
     paid = 0
-    with transaction.atomic(using=DB):
+    with book_lock(winner.pk), transaction.atomic(using=DB):
         MakerQuote.objects.filter(outcome__market=market).delete()
+        for each in outcomes:
+            stream.touch_book(each.pk)
         for position in Position.objects.filter(market=market).exclude(size=0).select_related("customer"):
             if position.outcome_id == winner.pk:
                 amount = usdc(position.size)

@@ -18,8 +18,8 @@ after:  ``drop`` (the order exists, the client sees the connection closed withou
         rejects it: status ``rejected``, reservations released, any escrow fee refunded).
 
 Dropping happens in ``DropMiddleware`` (sandbox.wsgi wraps the WSGI application with it): the
-view marks the request, the middleware throws the finished response away and tells waitress the
-client is gone, so waitress closes the socket without writing a byte.
+view marks the request, the middleware throws the finished response away and raises
+``ResponseDropped``, and the server (sandbox.server) closes the socket without writing a byte.
 """
 
 from __future__ import annotations
@@ -39,11 +39,6 @@ from sandbox.models import FaultRule, Order
 
 logger = logging.getLogger("sandbox.faults")
 
-try:  # waitress closes the connection silently on this exception
-    from waitress.channel import ClientDisconnected as _Disconnect
-except ImportError:  # pragma: no cover - the sandbox always runs under waitress
-    _Disconnect = ConnectionAbortedError
-
 BEFORE = {FaultRule.Kind.LATENCY, FaultRule.Kind.ERROR_503, FaultRule.Kind.ERROR_500, FaultRule.Kind.RATE_LIMIT, FaultRule.Kind.RESET}
 AFTER = {FaultRule.Kind.DROP, FaultRule.Kind.TIMEOUT, FaultRule.Kind.SUBMISSION_FAILURE}
 DB = "sandbox"
@@ -51,6 +46,10 @@ DB = "sandbox"
 
 class DropResponse(Exception):
     """Kept for the dispatcher's interface; dropping is signalled through ``_local`` instead."""
+
+
+class ResponseDropped(Exception):
+    """Raised by ``DropMiddleware``: the server closes the connection without a response."""
 
 
 _local = threading.local()
@@ -179,7 +178,7 @@ class DropMiddleware:
         if drop_after_ms:
             with serial.waiting():
                 time.sleep(drop_after_ms / 1000)
-        raise _Disconnect("response dropped by an injected fault")
+        raise ResponseDropped("response dropped by an injected fault")
 
 
 def render(rule: FaultRule) -> dict:

@@ -5,12 +5,12 @@ the GIL back and forth. With several server threads serving requests at once, th
 holds the engine's write lock gives the GIL away at every SQLite call and waits to get it back
 from threads busy with other requests, so the write lock is held about twice as long and
 placements per second fall (bench/sandbox_load.py, 2 cores: about 500/s with eight threads
-interleaving, 750/s with one). So the server's threads take turns through a whole request,
-from the application to the response written to the socket, while waitress's own thread
-keeps reading and parsing the next requests; two threads are enough (``SANDBOX_THREADS``), and
-fewer threads queueing for the turn also means a shorter wait for each. Deliberate waits (an
-injected latency or timeout fault) give the turn back and add a thread to the pool while they
-sleep (``waiting``), so slow requests do not hold up the others.
+interleaving, 750/s with one). So the server's request threads (sandbox.server.RequestPool) take
+turns through a whole request, from the application to the finished response, while the server's
+event loop keeps reading and parsing the next requests and writing answers; two threads are
+enough (``SANDBOX_THREADS``), and fewer threads queueing for the turn also means a shorter wait for
+each. Deliberate waits (an injected latency or timeout fault) give the turn back and add a thread
+to the pool while they sleep (``waiting``), so slow requests do not hold up the others.
 
 ``SANDBOX_SERIAL_REQUESTS`` (default on) switches the turns off.
 """
@@ -21,12 +21,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from waitress.channel import HTTPChannel
-
 _turn = threading.Lock()
 _holder = threading.local()
 
-# The server's thread pool (waitress's dispatcher) and its size: a request that sleeps with its
+# The server's thread pool (sandbox.server.RequestPool) and its size: a request that sleeps with its
 # turn given back lends its thread to the sleep and gets the pool one more thread meanwhile, so
 # a handful of threads suffices for the work and sleeping requests never starve the others.
 _pool = None
@@ -35,10 +33,10 @@ _sleepers = 0
 _pool_lock = threading.Lock()
 
 
-def attach(dispatcher, threads: int) -> None:
-    """Let ``waiting`` grow and shrink the server's pool (``dispatcher.set_thread_count``)."""
+def attach(pool, threads: int) -> None:
+    """Let ``waiting`` grow and shrink the server's pool (``pool.set_thread_count``)."""
     global _pool, _pool_size
-    _pool, _pool_size = dispatcher, threads
+    _pool, _pool_size = pool, threads
 
 
 def _lend(delta: int) -> None:
@@ -76,10 +74,3 @@ def waiting() -> Iterator[None]:
         _lend(-1)
         _holder.turn = True
 
-
-class SerialChannel(HTTPChannel):
-    """waitress's connection: each request is served (app and response) in its turn."""
-
-    def service(self):
-        with turn():
-            super().service()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import JsonResponse
 from django.urls import include, path, re_path
 
-from sandbox.api import builder, market_data, trading
+from sandbox.api import builder, market_data, trading, websocket
 from sandbox.http import api_view, not_found, not_supported_view
 
 
@@ -34,6 +34,7 @@ v1 = [
     path("ping", api_view({"GET": ("ping", trading.ping)})),
     path("usage", api_view({"GET": ("usage", trading.usage)})),
     path("user-activity", api_view({"GET": ("user_activity", trading.user_activity)})),
+    path("ws/usage", api_view({"GET": ("ws.usage", websocket.usage)}, impersonation=False)),
     path("wallet", api_view({"GET": ("wallet", trading.wallet_state)})),
     path("onboard", api_view({"POST": ("onboard", trading.trader_onboard)})),
     path("builder/users", api_view({"POST": ("builder.users.create", builder.create_user), "GET": ("builder.users.list", builder.list_users)}, impersonation=False)),
@@ -49,7 +50,6 @@ v1 = [
     path("wallet/export-key", _unsupported("wallet export")),
     path("polymarket/ctf/<str:action>", _unsupported("CTF split/merge/redeem")),
     path("billing/<path:rest>", _unsupported("billing")),
-    path("ws/usage", _unsupported("websocket usage")),
     re_path(r"^.*$", not_found),
 ]
 

@@ -15,7 +15,7 @@ from sandbox.models import EXCHANGES, EXCHANGES_TRADING, MakerQuote, Market, Ord
 CAPABILITY_KEYS = (
     "fetch_markets", "create_order", "cancel_order", "fetch_positions", "fetch_balance", "fetch_orderbook",
     "fetch_price_history", "fetch_trades", "fetch_events", "fetch_user_activity", "refresh_balance", "websocket",
-    "fetch_orderbook_history", "fetch_fills",
+    "fetch_orderbook_history", "fetch_fills", "approvals",
 )
 NAMES = {"polymarket": "Polymarket", "kalshi": "Kalshi", "limitless": "Limitless", "opinion": "Opinion", "predictfun": "Predict.fun"}
 
@@ -26,8 +26,9 @@ def exchanges(ctx):
         trading = exchange in EXCHANGES_TRADING
         has = {key: True for key in ("fetch_markets", "fetch_orderbook", "fetch_price_history", "fetch_trades", "fetch_events")}
         has.update({key: trading for key in ("create_order", "cancel_order", "fetch_positions", "fetch_balance", "fetch_fills")})
+        # The stream (/ws) serves every book; approvals are Polymarket's token approvals (NOTES §7.1, §11).
         has.update({"fetch_user_activity": exchange != "kalshi", "refresh_balance": exchange == "polymarket",
-                    "websocket": False, "fetch_orderbook_history": False})
+                    "websocket": True, "fetch_orderbook_history": False, "approvals": exchange == "polymarket"})
         result.append({"id": exchange, "name": NAMES[exchange], "has": {key: has[key] for key in CAPABILITY_KEYS}})
     return 200, result
 

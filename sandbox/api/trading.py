@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sandbox import accounts, clock, conf, engine, ratelimit, render, sql
+from sandbox import usage as stream_usage
 from sandbox.errors import ParsecAPIError, bad_request, decimal_or_400, missing_parameter, not_supported
 from sandbox.models import EXCHANGES, EXCHANGES_DATA_ONLY, Balance, Fill, Market, Order, Outcome, Position, Wallet
 
@@ -347,7 +348,7 @@ def usage(ctx):
         "billing_period_end": int(end.timestamp()),
         "limits": TIER_LIMITS.get(ctx.customer.tier, TIER_LIMITS["free"]),
         "usage": {"monthly_requests": int(counter(ctx.customer, now)) if counter else 0,
-                  "ws_active_connections": 0, "ws_active_subscriptions": 0},
+                  **stream_usage.active(str(ctx.customer.customer_id))},
     }
 
 

@@ -363,8 +363,7 @@ def test_deactivation_cancels_open_orders_and_revokes_access(client, markets):
 
 
 def test_unneeded_endpoints_are_501_and_unknown_paths_404(client, sandbox):
-    for call in (lambda: client.wallet.export_key(), lambda: client.ctf.split(condition_id="0x" + "00" * 32, amount="1"),
-                 lambda: client.websocket.usage()):
+    for call in (lambda: client.wallet.export_key(), lambda: client.ctf.split(condition_id="0x" + "00" * 32, amount="1")):
         with pytest.raises(parsec_api.InternalServerError) as excinfo:
             call()
         assert excinfo.value.status_code == 501 and error_of(excinfo)["code"] == "not_supported"

@@ -3,8 +3,8 @@
 Every operation of the spec gets a few generated requests (builder key; trading calls impersonate
 the seeded demo end-user, so they reach the real order path). Each response must conform to the
 spec's schema for its status, and no status may be 5xx, except the 501 ``not_supported`` the
-spec itself documents for what the sandbox does not simulate (wallet export, CTF, billing,
-WebSocket usage) and the Stripe webhook, which is not Parsec's client API.
+spec itself documents for what the sandbox does not simulate (wallet export, CTF, billing) and
+the Stripe webhook, which is not Parsec's client API.
 
 Spec bugs worked around (in the loaded document, never in a response), see tests/sandbox/schema.py:
 3.0-style ``nullable: true`` in a 3.1 document is rewritten as ``type: [T, "null"]``.
@@ -19,7 +19,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from tests.sandbox.schema import spec
 
 ALICE = None  # the demo end-user's customer id, looked up once
-NOT_SIMULATED = ("/api/v1/wallet/export-key", "/api/v1/polymarket/ctf/", "/api/v1/billing/", "/api/v1/ws/usage")
+NOT_SIMULATED = ("/api/v1/wallet/export-key", "/api/v1/polymarket/ctf/", "/api/v1/billing/")
 
 schema = schemathesis.openapi.from_dict(spec())
 

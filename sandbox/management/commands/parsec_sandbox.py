@@ -3,13 +3,13 @@
 Started under the back-office's settings, it re-executes itself with
 DJANGO_SETTINGS_MODULE=sandbox.settings (no sessions/CSRF/login middleware, both database
 aliases on the sandbox database). It migrates its database, wipes it first with --reset,
-seeds it when empty, then serves /api/v1 and /_sandbox on 127.0.0.1 with waitress while a
+seeds it when empty, then serves /api/v1, /_sandbox and the /ws stream on one port of
+127.0.0.1 (sandbox.server: uvicorn, with the WSGI application in a few request threads) while a
 background thread runs the clock's tick.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import threading
@@ -54,28 +54,15 @@ class Command(BaseCommand):
         stop = threading.Event()
         ticker = threading.Thread(target=clock.run_ticker, args=(stop,), name="sandbox-clock", daemon=True)
         ticker.start()
-        from waitress import create_server
-
+        from sandbox import control, server
         from sandbox.wsgi import application
 
         threads = options["threads"] or conf.SANDBOX_THREADS
-        # waitress warns "Task queue depth is N" on every request that waits for a thread: under
-        # load that is one log line per request (and a measurable share of the CPU).
-        logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-        self.stdout.write(f"Parsec sandbox on http://{options['host']}:{options['port']} ({threads} threads)")
-        from sandbox import control
-
+        self.stdout.write(f"Parsec sandbox on http://{options['host']}:{options['port']} ({threads} threads; "
+                          f"stream on ws://{options['host']}:{options['port']}/ws)")
         self.stdout.write(control.startup_note())
-        server = create_server(application, host=options["host"], port=options["port"], threads=threads,
-                               connection_limit=1000, backlog=2048, channel_timeout=120, ident="parsec-sandbox")
-        if conf.SANDBOX_SERIAL_REQUESTS:
-            from sandbox import serial
-            from sandbox.serial import SerialChannel
-
-            server.channel_class = SerialChannel  # requests take turns (sandbox/serial.py)
-            serial.attach(server.task_dispatcher, threads)
         try:
-            server.run()
+            server.serve(application, host=options["host"], port=options["port"], threads=threads)
         finally:
             stop.set()
 
