@@ -5,7 +5,7 @@ tests of several modules, in any order, against it. A fault rule left behind, th
 switch, the builder's pool or escrow config, or a clock moved forward by one test changes what
 the next test sees. So the shared state is read before and after each test that uses the
 session's sandbox, and the test that left it changed fails (at teardown), not whichever test
-happens to run next. Fault rules are created and deleted by id (``fault_rules``); a test that
+happens to run next. Fault rules are created and deleted by id (``fault``); a test that
 moves the clock, which only goes forward, uses a sandbox of its own (``own_sandbox``).
 """
 
@@ -42,7 +42,7 @@ def shared_sandbox_state_is_restored(request):
 
 
 @pytest.fixture
-def fault_rules(sandbox):
+def fault(sandbox):
     """``add(**rule) -> rule``: a fault rule on the session's sandbox, deleted by its id afterwards."""
     created: list[int] = []
 

@@ -42,16 +42,17 @@ def test_every_endpoint_needs_the_admin_key(sandbox, path):
     assert call(sandbox, "GET", path).status_code == 200
 
 
-def test_clock_advances_and_never_goes_back(sandbox):
-    before = call(sandbox, "GET", "clock").json()
-    after = call(sandbox, "POST", "clock/advance", json={"seconds": 90}).json()
+def test_clock_advances_and_never_goes_back(own_sandbox):
+    before = call(own_sandbox, "GET", "clock").json()
+    after = call(own_sandbox, "POST", "clock/advance", json={"seconds": 90}).json()
     assert after["offset_seconds"] == before["offset_seconds"] + 90
     assert after["unix"] >= before["unix"] + 90
     for body in ({"seconds": -1}, {}, {"seconds": "soon"}, {"seconds": True}):
-        response = call(sandbox, "POST", "clock/advance", json=body)
+        response = call(own_sandbox, "POST", "clock/advance", json=body)
         assert response.status_code == 400, body
         assert response.json()["code"] in ("bad_request", "missing_parameter")
-    assert call(sandbox, "POST", "clock/advance", data="{not json").status_code == 400
+    assert call(own_sandbox, "POST", "clock/advance", data="{not json").status_code == 400
+    assert call(own_sandbox, "GET", "clock").json()["offset_seconds"] == after["offset_seconds"]
 
 
 def test_move_market_fills_a_resting_order_as_a_maker_fill(sandbox, client):
@@ -127,13 +128,15 @@ def test_fault_rules_are_listed_validated_and_deleted(sandbox):
     assert created.status_code == 201
     rule = created.json()
     assert (rule["kind"], rule["probability"], rule["remaining"], rule["seed"]) == ("latency", "0.25", None, 3)
-    assert [r["id"] for r in call(sandbox, "GET", "faults").json()["faults"]] == [rule["id"]]
-    for body in ({"kind": "meteor"}, {"kind": "latency"}, {"kind": "error_503", "probability": 2},
-                 {"kind": "error_503", "count": 0}, {"kind": "error_503", "customer_id": str(uuid.uuid4())}):
-        assert call(sandbox, "POST", "faults", json=body).status_code in (400, 404), body
+    assert [r for r in call(sandbox, "GET", "faults").json()["faults"] if r["id"] == rule["id"]] == [rule]
+    for body, status in (({"kind": "meteor"}, 400), ({"kind": "latency"}, 400), ({"kind": "error_503", "probability": 2}, 400),
+                         ({"kind": "error_503", "count": 0}, 400), ({"kind": "error_503", "customer_id": str(uuid.uuid4())}, 404)):
+        refused = call(sandbox, "POST", "faults", json=body)
+        assert refused.status_code == status, body
+        assert_valid(refused.json(), "ErrorResponse")
     assert call(sandbox, "DELETE", f"faults/{rule['id']}").status_code == 204
     assert call(sandbox, "DELETE", f"faults/{rule['id']}").status_code == 404
-    assert call(sandbox, "GET", "faults").json() == {"faults": []}
+    assert rule["id"] not in [r["id"] for r in call(sandbox, "GET", "faults").json()["faults"]]
 
 
 def test_reset_clears_faults_and_restores_the_limit_switch(sandbox):
