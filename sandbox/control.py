@@ -22,7 +22,17 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from sandbox import clock, engine, escrow, faults, ratelimit, signing
-from sandbox.errors import ParsecAPIError, bad_request, decimal_or_400, missing_parameter
+from sandbox.errors import (
+    INT32_MAX,
+    INT64_MAX,
+    UINT256_MAX,
+    ParsecAPIError,
+    bad_request,
+    decimal_or_400,
+    integer_or_400,
+    missing_parameter,
+    whole_number,
+)
 from sandbox.http import error_response
 from sandbox.models import EXCHANGES_TRADING, Builder, Customer, EscrowRecord, FaultRule, Market, Wallet
 
@@ -84,17 +94,14 @@ def control_view(handlers: dict):
 
 # --- Parsing helpers ----------------------------------------------------------------
 
-def _int(body: dict, name: str, *, minimum: int | None = None, required: bool = True, default=None) -> int | None:
+def _int(body: dict, name: str, *, minimum: int, maximum: int = INT32_MAX, required: bool = True, default=None) -> int | None:
+    """An integer field of the body within [minimum, maximum] (by default what a 32-bit column holds)."""
     value = body.get(name)
     if value is None:
         if required:
             raise missing_parameter(f"{name} is required")
         return default
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise bad_request(f"{name} must be an integer")
-    if minimum is not None and value < minimum:
-        raise bad_request(f"{name} must be at least {minimum}")
-    return value
+    return integer_or_400(value, name, low=minimum, high=maximum)
 
 
 def _market(parsec_id: str) -> Market:
@@ -120,7 +127,8 @@ def _builder(key_or_id: str) -> Builder:
     owner = Customer.objects.select_related("builder").filter(api_key=key_or_id, kind=Customer.Kind.BUILDER).first()
     if owner is not None:
         return owner.builder
-    builder = Builder.objects.filter(pk=int(key_or_id)).first() if key_or_id.isdigit() else None
+    pk = whole_number(key_or_id, high=INT64_MAX)
+    builder = Builder.objects.filter(pk=pk).first() if pk is not None else None
     if builder is None:
         raise ParsecAPIError(404, "not_found", "builder not found (give its API key or its id)")
     return builder
@@ -212,9 +220,7 @@ def set_builder_escrow(request, body, key_or_id):
         fields.append("fee_escrow_enabled")
     for name, low, high in (("affiliate_fee_bps", 0, 10_000), ("min_fee_bps", 0, 10_000), ("fee_bps", 1, 10_000)):
         if name in body:
-            setattr(builder, name, _int(body, name, minimum=low))
-            if getattr(builder, name) > high:
-                raise bad_request(f"{name} must be at most {high}")
+            setattr(builder, name, _int(body, name, minimum=low, maximum=high))
             fields.append(name)
     if "tier" in body:
         if body["tier"] not in escrow.TIER_SHARE_BPS:
@@ -261,16 +267,14 @@ def add_fault(request, body):
     probability = decimal_or_400(body.get("probability", 1), "probability")
     if not Decimal(0) < probability <= Decimal(1) or probability != probability.quantize(Decimal("0.0001")):
         raise bad_request("probability must be in (0, 1] with at most 4 decimals")
-    latency_ms = _int(body, "latency_ms", minimum=0, required=False, default=0)
-    if latency_ms > 120_000:
-        raise bad_request("latency_ms must be at most 120000")
+    latency_ms = _int(body, "latency_ms", minimum=0, maximum=120_000, required=False, default=0)
     if kind in ("latency", "timeout") and not latency_ms:
         raise bad_request(f"latency_ms is required for a {kind} fault")
     rule = FaultRule.objects.create(
         kind=kind, **scope, probability=probability,
         remaining=_int(body, "count", minimum=1, required=False),
         latency_ms=latency_ms, retry_after=_int(body, "retry_after", minimum=1, required=False, default=1),
-        seed=_int(body, "seed", required=False), created_at=clock.now(),
+        seed=_int(body, "seed", minimum=-INT64_MAX - 1, maximum=INT64_MAX, required=False), created_at=clock.now(),
     )
     faults.reload()
     return 201, faults.render(rule)
@@ -334,16 +338,17 @@ def sign_fee_auth(request, body, address):
     fee = body.get("fee_amount")
     if isinstance(fee, int) and not isinstance(fee, bool):
         fee = str(fee)
-    if not isinstance(fee, str) or not fee.isdigit() or int(fee) <= 0:
-        raise bad_request("fee_amount must be a positive integer (string) of USDC base units")
-    deadline = _int(body, "deadline", minimum=0, required=False)
+    fee_amount = whole_number(fee, high=UINT256_MAX)
+    if not fee_amount:
+        raise bad_request("fee_amount must be a positive integer (string) of USDC base units, at most a uint256")
+    deadline = _int(body, "deadline", minimum=0, maximum=INT64_MAX, required=False)
     if deadline is None:
         deadline = int(clock.now().timestamp()) + 300
     builder = wallet.customer.builder
     contract = builder.escrow_contract_address if builder else Builder._meta.get_field("escrow_contract_address").default
     payer = wallet.eoa_address
     signature = signing.sign_pull_fee(private_key=wallet.demo_private_key, contract=contract, order_id=order_id.lower(),
-                                      payer=payer, fee_amount=int(fee), deadline=deadline)
+                                      payer=payer, fee_amount=fee_amount, deadline=deadline)
     return 200, {
         "fee_auth": {"order_id": order_id.lower(), "payer": payer, "fee_amount": fee, "deadline": deadline, "signature": signature},
         "payer_address": payer,

@@ -45,7 +45,7 @@ from django.db.models import F
 
 from sandbox import clock, conf, escrow, sql
 from sandbox import journal as stream
-from sandbox.errors import ParsecAPIError, bad_request
+from sandbox.errors import ParsecAPIError, bad_request, whole_number
 from sandbox.models import Balance, Customer, Deposit, MakerQuote, Market, Order, Outcome, Position, Trade
 from sandbox.models import Fill as FillRow
 
@@ -594,8 +594,9 @@ def _find_outcome(outcomes: list[Outcome], name: str) -> Outcome | None:
     for outcome in outcomes:
         if outcome.name.lower() == wanted:
             return outcome
-    if wanted.isdigit() and int(wanted) < len(outcomes):
-        return outcomes[int(wanted)]
+    index = whole_number(wanted, high=len(outcomes) - 1) if outcomes else None
+    if index is not None:
+        return outcomes[index]
     return None
 
 

@@ -9,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 from django.db.models import Prefetch
 
 from sandbox import clock, render
-from sandbox.errors import ParsecAPIError, bad_request, missing_parameter
+from sandbox.errors import INT32_MAX, ParsecAPIError, bad_request, missing_parameter, whole_number
 from sandbox.models import EXCHANGES, EXCHANGES_TRADING, MakerQuote, Market, Order, Outcome, Trade
 
 CAPABILITY_KEYS = (
@@ -51,9 +51,10 @@ def _offset(ctx) -> int:
     raw = ctx.query.get("cursor")
     if raw in (None, ""):
         return 0
-    if not raw.isdigit():
+    offset = whole_number(raw, high=INT32_MAX)
+    if offset is None:
         raise bad_request("cursor must be a value returned as next_cursor")
-    return int(raw)
+    return offset
 
 
 def _number(ctx, name: str) -> Decimal | None:
@@ -61,9 +62,12 @@ def _number(ctx, name: str) -> Decimal | None:
     if raw in (None, ""):
         return None
     try:
-        return Decimal(raw)
+        number = Decimal(raw)
     except InvalidOperation:
         raise bad_request(f"{name} must be a number") from None
+    if not number.is_finite():
+        raise bad_request(f"{name} must be a finite number")
+    return number
 
 
 def best_prices(outcome_ids) -> dict[int, tuple]:
