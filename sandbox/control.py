@@ -14,6 +14,7 @@ import json
 import logging
 import re
 import secrets
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -21,7 +22,8 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from sandbox import clock, engine, escrow, faults, ratelimit, signing
+from sandbox import clock, conf, engine, escrow, faults, lifecycle, ratelimit, seed, signing
+from sandbox.api.market_data import render_markets
 from sandbox.errors import (
     INT32_MAX,
     INT64_MAX,
@@ -171,12 +173,97 @@ def move_market(request, body, parsec_id):
     return 200, engine.move_market(market=market, price=price, outcome=outcome)
 
 
+OUTCOME_NAME = re.compile(r"^(?!\d+$)[^,\x00-\x1f]{1,100}$")  # not all digits: digits name an outcome by index
+EVENT_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+TICK_SIZES = (Decimal("0.01"), Decimal("0.001"))
+
+
+def create_market(request, body):
+    """A fresh market for a rehearsal or a test, so that resolving it touches no seeded market."""
+    exchange = body.get("exchange")
+    if exchange not in EXCHANGES_TRADING:
+        raise bad_request(f"exchange must be one of {', '.join(EXCHANGES_TRADING)}")
+    question = body.get("question")
+    if question is None:
+        raise missing_parameter("question is required")
+    if not isinstance(question, str) or not question.strip() or len(question) > 300:
+        raise bad_request("question must be a non-empty string of at most 300 characters")
+    outcomes = body.get("outcomes", ["Yes", "No"])
+    if (not isinstance(outcomes, list) or not 2 <= len(outcomes) <= 10
+            or not all(isinstance(name, str) and OUTCOME_NAME.match(name.strip()) for name in outcomes)
+            or len({name.strip().lower() for name in outcomes}) != len(outcomes)):
+        raise bad_request("outcomes must be 2 to 10 distinct names (not all digits, no commas)")
+    outcomes = [name.strip() for name in outcomes]
+    tick = decimal_or_400(body.get("tick_size", "0.01"), "tick_size")
+    if tick not in TICK_SIZES:
+        raise bad_request("tick_size must be 0.01 or 0.001")
+    price = decimal_or_400(body.get("price", "0.5"), "price")
+    if not Decimal("0.02") <= price <= Decimal("0.98") or price % tick:
+        raise bad_request(f"price must be between 0.02 and 0.98, on the tick {tick}")
+    minimum = decimal_or_400(body.get("min_order_size", 5 if exchange == "polymarket" else 1), "min_order_size")
+    if not Decimal(0) < minimum <= Decimal(10_000) or minimum != minimum.quantize(Decimal("0.01")):
+        raise bad_request("min_order_size must be positive, at most 10000, with at most 2 decimals")
+    end_date = clock.now() + timedelta(days=30)
+    if body.get("end_date") is not None:
+        try:
+            end_date = datetime.fromisoformat(str(body["end_date"]).replace("Z", "+00:00"))
+        except ValueError:
+            raise bad_request("end_date must be an ISO 8601 date-time") from None
+        if end_date.tzinfo is None:
+            raise bad_request("end_date must carry a time zone (e.g. 2026-12-01T00:00:00Z)")
+    event_key = body.get("event_id")
+    if event_key is not None:
+        if not isinstance(event_key, str) or not EVENT_KEY.match(event_key.removeprefix("ev:")):
+            raise bad_request("event_id must be letters, digits, '.', '_' or '-' (an optional 'ev:' prefix)")
+        event_key = event_key.removeprefix("ev:")
+    makers_walk = body.get("makers_walk", True)
+    if not isinstance(makers_walk, bool):
+        raise bad_request("makers_walk must be a boolean")
+    market = seed.add_market(exchange=exchange, question=question.strip(), outcomes=outcomes, price=price, tick_size=tick,
+                             min_order_size=minimum, end_date=end_date, event_key=event_key, makers_walk=makers_walk)
+    lifecycle.close_due_markets(now=clock.now())  # an end date already passed closes it at once
+    market.refresh_from_db()
+    return 201, render_markets([market])[0]
+
+
+def market_state(request, body, parsec_id):
+    market = _market(parsec_id)
+    return 200, {**lifecycle.state(market), "settlements": lifecycle.settlements(market=market)}
+
+
+def close_market(request, body, parsec_id):
+    return 200, lifecycle.close_market(market=_market(parsec_id))
+
+
 def resolve_market(request, body, parsec_id):
     market = _market(parsec_id)
     outcome = body.get("outcome")
-    if not isinstance(outcome, str) or not outcome.strip():
+    if outcome is None:
         raise missing_parameter("outcome is required")
-    return 200, engine.resolve_market(market=market, winning_outcome=outcome)
+    if not isinstance(outcome, str) or not outcome.strip():
+        raise bad_request("outcome must be the name of one of the market's outcomes")
+    return 200, lifecycle.resolve_market(market=market, winning_outcome=outcome)
+
+
+def void_market(request, body, parsec_id):
+    market = _market(parsec_id)
+    rule = body.get("rule")
+    if rule is not None and rule not in conf.VOID_RULES:
+        raise bad_request(f"rule must be one of {', '.join(conf.VOID_RULES)}")
+    return 200, lifecycle.void_market(market=market, rule=rule)
+
+
+def list_settlements(request, body):
+    filters = {}
+    if request.GET.get("customer_id"):
+        filters["customer"] = _customer(request.GET["customer_id"])
+    if request.GET.get("exchange"):
+        if request.GET["exchange"] not in EXCHANGES_TRADING:
+            raise bad_request(f"exchange must be one of {', '.join(EXCHANGES_TRADING)}")
+        filters["exchange"] = request.GET["exchange"]
+    if request.GET.get("parsec_id"):
+        filters["market"] = _market(request.GET["parsec_id"])
+    return 200, {"settlements": lifecycle.settlements(**filters)}
 
 
 def credit(request, body):

@@ -106,8 +106,15 @@ def position_values(market_id, outcome, size, average_price, last_price, mid) ->
     }
 
 
-def outcome_price(row: Outcome) -> Decimal:
+def last_trade_price(row: Outcome) -> Decimal:
+    """The book's last trade, else the makers' fair price."""
     return row.last_price if row.last_price is not None else row.mid
+
+
+def outcome_price(row: Outcome) -> Decimal:
+    """An outcome's price: what a share paid once its market resolved or was voided (1 / 0, or
+    1/N), else the last trade (Market.outcomes[].price, "last known price for this outcome")."""
+    return row.final_price if row.final_price is not None else last_trade_price(row)
 
 
 def market(row: Market, *, outcomes: list[Outcome], best: dict[int, tuple]) -> dict:
@@ -123,13 +130,13 @@ def market(row: Market, *, outcomes: list[Outcome], best: dict[int, tuple]) -> d
         "url": f"https://{row.exchange}.example/markets/{row.slug}",
         "question": row.question,
         "description": row.description,
-        "rules": "Resolves per the sandbox control plane (POST /_sandbox/markets/.../resolve).",
+        "rules": "Resolves per the sandbox control plane (POST /_sandbox/markets/{parsec_id}/resolve or /void).",
         "group_title": row.group_title,
         "status": row.status,
         "market_type": row.market_type,
         "outcome_count": len(outcomes),
         "outcomes": [_outcome(o) for o in outcomes],
-        "last_price": num(outcome_price(first)),
+        "last_price": num(last_trade_price(first)),
         "volume_total": float(row.volume_seed + row.volume_traded),
         "min_order_size": num(row.min_order_size),
         "tick_size": num(row.tick_size),

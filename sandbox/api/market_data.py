@@ -94,13 +94,21 @@ def _with_outcomes(queryset):
     return queryset.prefetch_related(Prefetch("outcomes", queryset=Outcome.objects.order_by("index")))
 
 
+LIST_FILTERS = ("exchanges", "status", "search", "group_id", "event_id", "min_volume", "min_liquidity")
+
+
 def markets(ctx):
+    """``parsec_ids`` (or SDK17's single ``parsec_id``) fetch markets whatever their status, and
+    then no filter is allowed (SPEC); otherwise the list filters, ``status`` defaulting to active."""
     queryset = Market.objects.all()
-    parsec_ids = _csv(ctx, "parsec_ids")
+    parsec_ids = _csv(ctx, "parsec_ids") or _csv(ctx, "parsec_id")
     wanted_exchanges = [e.lower() for e in _csv(ctx, "exchanges")]
     if parsec_ids:
         if len(parsec_ids) > 100:
             raise bad_request("at most 100 parsec_ids")
+        filters = [name for name in LIST_FILTERS if ctx.query.get(name) not in (None, "")]
+        if filters:
+            raise bad_request(f"parsec_ids cannot be combined with other filters ({', '.join(filters)})")
         queryset = queryset.filter(parsec_id__in=parsec_ids)
     else:
         unknown = [e for e in wanted_exchanges if e not in EXCHANGES]
@@ -278,8 +286,20 @@ INTERVALS = {"1m": 60, "1h": 3600, "6h": 6 * 3600, "1d": 86400, "1w": 7 * 86400,
 DEFAULT_WINDOWS = {"1m": 1, "1h": 7, "6h": 14, "1d": 14, "1w": 30, "max": 30}  # days
 
 
+def _price_at(market: Market, outcome: Outcome, moment: datetime) -> Decimal:
+    """The book's price at ``moment``: its last trade until then; without one, the final price
+    once the market has settled, else the makers' fair price."""
+    traded = Trade.objects.filter(outcome=outcome, created_at__lte=moment).order_by("-created_at", "-pk").values_list("price", flat=True).first()
+    if traded is not None:
+        return traded
+    if market.resolved_at is not None and moment >= market.resolved_at and outcome.final_price is not None:
+        return outcome.final_price
+    return outcome.mid
+
+
 def price(ctx):
-    """Candles from the sandbox's trades; a book without trades in the window gets one flat candle at its price."""
+    """Candles from the sandbox's trades; a window without trades gets one flat candle at the
+    book's price at its end (``_price_at``)."""
     market, outcome = _market_and_outcome(ctx)
     interval = ctx.query.get("interval") or "1h"
     if interval not in INTERVALS:
@@ -312,7 +332,7 @@ def price(ctx):
             bucket[3] = trade_price
             bucket[4] += size
     if not buckets:
-        current = render.outcome_price(outcome)
+        current = _price_at(market, outcome, end)
         buckets[int(end.timestamp()) // seconds * seconds] = [current, current, current, current, Decimal(0)]
     candles = [
         {"timestamp": render.iso(datetime.fromtimestamp(key, tz=UTC)), "open": float(o), "high": float(h), "low": float(lo),

@@ -1,5 +1,5 @@
-"""The /_sandbox/ control plane: admin key, clock, market moves and resolution, credit, pool, limits,
-fault rules, and clear 400/404s for bad input."""
+"""The /_sandbox/ control plane: admin key, clock, market moves, credit, pool, limits, fault rules,
+and clear 400/404s for bad input (market lifecycle actions: tests/sandbox/test_market_lifecycle.py)."""
 
 from __future__ import annotations
 
@@ -73,25 +73,6 @@ def test_move_market_fills_a_resting_order_as_a_maker_fill(sandbox, client):
     assert call(sandbox, "POST", "markets/polymarket:nope/move", json={"price": 0.5}).status_code == 404
     assert call(sandbox, "POST", f"markets/{market['parsec_id']}/move", json={"price": 1.5}).status_code == 400
     assert call(sandbox, "POST", f"markets/{market['parsec_id']}/move", json={"price": 0.5, "outcome": "Maybe"}).status_code == 400
-
-
-def test_resolve_pays_the_winners_and_closes_the_market(sandbox, client):
-    customer = new_user(client)
-    market = poly_market(client, -1, kind="categorical")  # no other test trades it
-    as_user = {"extra_headers": {"X-Builder-Customer-Id": customer}}
-    winner = market["outcomes"][0]["name"]
-    book = client.orderbook.with_raw_response.retrieve(parsec_id=market["parsec_id"], outcome=winner).http_response.json()
-    ask = book["asks"][0][0]
-    order = client.orders.create(exchange="polymarket", market_id=market["condition_id"], outcome=winner, side="buy", price=ask, size=5, **as_user)
-    assert order.status == "filled"
-    before = int(client.account.balance(exchange="polymarket", **as_user).raw["balance"])
-    resolved = call(sandbox, "POST", f"markets/{market['parsec_id']}/resolve", json={"outcome": winner})
-    assert resolved.status_code == 200, resolved.text
-    assert resolved.json()["winning_outcome"] == winner
-    assert int(client.account.balance(exchange="polymarket", **as_user).raw["balance"]) == before + 5_000_000
-    again = call(sandbox, "POST", f"markets/{market['parsec_id']}/resolve", json={"outcome": winner})
-    assert again.status_code == 400
-    assert call(sandbox, "POST", f"markets/{market['parsec_id']}/resolve", json={}).status_code == 400
 
 
 def test_credit_adds_usdc_exactly(sandbox, client):
