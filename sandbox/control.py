@@ -22,8 +22,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from sandbox import clock, conf, engine, escrow, faults, lifecycle, ratelimit, seed, signing
-from sandbox.api.market_data import render_markets
+from sandbox import clock, conf, engine, escrow, faults, lifecycle, ratelimit, render, seed, signing
 from sandbox.errors import (
     INT32_MAX,
     INT64_MAX,
@@ -223,7 +222,7 @@ def create_market(request, body):
                              min_order_size=minimum, end_date=end_date, event_key=event_key, makers_walk=makers_walk)
     lifecycle.close_due_markets(now=clock.now())  # an end date already passed closes it at once
     market.refresh_from_db()
-    return 201, render_markets([market])[0]
+    return 201, render.markets([market])[0]
 
 
 def market_state(request, body, parsec_id):

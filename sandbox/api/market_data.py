@@ -70,26 +70,6 @@ def _number(ctx, name: str) -> Decimal | None:
     return number
 
 
-def best_prices(outcome_ids) -> dict[int, tuple]:
-    """Best bid and ask per book, customers' resting orders and makers' quotes together."""
-    best: dict[int, list] = defaultdict(lambda: [None, None])
-    rows = [(q.outcome_id, q.side, q.price) for q in MakerQuote.objects.filter(outcome_id__in=outcome_ids).only("outcome_id", "side", "price")]
-    rows += list(Order.objects.filter(outcome_id__in=outcome_ids, status__in=Order.RESTING).values_list("outcome_id", "side", "price"))
-    for outcome_id, side, price in rows:
-        current = best[outcome_id]
-        if side == "buy" and (current[0] is None or price > current[0]):
-            current[0] = price
-        if side == "sell" and (current[1] is None or price < current[1]):
-            current[1] = price
-    return {key: tuple(value) for key, value in best.items()}
-
-
-def render_markets(markets: list[Market]) -> list[dict]:
-    outcome_ids = [o.pk for m in markets for o in m.outcomes.all()]
-    best = best_prices(outcome_ids)
-    return [render.market(m, outcomes=list(m.outcomes.all()), best=best) for m in markets]
-
-
 def _with_outcomes(queryset):
     return queryset.prefetch_related(Prefetch("outcomes", queryset=Outcome.objects.order_by("index")))
 
@@ -136,7 +116,7 @@ def markets(ctx):
     pagination = {"count": len(page), "total": total, "has_more": offset + limit < total}
     if pagination["has_more"]:
         pagination["next_cursor"] = str(offset + limit)
-    return 200, {"markets": render_markets(page), "pagination": pagination}
+    return 200, {"markets": render.markets(page), "pagination": pagination}
 
 
 def _market_and_outcome(ctx) -> tuple[Market, Outcome]:
@@ -368,7 +348,7 @@ def events(ctx):
             "close_time": render.iso(min(m.end_date for m in members)),
         }
         if include:
-            summary["markets"] = render_markets(members)
+            summary["markets"] = render.markets(members)
         summaries.append(summary)
     search = ctx.query.get("search")
     if search:
