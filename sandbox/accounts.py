@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 
 from sandbox import clock, conf, engine, sql
-from sandbox.errors import ParsecAPIError, bad_request, missing_parameter
+from sandbox.errors import INT32_MAX, ParsecAPIError, bad_request, integer_or_400, missing_parameter
 from sandbox.models import EXCHANGES_TRADING, Balance, Builder, Customer, Deposit, ExchangeLink, Wallet
 
 DB = "sandbox"
@@ -62,8 +62,8 @@ def create_user(*, builder: Builder, external_id, email=None, qps_limit=None, eo
         raise missing_parameter("external_id is required")
     if not isinstance(external_id, str) or not external_id.strip() or len(external_id) > 200:
         raise bad_request("external_id must be a non-empty string of at most 200 characters")
-    if qps_limit is not None and (isinstance(qps_limit, bool) or not isinstance(qps_limit, int) or qps_limit < 1):
-        raise bad_request("qps_limit must be an integer >= 1")
+    if qps_limit is not None:
+        integer_or_400(qps_limit, "qps_limit", low=1, high=INT32_MAX)
     if email is not None and not isinstance(email, str):
         raise bad_request("email must be a string")
     if eoa_address is not None and not is_address(eoa_address):
@@ -100,8 +100,7 @@ def owned_user(*, builder: Builder, customer_id, status: int = 404) -> Customer:
 def update_user(*, customer: Customer, qps_limit) -> Customer:
     if qps_limit is None:
         return customer
-    if isinstance(qps_limit, bool) or not isinstance(qps_limit, int) or qps_limit < 1:
-        raise bad_request("qps_limit must be an integer >= 1")
+    integer_or_400(qps_limit, "qps_limit", low=1, high=INT32_MAX)
     Customer.objects.filter(pk=customer.pk).update(qps_limit=qps_limit)
     customer.qps_limit = qps_limit
     return customer
@@ -187,8 +186,7 @@ def onboard(*, customer: Customer, body: dict) -> dict:
         chain_id = body.get("chain_id", 137)
         if wallet_type not in ("eoa", "safe"):
             raise bad_request("wallet_type must be 'eoa' or 'safe'")
-        if isinstance(chain_id, bool) or not isinstance(chain_id, int) or chain_id < 1:
-            raise bad_request("chain_id must be a positive integer")
+        integer_or_400(chain_id, "chain_id", low=1, high=INT32_MAX)
         if wallet_type == "safe" and eoa_address is None:
             raise bad_request("eoa_address is required when wallet_type is 'safe'")
         if wallet_type == "eoa" and eoa_address is not None:

@@ -1,8 +1,9 @@
 """The sandbox clock: real UTC time plus an offset kept in the database.
 
 ``advance(seconds)`` moves simulated time forward (the control plane calls it) and runs
-the time-driven work at once; ``tick(now)`` is that work: pending orders become live,
-GTD orders expire, market makers move their quotes, then the escrow monitor runs.
+the time-driven work at once; ``tick(now)`` is that work: markets past their end date
+close (sandbox.lifecycle), pending orders become live, GTD orders expire, market makers
+move their quotes, then the escrow monitor runs.
 A background thread of the server calls ``maybe_tick()`` every SANDBOX_TICK_SECONDS,
 and each request calls it too, so time-driven work never waits on the thread.
 """
@@ -65,8 +66,9 @@ def advance(seconds: float) -> datetime:
 
 
 def tick(current: datetime) -> None:
-    from sandbox import engine, escrow
+    from sandbox import engine, escrow, lifecycle
 
+    lifecycle.close_due_markets(now=current)  # first: nothing trades on a market past its end
     engine.activate_pending(now=current)
     engine.expire_orders(now=current)
     engine.move_makers(now=current)

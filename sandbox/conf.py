@@ -9,6 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 env = environ.Env()
 
@@ -33,6 +34,24 @@ SANDBOX_FILL_FEE_RATE = {
     "polymarket": Decimal(env.str("SANDBOX_FILL_FEE_RATE_POLYMARKET", default="0")),
     "kalshi": Decimal(env.str("SANDBOX_FILL_FEE_RATE_KALSHI", default="0.01")),
 }
+
+# Market lifecycle (sandbox.lifecycle). The sources do not describe resolution (NOTES §12.6).
+# A market whose end_date passes is closed (trading halted, live orders cancelled) by the clock's
+# tick, as Kalshi closes at close_time; false: it stays active until the control plane acts.
+SANDBOX_CLOSE_AT_END_DATE = env.bool("SANDBOX_CLOSE_AT_END_DATE", default=True)
+# What a voided (cancelled) market pays per share: "even" = 1/N of a USDC per outcome share
+# (Polymarket resolves such markets 50-50), "cost" = the holder's average price back.
+VOID_RULES = ("even", "cost")
+SANDBOX_VOID_RULE = {
+    "polymarket": env.str("SANDBOX_VOID_RULE_POLYMARKET", default="even"),
+    "kalshi": env.str("SANDBOX_VOID_RULE_KALSHI", default="cost"),
+}
+# The status a voided market is listed with: Parsec's common values have none for it.
+SANDBOX_VOID_STATUS = env.str("SANDBOX_VOID_STATUS", default="resolved")
+if not set(SANDBOX_VOID_RULE.values()) <= set(VOID_RULES):
+    raise ImproperlyConfigured(f"SANDBOX_VOID_RULE_* must be one of {', '.join(VOID_RULES)}")
+if SANDBOX_VOID_STATUS in ("active", "closed"):
+    raise ImproperlyConfigured("SANDBOX_VOID_STATUS cannot be a status of an open market")
 
 # Market makers and time
 SANDBOX_TICK_SECONDS = env.float("SANDBOX_TICK_SECONDS", default=1.0)  # real seconds between background ticks

@@ -14,6 +14,7 @@ import json
 import logging
 import re
 import secrets
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -21,8 +22,18 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from sandbox import clock, engine, escrow, faults, ratelimit, signing
-from sandbox.errors import ParsecAPIError, bad_request, decimal_or_400, missing_parameter
+from sandbox import clock, conf, engine, escrow, faults, lifecycle, ratelimit, render, seed, signing
+from sandbox.errors import (
+    INT32_MAX,
+    INT64_MAX,
+    UINT256_MAX,
+    ParsecAPIError,
+    bad_request,
+    decimal_or_400,
+    integer_or_400,
+    missing_parameter,
+    whole_number,
+)
 from sandbox.http import error_response
 from sandbox.models import EXCHANGES_TRADING, Builder, Customer, EscrowRecord, FaultRule, Market, Wallet
 
@@ -84,17 +95,14 @@ def control_view(handlers: dict):
 
 # --- Parsing helpers ----------------------------------------------------------------
 
-def _int(body: dict, name: str, *, minimum: int | None = None, required: bool = True, default=None) -> int | None:
+def _int(body: dict, name: str, *, minimum: int, maximum: int = INT32_MAX, required: bool = True, default=None) -> int | None:
+    """An integer field of the body within [minimum, maximum] (by default what a 32-bit column holds)."""
     value = body.get(name)
     if value is None:
         if required:
             raise missing_parameter(f"{name} is required")
         return default
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise bad_request(f"{name} must be an integer")
-    if minimum is not None and value < minimum:
-        raise bad_request(f"{name} must be at least {minimum}")
-    return value
+    return integer_or_400(value, name, low=minimum, high=maximum)
 
 
 def _market(parsec_id: str) -> Market:
@@ -120,7 +128,8 @@ def _builder(key_or_id: str) -> Builder:
     owner = Customer.objects.select_related("builder").filter(api_key=key_or_id, kind=Customer.Kind.BUILDER).first()
     if owner is not None:
         return owner.builder
-    builder = Builder.objects.filter(pk=int(key_or_id)).first() if key_or_id.isdigit() else None
+    pk = whole_number(key_or_id, high=INT64_MAX)
+    builder = Builder.objects.filter(pk=pk).first() if pk is not None else None
     if builder is None:
         raise ParsecAPIError(404, "not_found", "builder not found (give its API key or its id)")
     return builder
@@ -163,12 +172,97 @@ def move_market(request, body, parsec_id):
     return 200, engine.move_market(market=market, price=price, outcome=outcome)
 
 
+OUTCOME_NAME = re.compile(r"^(?!\d+$)[^,\x00-\x1f]{1,100}$")  # not all digits: digits name an outcome by index
+EVENT_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+TICK_SIZES = (Decimal("0.01"), Decimal("0.001"))
+
+
+def create_market(request, body):
+    """A fresh market for a rehearsal or a test, so that resolving it touches no seeded market."""
+    exchange = body.get("exchange")
+    if exchange not in EXCHANGES_TRADING:
+        raise bad_request(f"exchange must be one of {', '.join(EXCHANGES_TRADING)}")
+    question = body.get("question")
+    if question is None:
+        raise missing_parameter("question is required")
+    if not isinstance(question, str) or not question.strip() or len(question) > 300:
+        raise bad_request("question must be a non-empty string of at most 300 characters")
+    outcomes = body.get("outcomes", ["Yes", "No"])
+    if (not isinstance(outcomes, list) or not 2 <= len(outcomes) <= 10
+            or not all(isinstance(name, str) and OUTCOME_NAME.match(name.strip()) for name in outcomes)
+            or len({name.strip().lower() for name in outcomes}) != len(outcomes)):
+        raise bad_request("outcomes must be 2 to 10 distinct names (not all digits, no commas)")
+    outcomes = [name.strip() for name in outcomes]
+    tick = decimal_or_400(body.get("tick_size", "0.01"), "tick_size")
+    if tick not in TICK_SIZES:
+        raise bad_request("tick_size must be 0.01 or 0.001")
+    price = decimal_or_400(body.get("price", "0.5"), "price")
+    if not Decimal("0.02") <= price <= Decimal("0.98") or price % tick:
+        raise bad_request(f"price must be between 0.02 and 0.98, on the tick {tick}")
+    minimum = decimal_or_400(body.get("min_order_size", 5 if exchange == "polymarket" else 1), "min_order_size")
+    if not Decimal(0) < minimum <= Decimal(10_000) or minimum != minimum.quantize(Decimal("0.01")):
+        raise bad_request("min_order_size must be positive, at most 10000, with at most 2 decimals")
+    end_date = clock.now() + timedelta(days=30)
+    if body.get("end_date") is not None:
+        try:
+            end_date = datetime.fromisoformat(str(body["end_date"]).replace("Z", "+00:00"))
+        except ValueError:
+            raise bad_request("end_date must be an ISO 8601 date-time") from None
+        if end_date.tzinfo is None:
+            raise bad_request("end_date must carry a time zone (e.g. 2026-12-01T00:00:00Z)")
+    event_key = body.get("event_id")
+    if event_key is not None:
+        if not isinstance(event_key, str) or not EVENT_KEY.match(event_key.removeprefix("ev:")):
+            raise bad_request("event_id must be letters, digits, '.', '_' or '-' (an optional 'ev:' prefix)")
+        event_key = event_key.removeprefix("ev:")
+    makers_walk = body.get("makers_walk", True)
+    if not isinstance(makers_walk, bool):
+        raise bad_request("makers_walk must be a boolean")
+    market = seed.add_market(exchange=exchange, question=question.strip(), outcomes=outcomes, price=price, tick_size=tick,
+                             min_order_size=minimum, end_date=end_date, event_key=event_key, makers_walk=makers_walk)
+    lifecycle.close_due_markets(now=clock.now())  # an end date already passed closes it at once
+    market.refresh_from_db()
+    return 201, render.markets([market])[0]
+
+
+def market_state(request, body, parsec_id):
+    market = _market(parsec_id)
+    return 200, {**lifecycle.state(market), "settlements": lifecycle.settlements(market=market)}
+
+
+def close_market(request, body, parsec_id):
+    return 200, lifecycle.close_market(market=_market(parsec_id))
+
+
 def resolve_market(request, body, parsec_id):
     market = _market(parsec_id)
     outcome = body.get("outcome")
-    if not isinstance(outcome, str) or not outcome.strip():
+    if outcome is None:
         raise missing_parameter("outcome is required")
-    return 200, engine.resolve_market(market=market, winning_outcome=outcome)
+    if not isinstance(outcome, str) or not outcome.strip():
+        raise bad_request("outcome must be the name of one of the market's outcomes")
+    return 200, lifecycle.resolve_market(market=market, winning_outcome=outcome)
+
+
+def void_market(request, body, parsec_id):
+    market = _market(parsec_id)
+    rule = body.get("rule")
+    if rule is not None and rule not in conf.VOID_RULES:
+        raise bad_request(f"rule must be one of {', '.join(conf.VOID_RULES)}")
+    return 200, lifecycle.void_market(market=market, rule=rule)
+
+
+def list_settlements(request, body):
+    filters = {}
+    if request.GET.get("customer_id"):
+        filters["customer"] = _customer(request.GET["customer_id"])
+    if request.GET.get("exchange"):
+        if request.GET["exchange"] not in EXCHANGES_TRADING:
+            raise bad_request(f"exchange must be one of {', '.join(EXCHANGES_TRADING)}")
+        filters["exchange"] = request.GET["exchange"]
+    if request.GET.get("parsec_id"):
+        filters["market"] = _market(request.GET["parsec_id"])
+    return 200, {"settlements": lifecycle.settlements(**filters)}
 
 
 def credit(request, body):
@@ -212,9 +306,7 @@ def set_builder_escrow(request, body, key_or_id):
         fields.append("fee_escrow_enabled")
     for name, low, high in (("affiliate_fee_bps", 0, 10_000), ("min_fee_bps", 0, 10_000), ("fee_bps", 1, 10_000)):
         if name in body:
-            setattr(builder, name, _int(body, name, minimum=low))
-            if getattr(builder, name) > high:
-                raise bad_request(f"{name} must be at most {high}")
+            setattr(builder, name, _int(body, name, minimum=low, maximum=high))
             fields.append(name)
     if "tier" in body:
         if body["tier"] not in escrow.TIER_SHARE_BPS:
@@ -261,16 +353,14 @@ def add_fault(request, body):
     probability = decimal_or_400(body.get("probability", 1), "probability")
     if not Decimal(0) < probability <= Decimal(1) or probability != probability.quantize(Decimal("0.0001")):
         raise bad_request("probability must be in (0, 1] with at most 4 decimals")
-    latency_ms = _int(body, "latency_ms", minimum=0, required=False, default=0)
-    if latency_ms > 120_000:
-        raise bad_request("latency_ms must be at most 120000")
+    latency_ms = _int(body, "latency_ms", minimum=0, maximum=120_000, required=False, default=0)
     if kind in ("latency", "timeout") and not latency_ms:
         raise bad_request(f"latency_ms is required for a {kind} fault")
     rule = FaultRule.objects.create(
         kind=kind, **scope, probability=probability,
         remaining=_int(body, "count", minimum=1, required=False),
         latency_ms=latency_ms, retry_after=_int(body, "retry_after", minimum=1, required=False, default=1),
-        seed=_int(body, "seed", required=False), created_at=clock.now(),
+        seed=_int(body, "seed", minimum=-INT64_MAX - 1, maximum=INT64_MAX, required=False), created_at=clock.now(),
     )
     faults.reload()
     return 201, faults.render(rule)
@@ -334,16 +424,17 @@ def sign_fee_auth(request, body, address):
     fee = body.get("fee_amount")
     if isinstance(fee, int) and not isinstance(fee, bool):
         fee = str(fee)
-    if not isinstance(fee, str) or not fee.isdigit() or int(fee) <= 0:
-        raise bad_request("fee_amount must be a positive integer (string) of USDC base units")
-    deadline = _int(body, "deadline", minimum=0, required=False)
+    fee_amount = whole_number(fee, high=UINT256_MAX)
+    if not fee_amount:
+        raise bad_request("fee_amount must be a positive integer (string) of USDC base units, at most a uint256")
+    deadline = _int(body, "deadline", minimum=0, maximum=INT64_MAX, required=False)
     if deadline is None:
         deadline = int(clock.now().timestamp()) + 300
     builder = wallet.customer.builder
     contract = builder.escrow_contract_address if builder else Builder._meta.get_field("escrow_contract_address").default
     payer = wallet.eoa_address
     signature = signing.sign_pull_fee(private_key=wallet.demo_private_key, contract=contract, order_id=order_id.lower(),
-                                      payer=payer, fee_amount=int(fee), deadline=deadline)
+                                      payer=payer, fee_amount=fee_amount, deadline=deadline)
     return 200, {
         "fee_auth": {"order_id": order_id.lower(), "payer": payer, "fee_amount": fee, "deadline": deadline, "signature": signature},
         "payer_address": payer,

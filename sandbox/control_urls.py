@@ -7,8 +7,13 @@ from sandbox import control as c
 urlpatterns = [
     path("clock", c.control_view({"GET": c.get_clock})),
     path("clock/advance", c.control_view({"POST": c.advance_clock})),
+    path("markets", c.control_view({"POST": c.create_market})),
+    path("markets/<str:parsec_id>", c.control_view({"GET": c.market_state})),
     path("markets/<str:parsec_id>/move", c.control_view({"POST": c.move_market})),
+    path("markets/<str:parsec_id>/close", c.control_view({"POST": c.close_market})),
     path("markets/<str:parsec_id>/resolve", c.control_view({"POST": c.resolve_market})),
+    path("markets/<str:parsec_id>/void", c.control_view({"POST": c.void_market})),
+    path("settlements", c.control_view({"GET": c.list_settlements})),
     path("credit", c.control_view({"POST": c.credit})),
     path("faults", c.control_view({"GET": c.list_faults, "POST": c.add_fault, "DELETE": c.clear_faults})),
     path("faults/<int:fault_id>", c.control_view({"DELETE": c.delete_fault})),

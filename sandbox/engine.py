@@ -45,7 +45,7 @@ from django.db.models import F
 
 from sandbox import clock, conf, escrow, sql
 from sandbox import journal as stream
-from sandbox.errors import ParsecAPIError, bad_request
+from sandbox.errors import ParsecAPIError, bad_request, whole_number
 from sandbox.models import Balance, Customer, Deposit, MakerQuote, Market, Order, Outcome, Position, Trade
 from sandbox.models import Fill as FillRow
 
@@ -83,6 +83,7 @@ QUOTE_SIZE_SQL = f"UPDATE {_QUOTE_T} SET size = %s WHERE id = %s"
 QUOTE_DELETE_SQL = f"DELETE FROM {_QUOTE_T} WHERE id = %s"
 LAST_PRICE_SQL = f"UPDATE {_OUTCOME_T} SET last_price = %s WHERE id = %s"
 VOLUME_SQL = f"UPDATE {_MARKET_T} SET volume_traded = volume_traded + %s WHERE id = %s"
+MARKET_STATUS_SQL = f"SELECT status FROM {_MARKET_T} WHERE id = %s"
 _ORDERS = sql.Loader(Order)
 _POSITIONS = sql.Loader(Position)
 
@@ -141,6 +142,7 @@ def place_order(new: NewOrder, *, now: datetime | None = None) -> Order:
     """Accept a validated order: reserve funds or shares, pull the escrow fee, match."""
     now = now or clock.now()
     with book_lock(new.outcome.id), transaction.atomic(using=DB):
+        _require_active(new.market.pk)
         reserved = 0
         reserved_shares = Decimal(0)
         if new.side == "buy":
@@ -171,6 +173,13 @@ def place_order(new: NewOrder, *, now: datetime | None = None) -> Order:
         if not pending:
             _execute(order, now, stored=Order.Status.OPEN)
     return order
+
+
+def _require_active(market_pk: int) -> None:
+    """Read under the book lock: a market closed by sandbox.lifecycle takes no more orders."""
+    status = sql.fetch(MARKET_STATUS_SQL, [market_pk])[0][0]
+    if status != "active":
+        raise bad_request(f"market is {status}, not active: trading has ended")
 
 
 def _execute(order: Order, now: datetime, *, stored: str | None = None) -> None:
@@ -438,6 +447,8 @@ def _wave(seed: int, outcome: Outcome, step: int) -> float:
 
 def fair_price(seed: int, outcome: Outcome, step: int) -> Decimal:
     """The anchor (seed price or last move) plus how far the wave has travelled since the anchor step."""
+    if not outcome.market.makers_walk:
+        return _clamp(outcome.anchor_mid, outcome.market.tick_size)
     drift = _wave(seed, outcome, step) - _wave(seed, outcome, outcome.anchor_step)
     if outcome.market.market_type == "binary" and outcome.index == 1:
         # The No book mirrors the Yes book: its fair price is 1 - Yes.
@@ -455,8 +466,8 @@ def move_makers(*, now: datetime) -> int:
     for outcome in outcomes:
         with book_lock(outcome.id), transaction.atomic(using=DB):
             outcome.refresh_from_db(fields=["mid", "quote_step", "anchor_step", "anchor_mid"])
-            if outcome.quote_step >= step:
-                continue
+            if outcome.quote_step >= step or not Market.objects.filter(pk=outcome.market_id, status="active").exists():
+                continue  # requoted meanwhile, or its market closed: the makers have left it
             mid = fair_price(seed, outcome, step)
             outcome.mid = mid
             _requote(outcome, step, now)
@@ -541,41 +552,6 @@ def move_market(*, market: Market, price: Decimal, outcome: str | None = None, n
     return {"market_id": market.order_market_id, "mids": {o.name: str(targets[o.pk]) for o in outcomes if o.pk in targets}}
 
 
-def resolve_market(*, market: Market, winning_outcome: str, now: datetime | None = None) -> dict:
-    """Close a market: cancel its live orders, remove the makers, pay 1 USDC per winning share
-    (from the market makers, the counterparty of every net position) and close all positions."""
-    now = now or clock.now()
-    outcomes = list(market.outcomes.all())
-    winner = _find_outcome(outcomes, winning_outcome)
-    if winner is None:
-        raise bad_request(f"unknown outcome {winning_outcome!r}")
-    if market.status == "resolved":
-        raise bad_request("market is already resolved")
-    for order in Order.objects.filter(market=market, status__in=Order.LIVE):
-        cancel_order(order=order, now=now)
-    paid = 0
-    with book_lock(winner.pk), transaction.atomic(using=DB):
-        MakerQuote.objects.filter(outcome__market=market).delete()
-        for each in outcomes:
-            stream.touch_book(each.pk)
-        for position in Position.objects.filter(market=market).exclude(size=0).select_related("customer"):
-            if position.outcome_id == winner.pk:
-                amount = usdc(position.size)
-                Balance.objects.filter(customer_id=position.customer_id, exchange=market.exchange).update(available=F("available") + amount)
-                Balance.objects.filter(customer__kind=Customer.Kind.MARKET_MAKER, exchange=market.exchange).update(available=F("available") - amount)
-                paid += amount
-            position.size = Decimal(0)
-            position.reserved = Decimal(0)
-            position.save(update_fields=["size", "reserved"])
-        market.status = "resolved"
-        market.resolved_outcome = winner.name
-        market.updated_at = now
-        market.save(update_fields=["status", "resolved_outcome", "updated_at"])
-        Outcome.objects.filter(market=market).update(last_price=Decimal(0))
-        Outcome.objects.filter(pk=winner.pk).update(last_price=ONE)
-    return {"market_id": market.order_market_id, "winning_outcome": winner.name, "paid_usdc_base_units": paid}
-
-
 def credit(*, customer: Customer, exchange: str, amount: int, reason: str = "credit", now: datetime | None = None) -> Balance:
     """Add USDC base units to a customer's balance on an exchange (recorded as a deposit)."""
     if amount <= 0:
@@ -594,8 +570,9 @@ def _find_outcome(outcomes: list[Outcome], name: str) -> Outcome | None:
     for outcome in outcomes:
         if outcome.name.lower() == wanted:
             return outcome
-    if wanted.isdigit() and int(wanted) < len(outcomes):
-        return outcomes[int(wanted)]
+    index = whole_number(wanted, high=len(outcomes) - 1) if outcomes else None
+    if index is not None:
+        return outcomes[index]
     return None
 
 

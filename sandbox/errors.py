@@ -6,7 +6,15 @@ is true only for ``rate_limit_exceeded`` and ``service_unavailable`` (NOTES §3.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
+
+# The widest integers the sandbox's columns hold (PostgreSQL integer and bigint; SQLite refuses
+# anything beyond 64 bits), and uint256 for values that are only signed, never stored.
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+UINT256_MAX = 2**256 - 1
+_ASCII_DIGITS = re.compile(r"[0-9]+")
 
 RETRYABLE_CODES = frozenset({"rate_limit_exceeded", "service_unavailable"})
 
@@ -39,6 +47,24 @@ def decimal_or_400(value, name: str) -> Decimal:
     if not number.is_finite():
         raise bad_request(f"{name} must be a finite number")
     return number
+
+
+def integer_or_400(value, name: str, *, low: int, high: int) -> int:
+    """A JSON integer (not a boolean) in [low, high]; 400 ``bad_request`` naming ``name`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise bad_request(f"{name} must be an integer")
+    if not low <= value <= high:
+        raise bad_request(f"{name} must be an integer between {low} and {high}")
+    return value
+
+
+def whole_number(text, *, high: int) -> int | None:
+    """``text`` as a non-negative integer if it is ASCII digits worth at most ``high``, else None.
+    (``str.isdigit`` accepts "²", which ``int`` refuses, and ``int`` refuses more than 4,300 digits.)"""
+    if not isinstance(text, str) or len(text) > len(str(high)) or not _ASCII_DIGITS.fullmatch(text):
+        return None
+    value = int(text)
+    return value if value <= high else None
 
 
 def missing_parameter(message: str) -> ParsecAPIError:

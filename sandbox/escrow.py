@@ -41,7 +41,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from sandbox import signing
-from sandbox.errors import ParsecAPIError, bad_request
+from sandbox.errors import INT64_MAX, UINT256_MAX, ParsecAPIError, bad_request, whole_number
 from sandbox.models import Balance, EscrowEvent, EscrowRecord, Order
 
 env = environ.Env()
@@ -113,13 +113,14 @@ def parse_fee_auth(fee_auth: dict) -> dict:
         raise bad_request("fee_auth.order_id must be a 0x-prefixed bytes32 hex string")
     if not isinstance(payer, str) or not ADDRESS.match(payer):
         raise bad_request("fee_auth.payer must be a 0x-prefixed 40-hex-digit address")
-    if not isinstance(amount, str) or not amount.isdigit() or int(amount) <= 0:
+    fee_amount = whole_number(amount, high=UINT256_MAX)
+    if not fee_amount:
         raise bad_request("fee_auth.fee_amount must be a positive integer string of USDC base units")
-    if isinstance(deadline, bool) or not isinstance(deadline, int):
+    if isinstance(deadline, bool) or not isinstance(deadline, int) or not 0 <= deadline <= INT64_MAX:
         raise bad_request("fee_auth.deadline must be an integer (Unix seconds)")
     if not isinstance(signature, str) or not SIGNATURE.match(signature):
         raise bad_request("fee_auth.signature must be a 0x-prefixed 65-byte hex signature")
-    return {"order_id": order_id.lower(), "payer": payer.lower(), "fee_amount": int(amount),
+    return {"order_id": order_id.lower(), "payer": payer.lower(), "fee_amount": fee_amount,
             "deadline": deadline, "signature": signature}
 
 

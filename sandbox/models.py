@@ -126,12 +126,19 @@ class Market(models.Model):
     description = models.TextField(blank=True, default="")
     slug = models.CharField(max_length=200)
     market_type = models.CharField(max_length=20)  # binary | categorical
+    # active -> closed -> resolved (or SANDBOX_VOID_STATUS when voided); see sandbox.lifecycle
     status = models.CharField(max_length=20, default="active")
     tick_size = models.DecimalField(**PRICE)
     min_order_size = models.DecimalField(**SIZE)
     volume_seed = models.DecimalField(max_digits=20, decimal_places=2, default=0)
     volume_traded = models.DecimalField(max_digits=24, decimal_places=6, default=0)
-    resolved_outcome = models.CharField(max_length=100, null=True)
+    # False: the makers keep quoting around where the market was put (created or moved), so a
+    # resting order inside their spread is never crossed by a requote (rehearsals, tests).
+    makers_walk = models.BooleanField(default=True)
+    resolved_outcome = models.CharField(max_length=100, null=True)  # the winner; null while open and when voided
+    void_rule = models.CharField(max_length=10, blank=True, default="")  # set when voided: "even" | "cost"
+    closed_at = models.DateTimeField(null=True)  # trading halted (also set by a resolution or void of an active market)
+    resolved_at = models.DateTimeField(null=True)  # resolved or voided: positions settled
     end_date = models.DateTimeField()
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
@@ -153,6 +160,9 @@ class Outcome(models.Model):
     anchor_step = models.BigIntegerField(default=0)
     quote_step = models.BigIntegerField(default=-1)  # step of the current maker quotes
     last_price = models.DecimalField(null=True, **PRICE)
+    # What one share paid when the market resolved (1 or 0) or was voided ("even": 1/N rounded
+    # down to the base unit); null while the market is open and under the "cost" void rule.
+    final_price = models.DecimalField(null=True, max_digits=12, decimal_places=6)
 
     class Meta:
         ordering = ["market_id", "index"]
@@ -256,6 +266,32 @@ class Position(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["customer", "outcome"], name="sandbox_position_once")]
+
+
+class Settlement(models.Model):
+    """A position closed by its market's resolution or void, and what it paid the holder.
+
+    ``amount`` (USDC base units) = size x price, rounded toward zero; the market makers, the
+    counterparty of every net position, pay it. No fill or order is written for it: on Parsec a
+    settlement shows only in the balance, and the position is no longer listed."""
+
+    class Reason(models.TextChoices):
+        RESOLVED = "resolved"
+        VOIDED = "voided"
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="settlements", db_index=False)
+    exchange = models.CharField(max_length=20)
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="settlements")
+    outcome = models.ForeignKey(Outcome, on_delete=models.PROTECT, related_name="settlements", db_index=False)
+    size = models.DecimalField(**SIZE)  # shares held when the market settled
+    average_price = models.DecimalField(max_digits=16, decimal_places=8)  # the position's average price then
+    price = models.DecimalField(max_digits=16, decimal_places=8)  # paid per share
+    amount = models.BigIntegerField()
+    reason = models.CharField(max_length=10, choices=Reason.choices)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["customer", "exchange", "created_at"])]
 
 
 class Balance(models.Model):

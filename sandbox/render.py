@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
 
-from sandbox.models import Builder, Customer, Market, Order, Outcome, Position, Wallet
+from sandbox.models import Builder, Customer, MakerQuote, Market, Order, Outcome, Position, Wallet
 
 
 def num(value: Decimal | None) -> float | None:
@@ -106,8 +107,15 @@ def position_values(market_id, outcome, size, average_price, last_price, mid) ->
     }
 
 
-def outcome_price(row: Outcome) -> Decimal:
+def last_trade_price(row: Outcome) -> Decimal:
+    """The book's last trade, else the makers' fair price."""
     return row.last_price if row.last_price is not None else row.mid
+
+
+def outcome_price(row: Outcome) -> Decimal:
+    """An outcome's price: what a share paid once its market resolved or was voided (1 / 0, or
+    1/N), else the last trade (Market.outcomes[].price, "last known price for this outcome")."""
+    return row.final_price if row.final_price is not None else last_trade_price(row)
 
 
 def market(row: Market, *, outcomes: list[Outcome], best: dict[int, tuple]) -> dict:
@@ -123,13 +131,13 @@ def market(row: Market, *, outcomes: list[Outcome], best: dict[int, tuple]) -> d
         "url": f"https://{row.exchange}.example/markets/{row.slug}",
         "question": row.question,
         "description": row.description,
-        "rules": "Resolves per the sandbox control plane (POST /_sandbox/markets/.../resolve).",
+        "rules": "Resolves per the sandbox control plane (POST /_sandbox/markets/{parsec_id}/resolve or /void).",
         "group_title": row.group_title,
         "status": row.status,
         "market_type": row.market_type,
         "outcome_count": len(outcomes),
         "outcomes": [_outcome(o) for o in outcomes],
-        "last_price": num(outcome_price(first)),
+        "last_price": num(last_trade_price(first)),
         "volume_total": float(row.volume_seed + row.volume_traded),
         "min_order_size": num(row.min_order_size),
         "tick_size": num(row.tick_size),
@@ -145,6 +153,26 @@ def market(row: Market, *, outcomes: list[Outcome], best: dict[int, tuple]) -> d
     if row.condition_id:
         data["condition_id"] = row.condition_id
     return data
+
+
+def best_prices(outcome_ids) -> dict[int, tuple]:
+    """Best bid and ask per book, customers' resting orders and makers' quotes together."""
+    best: dict[int, list] = defaultdict(lambda: [None, None])
+    rows = [(q.outcome_id, q.side, q.price) for q in MakerQuote.objects.filter(outcome_id__in=outcome_ids).only("outcome_id", "side", "price")]
+    rows += list(Order.objects.filter(outcome_id__in=outcome_ids, status__in=Order.RESTING).values_list("outcome_id", "side", "price"))
+    for outcome_id, side, price in rows:
+        current = best[outcome_id]
+        if side == "buy" and (current[0] is None or price > current[0]):
+            current[0] = price
+        if side == "sell" and (current[1] is None or price < current[1]):
+            current[1] = price
+    return {key: tuple(value) for key, value in best.items()}
+
+
+def markets(rows: list[Market]) -> list[dict]:
+    """Markets (their outcomes prefetched or not) with every book's best bid and ask read at once."""
+    best = best_prices([o.pk for m in rows for o in m.outcomes.all()])
+    return [market(m, outcomes=list(m.outcomes.all()), best=best) for m in rows]
 
 
 def _outcome(row: Outcome) -> dict:

@@ -1,14 +1,19 @@
 """Deterministic seed: markets on both exchanges, a demo builder, demo customers with wallets.
 
 Same ``--seed`` → same markets, ids, prices and demo wallets. Runs only on an empty database.
+End dates are counted from the sandbox clock at seeding (the hour), so a fresh sandbox always
+has markets ending within days (the fed-march event on both exchanges in 3 days, Kalshi's CPI
+and snow markets in 6 and 10) and others months away; with SANDBOX_CLOSE_AT_END_DATE a market
+closes when its end date passes (sandbox.lifecycle).
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
+import secrets
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 from django.conf import settings
 from django.db import transaction
@@ -22,24 +27,24 @@ SEED_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 DEMO_EXTERNAL_IDS = ("demo-alice", "demo-bob", "demo-carol", "demo-dave")
 MARKET_MAKER_CASH = 10**15  # base units; the makers are the counterparty of last resort
 
-# (exchange, kind, event key, question, outcomes, tick, min size, start price of the first outcome)
+# (exchange, kind, event key, question, outcomes, tick, min size, start price of the first outcome, days to its end)
 MARKETS = [
-    ("polymarket", "binary", "fed-march", "Will the Fed cut rates in March 2026?", ["Yes", "No"], "0.01", "5", "0.37"),
-    ("polymarket", "binary", "btc-100k", "Will Bitcoin close above $100k on June 30, 2026?", ["Yes", "No"], "0.01", "5", "0.55"),
-    ("polymarket", "binary", "eth-etf", "Will ETH trade above $5,000 by year end 2026?", ["Yes", "No"], "0.01", "15", "0.22"),
-    ("polymarket", "binary", "us-recession", "US recession declared in 2026?", ["Yes", "No"], "0.001", "5", "0.281"),
-    ("polymarket", "binary", "gpt6", "Will GPT-6 be released before October 2026?", ["Yes", "No"], "0.01", "5", "0.48"),
-    ("polymarket", "binary", "world-cup", "Will Brazil win the 2026 World Cup?", ["Yes", "No"], "0.01", "5", "0.14"),
-    ("polymarket", "categorical", "world-cup-winner", "Who will win the 2026 World Cup?", ["Brazil", "France", "Argentina", "England", "Other"], "0.01", "5", "0.18"),
-    ("polymarket", "categorical", "fed-decision", "Fed decision in March 2026?", ["Cut 50+", "Cut 25", "No change", "Hike"], "0.01", "5", "0.12"),
-    ("polymarket", "binary", "midterms-house", "Will Democrats win the House in 2026?", ["Yes", "No"], "0.01", "5", "0.62"),
-    ("kalshi", "binary", "fed-march", "Fed cuts rates at the March 2026 meeting", ["Yes", "No"], "0.01", "1", "0.36"),
-    ("kalshi", "binary", "btc-100k", "Bitcoin above $100,000 on June 30, 2026", ["Yes", "No"], "0.01", "1", "0.54"),
-    ("kalshi", "binary", "us-recession", "US in recession in 2026", ["Yes", "No"], "0.01", "1", "0.27"),
-    ("kalshi", "binary", "nyc-snow", "Will NYC get 10+ inches of snow in February 2026?", ["Yes", "No"], "0.01", "1", "0.33"),
-    ("kalshi", "binary", "cpi-march", "CPI above 3.0% in March 2026", ["Yes", "No"], "0.01", "1", "0.41"),
-    ("kalshi", "categorical", "world-cup-winner", "2026 World Cup winner", ["Brazil", "France", "Argentina", "England", "Other"], "0.01", "1", "0.19"),
-    ("kalshi", "binary", "midterms-house", "Democrats win the House in 2026", ["Yes", "No"], "0.01", "1", "0.61"),
+    ("polymarket", "binary", "fed-march", "Will the Fed cut rates in March 2026?", ["Yes", "No"], "0.01", "5", "0.37", 3),
+    ("polymarket", "binary", "btc-100k", "Will Bitcoin close above $100k on June 30, 2026?", ["Yes", "No"], "0.01", "5", "0.55", 45),
+    ("polymarket", "binary", "eth-etf", "Will ETH trade above $5,000 by year end 2026?", ["Yes", "No"], "0.01", "15", "0.22", 120),
+    ("polymarket", "binary", "us-recession", "US recession declared in 2026?", ["Yes", "No"], "0.001", "5", "0.281", 200),
+    ("polymarket", "binary", "gpt6", "Will GPT-6 be released before October 2026?", ["Yes", "No"], "0.01", "5", "0.48", 30),
+    ("polymarket", "binary", "world-cup", "Will Brazil win the 2026 World Cup?", ["Yes", "No"], "0.01", "5", "0.14", 240),
+    ("polymarket", "categorical", "world-cup-winner", "Who will win the 2026 World Cup?", ["Brazil", "France", "Argentina", "England", "Other"], "0.01", "5", "0.18", 240),
+    ("polymarket", "categorical", "fed-decision", "Fed decision in March 2026?", ["Cut 50+", "Cut 25", "No change", "Hike"], "0.01", "5", "0.12", 3),
+    ("polymarket", "binary", "midterms-house", "Will Democrats win the House in 2026?", ["Yes", "No"], "0.01", "5", "0.62", 340),
+    ("kalshi", "binary", "fed-march", "Fed cuts rates at the March 2026 meeting", ["Yes", "No"], "0.01", "1", "0.36", 3),
+    ("kalshi", "binary", "btc-100k", "Bitcoin above $100,000 on June 30, 2026", ["Yes", "No"], "0.01", "1", "0.54", 45),
+    ("kalshi", "binary", "us-recession", "US in recession in 2026", ["Yes", "No"], "0.01", "1", "0.27", 200),
+    ("kalshi", "binary", "nyc-snow", "Will NYC get 10+ inches of snow in February 2026?", ["Yes", "No"], "0.01", "1", "0.33", 10),
+    ("kalshi", "binary", "cpi-march", "CPI above 3.0% in March 2026", ["Yes", "No"], "0.01", "1", "0.41", 6),
+    ("kalshi", "categorical", "world-cup-winner", "2026 World Cup winner", ["Brazil", "France", "Argentina", "England", "Other"], "0.01", "1", "0.19", 240),
+    ("kalshi", "binary", "midterms-house", "Democrats win the House in 2026", ["Yes", "No"], "0.01", "1", "0.61", 340),
 ]
 
 
@@ -85,8 +90,10 @@ def seed(seed_value: int) -> bool:
                     has_credentials=True, can_trade=True, created_at=now,
                     steps_done=["wallet_eoa_created", "exchange_linked"] if exchange == "polymarket" else ["credentials_validated", "credentials_stored"],
                 )
-        for number, (exchange, kind, event, question, names, tick, min_size, start) in enumerate(MARKETS):
-            _market(seed_value, rng, number, exchange, kind, event, question, names, Decimal(tick), Decimal(min_size), Decimal(start), now)
+        seeded_at = engine.clock.now().replace(minute=0, second=0, microsecond=0)
+        for number, (exchange, kind, event, question, names, tick, min_size, start, days) in enumerate(MARKETS):
+            _market(seed_value, rng, number, exchange, kind, event, question, names, Decimal(tick), Decimal(min_size), Decimal(start), now,
+                    end_date=seeded_at + timedelta(days=days))
     engine.move_makers(now=engine.clock.now())
     return True
 
@@ -97,7 +104,7 @@ def _uuid(seed_value: int, label: str) -> str:
     return str(uuid.UUID(hashlib.sha256(f"{seed_value}:customer:{label}".encode()).hexdigest()[:32], version=4))
 
 
-def _market(seed_value, rng, number, exchange, kind, event, question, names, tick, min_size, start, now) -> Market:
+def _market(seed_value, rng, number, exchange, kind, event, question, names, tick, min_size, start, now, *, end_date) -> Market:
     slug = f"{event}-{number}"
     if exchange == "polymarket":
         native = str(570000 + number * 7 + rng.randint(0, 6))
@@ -114,7 +121,7 @@ def _market(seed_value, rng, number, exchange, kind, event, question, names, tic
         condition_id=condition, exchange_group_id=group, parsec_group_id=f"{exchange}:{group}", event_id=f"ev:{event}",
         question=question, group_title=question, description=f"Sandbox market: {question}", slug=slug, market_type=kind,
         tick_size=tick, min_order_size=min_size, volume_seed=Decimal(rng.randint(5_000, 2_000_000)),
-        end_date=now + timedelta(days=rng.randint(60, 360)), created_at=now, updated_at=now,
+        end_date=end_date, created_at=now, updated_at=now,
     )
     if kind == "binary":
         mids = [start, 1 - start]
@@ -149,3 +156,43 @@ def demo_activity(seed_value: int) -> int:
                 ))
                 placed += 1
     return placed
+
+
+def add_market(*, exchange: str, question: str, outcomes: list[str], price: Decimal, tick_size: Decimal,
+               min_order_size: Decimal, end_date: datetime, event_key: str | None = None, makers_walk: bool = True) -> Market:
+    """A market made through the control plane (``POST /_sandbox/markets``): fresh random ids, its
+    own event unless ``event_key`` joins an existing one, no volume; the makers quote it at once
+    around ``price`` (the first outcome's fair price; a binary's other side at 1 - price), and
+    keep walking from there unless ``makers_walk`` is false."""
+    now = engine.clock.now()
+    kind = "binary" if len(outcomes) == 2 else "categorical"
+    if exchange == "polymarket":
+        native = str(10**12 + secrets.randbelow(10**12))
+        order_id = "0x" + secrets.token_hex(32)
+        group = f"event_{native}"
+    else:
+        native = f"KXSBX{secrets.token_hex(5).upper()}-26"
+        order_id = native
+        group = native.removesuffix("-26")
+    if kind == "binary":
+        mids = [price, 1 - price]
+    else:
+        rest = ((1 - price) / (len(outcomes) - 1) / tick_size).to_integral_value(rounding=ROUND_DOWN) * tick_size
+        mids = [price] + [max(Decimal("0.02"), rest)] * (len(outcomes) - 1)
+    step = engine.maker_step(now)
+    with transaction.atomic(using=DB):
+        market = Market.objects.create(
+            exchange=exchange, exchange_market_id=native, parsec_id=f"{exchange}:{native}", order_market_id=order_id,
+            condition_id=order_id if exchange == "polymarket" else None, exchange_group_id=group,
+            parsec_group_id=f"{exchange}:{group}", event_id=f"ev:{event_key or native.lower()}", question=question,
+            group_title=question, description=f"Sandbox market: {question}", slug=f"sandbox-{native.lower()}", market_type=kind,
+            tick_size=tick_size, min_order_size=min_order_size, end_date=end_date, makers_walk=makers_walk,
+            created_at=now, updated_at=now,
+        )
+        Outcome.objects.bulk_create([
+            Outcome(market=market, index=index, name=name, mid=mid, anchor_mid=mid, anchor_step=step,
+                    token_id=str(10**75 + secrets.randbelow(10**75)) if exchange == "polymarket" else None)
+            for index, (name, mid) in enumerate(zip(outcomes, mids, strict=True))
+        ])
+    engine.move_makers(now=now)
+    return market

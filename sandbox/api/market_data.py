@@ -9,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 from django.db.models import Prefetch
 
 from sandbox import clock, render
-from sandbox.errors import ParsecAPIError, bad_request, missing_parameter
+from sandbox.errors import INT32_MAX, ParsecAPIError, bad_request, missing_parameter, whole_number
 from sandbox.models import EXCHANGES, EXCHANGES_TRADING, MakerQuote, Market, Order, Outcome, Trade
 
 CAPABILITY_KEYS = (
@@ -51,9 +51,10 @@ def _offset(ctx) -> int:
     raw = ctx.query.get("cursor")
     if raw in (None, ""):
         return 0
-    if not raw.isdigit():
+    offset = whole_number(raw, high=INT32_MAX)
+    if offset is None:
         raise bad_request("cursor must be a value returned as next_cursor")
-    return int(raw)
+    return offset
 
 
 def _number(ctx, name: str) -> Decimal | None:
@@ -61,42 +62,33 @@ def _number(ctx, name: str) -> Decimal | None:
     if raw in (None, ""):
         return None
     try:
-        return Decimal(raw)
+        number = Decimal(raw)
     except InvalidOperation:
         raise bad_request(f"{name} must be a number") from None
-
-
-def best_prices(outcome_ids) -> dict[int, tuple]:
-    """Best bid and ask per book, customers' resting orders and makers' quotes together."""
-    best: dict[int, list] = defaultdict(lambda: [None, None])
-    rows = [(q.outcome_id, q.side, q.price) for q in MakerQuote.objects.filter(outcome_id__in=outcome_ids).only("outcome_id", "side", "price")]
-    rows += list(Order.objects.filter(outcome_id__in=outcome_ids, status__in=Order.RESTING).values_list("outcome_id", "side", "price"))
-    for outcome_id, side, price in rows:
-        current = best[outcome_id]
-        if side == "buy" and (current[0] is None or price > current[0]):
-            current[0] = price
-        if side == "sell" and (current[1] is None or price < current[1]):
-            current[1] = price
-    return {key: tuple(value) for key, value in best.items()}
-
-
-def render_markets(markets: list[Market]) -> list[dict]:
-    outcome_ids = [o.pk for m in markets for o in m.outcomes.all()]
-    best = best_prices(outcome_ids)
-    return [render.market(m, outcomes=list(m.outcomes.all()), best=best) for m in markets]
+    if not number.is_finite():
+        raise bad_request(f"{name} must be a finite number")
+    return number
 
 
 def _with_outcomes(queryset):
     return queryset.prefetch_related(Prefetch("outcomes", queryset=Outcome.objects.order_by("index")))
 
 
+LIST_FILTERS = ("exchanges", "status", "search", "group_id", "event_id", "min_volume", "min_liquidity")
+
+
 def markets(ctx):
+    """``parsec_ids`` (or SDK17's single ``parsec_id``) fetch markets whatever their status, and
+    then no filter is allowed (SPEC); otherwise the list filters, ``status`` defaulting to active."""
     queryset = Market.objects.all()
-    parsec_ids = _csv(ctx, "parsec_ids")
+    parsec_ids = _csv(ctx, "parsec_ids") or _csv(ctx, "parsec_id")
     wanted_exchanges = [e.lower() for e in _csv(ctx, "exchanges")]
     if parsec_ids:
         if len(parsec_ids) > 100:
             raise bad_request("at most 100 parsec_ids")
+        filters = [name for name in LIST_FILTERS if ctx.query.get(name) not in (None, "")]
+        if filters:
+            raise bad_request(f"parsec_ids cannot be combined with other filters ({', '.join(filters)})")
         queryset = queryset.filter(parsec_id__in=parsec_ids)
     else:
         unknown = [e for e in wanted_exchanges if e not in EXCHANGES]
@@ -124,7 +116,7 @@ def markets(ctx):
     pagination = {"count": len(page), "total": total, "has_more": offset + limit < total}
     if pagination["has_more"]:
         pagination["next_cursor"] = str(offset + limit)
-    return 200, {"markets": render_markets(page), "pagination": pagination}
+    return 200, {"markets": render.markets(page), "pagination": pagination}
 
 
 def _market_and_outcome(ctx) -> tuple[Market, Outcome]:
@@ -274,8 +266,20 @@ INTERVALS = {"1m": 60, "1h": 3600, "6h": 6 * 3600, "1d": 86400, "1w": 7 * 86400,
 DEFAULT_WINDOWS = {"1m": 1, "1h": 7, "6h": 14, "1d": 14, "1w": 30, "max": 30}  # days
 
 
+def _price_at(market: Market, outcome: Outcome, moment: datetime) -> Decimal:
+    """The book's price at ``moment``: its last trade until then; without one, the final price
+    once the market has settled, else the makers' fair price."""
+    traded = Trade.objects.filter(outcome=outcome, created_at__lte=moment).order_by("-created_at", "-pk").values_list("price", flat=True).first()
+    if traded is not None:
+        return traded
+    if market.resolved_at is not None and moment >= market.resolved_at and outcome.final_price is not None:
+        return outcome.final_price
+    return outcome.mid
+
+
 def price(ctx):
-    """Candles from the sandbox's trades; a book without trades in the window gets one flat candle at its price."""
+    """Candles from the sandbox's trades; a window without trades gets one flat candle at the
+    book's price at its end (``_price_at``)."""
     market, outcome = _market_and_outcome(ctx)
     interval = ctx.query.get("interval") or "1h"
     if interval not in INTERVALS:
@@ -308,7 +312,7 @@ def price(ctx):
             bucket[3] = trade_price
             bucket[4] += size
     if not buckets:
-        current = render.outcome_price(outcome)
+        current = _price_at(market, outcome, end)
         buckets[int(end.timestamp()) // seconds * seconds] = [current, current, current, current, Decimal(0)]
     candles = [
         {"timestamp": render.iso(datetime.fromtimestamp(key, tz=UTC)), "open": float(o), "high": float(h), "low": float(lo),
@@ -344,7 +348,7 @@ def events(ctx):
             "close_time": render.iso(min(m.end_date for m in members)),
         }
         if include:
-            summary["markets"] = render_markets(members)
+            summary["markets"] = render.markets(members)
         summaries.append(summary)
     search = ctx.query.get("search")
     if search:

@@ -115,7 +115,7 @@ def create_order(ctx):
     if market is None:
         raise ParsecAPIError(404, "market_not_found", f"market not found: {body['market_id']}")
     if market.status != "active":
-        raise bad_request(f"market is {market.status}, not active")
+        raise bad_request(f"market is {market.status}, not active: trading has ended")
     outcome = engine._find_outcome(outcomes, body["outcome"]) if not body["outcome"].strip().isdigit() else None
     if outcome is None:
         names = ", ".join(o.name for o in outcomes)

@@ -1,5 +1,5 @@
-"""The /_sandbox/ control plane: admin key, clock, market moves and resolution, credit, pool, limits,
-fault rules, and clear 400/404s for bad input."""
+"""The /_sandbox/ control plane: admin key, clock, market moves, credit, pool, limits, fault rules,
+and clear 400/404s for bad input (market lifecycle actions: tests/sandbox/test_market_lifecycle.py)."""
 
 from __future__ import annotations
 
@@ -42,16 +42,17 @@ def test_every_endpoint_needs_the_admin_key(sandbox, path):
     assert call(sandbox, "GET", path).status_code == 200
 
 
-def test_clock_advances_and_never_goes_back(sandbox):
-    before = call(sandbox, "GET", "clock").json()
-    after = call(sandbox, "POST", "clock/advance", json={"seconds": 90}).json()
+def test_clock_advances_and_never_goes_back(own_sandbox):
+    before = call(own_sandbox, "GET", "clock").json()
+    after = call(own_sandbox, "POST", "clock/advance", json={"seconds": 90}).json()
     assert after["offset_seconds"] == before["offset_seconds"] + 90
     assert after["unix"] >= before["unix"] + 90
     for body in ({"seconds": -1}, {}, {"seconds": "soon"}, {"seconds": True}):
-        response = call(sandbox, "POST", "clock/advance", json=body)
+        response = call(own_sandbox, "POST", "clock/advance", json=body)
         assert response.status_code == 400, body
         assert response.json()["code"] in ("bad_request", "missing_parameter")
-    assert call(sandbox, "POST", "clock/advance", data="{not json").status_code == 400
+    assert call(own_sandbox, "POST", "clock/advance", data="{not json").status_code == 400
+    assert call(own_sandbox, "GET", "clock").json()["offset_seconds"] == after["offset_seconds"]
 
 
 def test_move_market_fills_a_resting_order_as_a_maker_fill(sandbox, client):
@@ -72,25 +73,6 @@ def test_move_market_fills_a_resting_order_as_a_maker_fill(sandbox, client):
     assert call(sandbox, "POST", "markets/polymarket:nope/move", json={"price": 0.5}).status_code == 404
     assert call(sandbox, "POST", f"markets/{market['parsec_id']}/move", json={"price": 1.5}).status_code == 400
     assert call(sandbox, "POST", f"markets/{market['parsec_id']}/move", json={"price": 0.5, "outcome": "Maybe"}).status_code == 400
-
-
-def test_resolve_pays_the_winners_and_closes_the_market(sandbox, client):
-    customer = new_user(client)
-    market = poly_market(client, -1, kind="categorical")  # no other test trades it
-    as_user = {"extra_headers": {"X-Builder-Customer-Id": customer}}
-    winner = market["outcomes"][0]["name"]
-    book = client.orderbook.with_raw_response.retrieve(parsec_id=market["parsec_id"], outcome=winner).http_response.json()
-    ask = book["asks"][0][0]
-    order = client.orders.create(exchange="polymarket", market_id=market["condition_id"], outcome=winner, side="buy", price=ask, size=5, **as_user)
-    assert order.status == "filled"
-    before = int(client.account.balance(exchange="polymarket", **as_user).raw["balance"])
-    resolved = call(sandbox, "POST", f"markets/{market['parsec_id']}/resolve", json={"outcome": winner})
-    assert resolved.status_code == 200, resolved.text
-    assert resolved.json()["winning_outcome"] == winner
-    assert int(client.account.balance(exchange="polymarket", **as_user).raw["balance"]) == before + 5_000_000
-    again = call(sandbox, "POST", f"markets/{market['parsec_id']}/resolve", json={"outcome": winner})
-    assert again.status_code == 400
-    assert call(sandbox, "POST", f"markets/{market['parsec_id']}/resolve", json={}).status_code == 400
 
 
 def test_credit_adds_usdc_exactly(sandbox, client):
@@ -127,13 +109,15 @@ def test_fault_rules_are_listed_validated_and_deleted(sandbox):
     assert created.status_code == 201
     rule = created.json()
     assert (rule["kind"], rule["probability"], rule["remaining"], rule["seed"]) == ("latency", "0.25", None, 3)
-    assert [r["id"] for r in call(sandbox, "GET", "faults").json()["faults"]] == [rule["id"]]
-    for body in ({"kind": "meteor"}, {"kind": "latency"}, {"kind": "error_503", "probability": 2},
-                 {"kind": "error_503", "count": 0}, {"kind": "error_503", "customer_id": str(uuid.uuid4())}):
-        assert call(sandbox, "POST", "faults", json=body).status_code in (400, 404), body
+    assert [r for r in call(sandbox, "GET", "faults").json()["faults"] if r["id"] == rule["id"]] == [rule]
+    for body, status in (({"kind": "meteor"}, 400), ({"kind": "latency"}, 400), ({"kind": "error_503", "probability": 2}, 400),
+                         ({"kind": "error_503", "count": 0}, 400), ({"kind": "error_503", "customer_id": str(uuid.uuid4())}, 404)):
+        refused = call(sandbox, "POST", "faults", json=body)
+        assert refused.status_code == status, body
+        assert_valid(refused.json(), "ErrorResponse")
     assert call(sandbox, "DELETE", f"faults/{rule['id']}").status_code == 204
     assert call(sandbox, "DELETE", f"faults/{rule['id']}").status_code == 404
-    assert call(sandbox, "GET", "faults").json() == {"faults": []}
+    assert rule["id"] not in [r["id"] for r in call(sandbox, "GET", "faults").json()["faults"]]
 
 
 def test_reset_clears_faults_and_restores_the_limit_switch(sandbox):

@@ -229,10 +229,10 @@ def test_cancel_of_a_resting_order_refunds_the_whole_fee(sandbox, client, poly_m
     assert balance(client, customer) == before  # reservation released and fee refunded
 
 
-def test_rejected_submission_refunds_the_fee(sandbox, client, poly_markets):
+def test_rejected_submission_refunds_the_fee(sandbox, client, poly_markets, fault):
     customer, wallet = new_user(client), Wallet()
     market = poly_markets[3]
-    sandbox.control("POST", "faults", json={"kind": "submission_failure", "endpoint": "orders.create", "customer_id": customer, "count": 1})
+    fault(kind="submission_failure", endpoint="orders.create", customer_id=customer, count=1)
     before = balance(client, customer)
     auth = wallet.fee_auth(120_000)
     status, order = place(client, customer, market, price=0.05, size=2000, fee_auth=auth)

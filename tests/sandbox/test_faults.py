@@ -10,12 +10,6 @@ import parsec_api
 import pytest
 
 
-@pytest.fixture(autouse=True)
-def no_faults_left(sandbox):
-    yield
-    sandbox.control("DELETE", "faults")
-
-
 @pytest.fixture(scope="module")
 def client(sandbox):
     return sandbox.sdk()
@@ -34,8 +28,9 @@ def customer(client):
     return body["customer_id"]
 
 
-def fault(sandbox, **rule) -> dict:
-    return sandbox.control("POST", "faults", json=rule).json()
+def listed(sandbox, rule: dict) -> dict:
+    """The rule as the control plane lists it now, found by its id."""
+    return next(r for r in sandbox.control("GET", "faults").json()["faults"] if r["id"] == rule["id"])
 
 
 def as_user(customer: str) -> dict:
@@ -51,8 +46,8 @@ def orders_of(client, customer) -> list:
     return list(client.orders.list(exchange="polymarket", status="all", **as_user(customer)))
 
 
-def test_latency_delays_the_answer(sandbox, client, customer):
-    fault(sandbox, kind="latency", endpoint="ping", customer_id=customer, latency_ms=400)
+def test_latency_delays_the_answer(sandbox, fault, client, customer):
+    fault(kind="latency", endpoint="ping", customer_id=customer, latency_ms=400)
     started = time.monotonic()
     client.account.ping(**as_user(customer))
     assert time.monotonic() - started >= 0.4
@@ -61,13 +56,13 @@ def test_latency_delays_the_answer(sandbox, client, customer):
     assert time.monotonic() - started < 0.4
 
 
-def test_a_slow_request_does_not_hold_up_the_others(sandbox, client, customer, market):
+def test_a_slow_request_does_not_hold_up_the_others(sandbox, fault, client, customer, market):
     """Requests take turns through the server (sandbox/serial.py); a request sleeping out an
     injected latency or timeout gives its turn back, so other customers are served meanwhile."""
     import threading
 
-    fault(sandbox, kind="latency", endpoint="ping", customer_id=customer, latency_ms=3000)
-    fault(sandbox, kind="timeout", endpoint="orders.create", customer_id=customer, count=1, latency_ms=3000)
+    fault(kind="latency", endpoint="ping", customer_id=customer, latency_ms=3000)
+    fault(kind="timeout", endpoint="orders.create", customer_id=customer, count=1, latency_ms=3000)
     def dropped_placement():
         with pytest.raises(parsec_api.APIConnectionError):  # the connection closes, unanswered, after 3 s
             place(sandbox.sdk(max_retries=0, timeout=10), customer, market)
@@ -85,8 +80,8 @@ def test_a_slow_request_does_not_hold_up_the_others(sandbox, client, customer, m
         thread.join(10)
 
 
-def test_503_share_and_count_then_service_is_back(sandbox, client, customer, market):
-    fault(sandbox, kind="error_503", endpoint="orders.create", customer_id=customer, count=2)
+def test_503_share_and_count_then_service_is_back(sandbox, fault, client, customer, market):
+    rule = fault(kind="error_503", endpoint="orders.create", customer_id=customer, count=2)
     for _ in range(2):
         with pytest.raises(parsec_api.InternalServerError) as excinfo:
             place(client, customer, market)
@@ -94,20 +89,20 @@ def test_503_share_and_count_then_service_is_back(sandbox, client, customer, mar
         assert excinfo.value.body == {"error": "service temporarily unavailable (injected fault)", "code": "service_unavailable", "retryable": True}
     assert orders_of(client, customer) == []  # a 503 does nothing
     assert place(client, customer, market).status == "open"
-    listed = sandbox.control("GET", "faults").json()["faults"]
-    assert (listed[0]["remaining"], listed[0]["fired"]) == (0, 2)
+    spent = listed(sandbox, rule)
+    assert (spent["remaining"], spent["fired"]) == (0, 2)
 
 
-def test_500_internal_error(sandbox, client, customer):
-    fault(sandbox, kind="error_500", endpoint="positions", customer_id=customer, count=1)
+def test_500_internal_error(sandbox, fault, client, customer):
+    fault(kind="error_500", endpoint="positions", customer_id=customer, count=1)
     with pytest.raises(parsec_api.InternalServerError) as excinfo:
         client.positions.list(exchange="polymarket", **as_user(customer))
     assert excinfo.value.status_code == 500
     assert excinfo.value.body["code"] == "internal_error"
 
 
-def test_429_burst_with_retry_after(sandbox, client, customer):
-    fault(sandbox, kind="rate_limit", endpoint="ping", customer_id=customer, count=3, retry_after=2)
+def test_429_burst_with_retry_after(sandbox, fault, client, customer):
+    fault(kind="rate_limit", endpoint="ping", customer_id=customer, count=3, retry_after=2)
     for _ in range(3):
         with pytest.raises(parsec_api.RateLimitError) as excinfo:
             client.account.ping(**as_user(customer))
@@ -116,22 +111,22 @@ def test_429_burst_with_retry_after(sandbox, client, customer):
     client.account.ping(**as_user(customer))
 
 
-def test_sdk_retries_through_a_503_honouring_retry_after(sandbox, customer):
-    fault(sandbox, kind="error_503", endpoint="ping", customer_id=customer, count=1)
+def test_sdk_retries_through_a_503_honouring_retry_after(sandbox, fault, customer):
+    rule = fault(kind="error_503", endpoint="ping", customer_id=customer, count=1)
     retrying = sandbox.sdk(max_retries=2)
     assert retrying.account.ping(**as_user(customer))  # the first try got a 503, the retry succeeded
-    assert sandbox.control("GET", "faults").json()["faults"][0]["fired"] == 1
+    assert listed(sandbox, rule)["fired"] == 1
 
 
-def test_reset_closes_the_connection_and_does_nothing(sandbox, client, customer, market):
-    fault(sandbox, kind="reset", endpoint="orders.create", customer_id=customer, count=1)
+def test_reset_closes_the_connection_and_does_nothing(sandbox, fault, client, customer, market):
+    fault(kind="reset", endpoint="orders.create", customer_id=customer, count=1)
     with pytest.raises(parsec_api.APIConnectionError):
         place(client, customer, market)
     assert orders_of(client, customer) == []
 
 
-def test_accept_then_drop_creates_the_order_but_the_client_sees_a_closed_connection(sandbox, client, customer, market):
-    fault(sandbox, kind="drop", endpoint="orders.create", customer_id=customer, count=1)
+def test_accept_then_drop_creates_the_order_but_the_client_sees_a_closed_connection(sandbox, fault, client, customer, market):
+    fault(kind="drop", endpoint="orders.create", customer_id=customer, count=1)
     with pytest.raises(parsec_api.APIConnectionError) as excinfo:
         place(client, customer, market)
     assert not isinstance(excinfo.value, parsec_api.APITimeoutError)
@@ -139,31 +134,31 @@ def test_accept_then_drop_creates_the_order_but_the_client_sees_a_closed_connect
     assert len(orders) == 1 and orders[0].status == "open"  # the work was done and committed
 
 
-def test_accept_then_timeout_creates_the_order_but_the_client_times_out(sandbox, customer, market):
-    fault(sandbox, kind="timeout", endpoint="orders.create", customer_id=customer, count=1, latency_ms=1500)
+def test_accept_then_timeout_creates_the_order_but_the_client_times_out(sandbox, fault, customer, market):
+    fault(kind="timeout", endpoint="orders.create", customer_id=customer, count=1, latency_ms=1500)
     impatient = sandbox.sdk(timeout=0.5)
     with pytest.raises(parsec_api.APITimeoutError):
         place(impatient, customer, market)
     assert len(orders_of(impatient, customer)) == 1
 
 
-def test_submission_failure_rejects_an_accepted_order(sandbox, client, customer, market):
-    fault(sandbox, kind="submission_failure", endpoint="orders.create", customer_id=customer, count=1)
+def test_submission_failure_rejects_an_accepted_order(sandbox, fault, client, customer, market):
+    fault(kind="submission_failure", endpoint="orders.create", customer_id=customer, count=1)
     placed = place(client, customer, market)
     assert client.orders.retrieve(placed.id, exchange="polymarket", **as_user(customer)).status == "rejected"
     balance = client.account.balance(exchange="polymarket", **as_user(customer))
     assert balance.raw["balance"] == str(1000 * 1_000_000)  # the reservation came back
 
 
-def test_scope_by_exchange_and_prefix(sandbox, client, customer, market):
-    fault(sandbox, kind="error_503", endpoint="orders.*", exchange="kalshi")
+def test_scope_by_exchange_and_prefix(sandbox, fault, client, customer, market):
+    fault(kind="error_503", endpoint="orders.*", exchange="kalshi")
     assert place(client, customer, market).status == "open"  # polymarket is out of scope
     with pytest.raises(parsec_api.InternalServerError):
         client.orders.list(exchange="kalshi", **as_user(customer))
 
 
-def test_seeded_probability_is_deterministic(sandbox, client, customer):
-    fault(sandbox, kind="error_503", endpoint="ping", customer_id=customer, probability=0.5, seed=42)
+def test_seeded_probability_is_deterministic(sandbox, fault, client, customer):
+    fault(kind="error_503", endpoint="ping", customer_id=customer, probability=0.5, seed=42)
     seen = []
     for _ in range(20):
         try:
