@@ -1,0 +1,44 @@
+"""The block producer: a server thread that mines a block every SANDBOX_CHAIN_BLOCK_SECONDS.
+
+It takes its turn like a request (sandbox.serial) for slices of at most ``SLICE_SECONDS``;
+while requests are waiting it rests between slices so that it takes no more than
+SANDBOX_CHAIN_BUSY_SHARE of the server's time (py-evm executes a pull in about 10 ms of pure
+Python: placements must not queue behind it). A busy spell only makes the chain lag; it catches
+up when the server is quiet. With SANDBOX_CHAIN_BLOCK_SECONDS = 0 there is no producer: blocks
+come only from ``POST /_sandbox/chain/mine`` (and around a clock advance).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from sandbox import conf, serial
+
+logger = logging.getLogger("sandbox.chain")
+SLICE_SECONDS = 0.02
+
+
+def run(stop: threading.Event) -> None:
+    from django.db import connections
+
+    from sandbox.chain import node
+
+    chain = node.get()
+    share = min(max(conf.SANDBOX_CHAIN_BUSY_SHARE, 0.01), 1.0)
+    while not stop.is_set():
+        busy = serial.busy()
+        started = time.monotonic()
+        with serial.turn():
+            try:
+                state = chain.work(seconds=SLICE_SECONDS)
+            except Exception:
+                logger.exception("sandbox chain: block production failed")
+                state = "idle"
+        spent = time.monotonic() - started
+        if state == "idle":
+            stop.wait(min(max(chain.seconds_until_due(), 0.01), 0.5))
+        elif busy:
+            stop.wait(spent * (1 - share) / share)
+    connections.close_all()
