@@ -44,6 +44,10 @@ class SandboxProcess:
         response.raise_for_status()
         return response
 
+    def mine(self) -> dict:
+        """Mine the sandbox chain now (what the sandbox queued goes into a block): no waiting for its cadence."""
+        return self.control("POST", "chain/mine").json()
+
     def sdk(self, **kwargs):
         import parsec_api
 
@@ -51,12 +55,21 @@ class SandboxProcess:
         return parsec_api.ParsecAPI(api_key=self.builder_key, base_url=self.base_url, **kwargs)
 
 
-def start_sandbox(tmp_dir: Path, *, seed: int = 7, extra_env: dict | None = None) -> SandboxProcess:
+def mine_chain(base_url: str, admin_key: str) -> dict:
+    """Mine the chain of the sandbox at ``base_url`` now (for tests that only have the settings)."""
+    response = requests.post(f"{base_url}/_sandbox/chain/mine", headers={"X-Sandbox-Admin-Key": admin_key}, timeout=60)
+    response.raise_for_status()
+    return response.json()
+
+
+def start_sandbox(tmp_dir: Path, *, seed: int = 7, extra_env: dict | None = None, database: Path | None = None,
+                  reset: bool = True) -> SandboxProcess:
+    """A sandbox process on a free port; ``database`` and ``reset=False`` restart one on its old file."""
     port = free_port()
     log_path = tmp_dir / f"sandbox-{port}.log"
     env = {
         **os.environ,
-        "SANDBOX_DATABASE_URL": f"sqlite:///{tmp_dir / f'sandbox-{port}.sqlite3'}",
+        "SANDBOX_DATABASE_URL": f"sqlite:///{database or tmp_dir / f'sandbox-{port}.sqlite3'}",
         "PARSEC_SANDBOX_ADMIN_KEY": SANDBOX_ADMIN_KEY,
         "PYTHONUNBUFFERED": "1",
         # Rate limits off unless a test turns them on (POST /_sandbox/limits); see tests/sandbox/test_ratelimit.py.
@@ -65,7 +78,7 @@ def start_sandbox(tmp_dir: Path, *, seed: int = 7, extra_env: dict | None = None
     }
     log = open(log_path, "w")  # noqa: SIM115 (kept open for the process's life)
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "parsec_sandbox", "--port", str(port), "--seed", str(seed), "--reset"],
+        [sys.executable, "manage.py", "parsec_sandbox", "--port", str(port), "--seed", str(seed), *(["--reset"] if reset else [])],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     base_url = f"http://127.0.0.1:{port}"
