@@ -36,6 +36,7 @@ class SandboxProcess:
     admin_key: str
     process: subprocess.Popen
     log_path: Path
+    database: Path | None = None  # its SQLite file
 
     def control(self, method: str, path: str, **kwargs) -> requests.Response:
         """Call the sandbox control plane (/_sandbox/...)."""
@@ -67,9 +68,10 @@ def start_sandbox(tmp_dir: Path, *, seed: int = 7, extra_env: dict | None = None
     """A sandbox process on a free port; ``database`` and ``reset=False`` restart one on its old file."""
     port = free_port()
     log_path = tmp_dir / f"sandbox-{port}.log"
+    database = database or tmp_dir / f"sandbox-{port}.sqlite3"
     env = {
         **os.environ,
-        "SANDBOX_DATABASE_URL": f"sqlite:///{database or tmp_dir / f'sandbox-{port}.sqlite3'}",
+        "SANDBOX_DATABASE_URL": f"sqlite:///{database}",
         "PARSEC_SANDBOX_ADMIN_KEY": SANDBOX_ADMIN_KEY,
         "PYTHONUNBUFFERED": "1",
         # Rate limits off unless a test turns them on (POST /_sandbox/limits); see tests/sandbox/test_ratelimit.py.
@@ -88,7 +90,7 @@ def start_sandbox(tmp_dir: Path, *, seed: int = 7, extra_env: dict | None = None
             raise RuntimeError(f"sandbox exited with {process.returncode}:\n{log_path.read_text()}")
         try:
             if requests.get(f"{base_url}/_sandbox/health", timeout=1).ok:
-                return SandboxProcess(base_url, SANDBOX_BUILDER_KEY, SANDBOX_ADMIN_KEY, process, log_path)
+                return SandboxProcess(base_url, SANDBOX_BUILDER_KEY, SANDBOX_ADMIN_KEY, process, log_path, database)
         except requests.ConnectionError:
             pass
         time.sleep(0.2)

@@ -51,13 +51,17 @@ def fund(sandbox, account, *, usdc_amount: int, approve: bool = True) -> None:
         sandbox.mine()
 
 
-def send(sandbox, account, to: str, data: str, *, gas: int = 120_000) -> str:
-    """A transaction signed by the test's wallet, sent with eth_sendRawTransaction (queued for the next block)."""
+def sign(sandbox, account, to: str, data: str, *, gas: int = 120_000) -> str:
+    """A transaction signed by the test's wallet (0x hex), with the chain's nonce and gas price."""
     w3 = web3(sandbox)
     tx = {"chainId": 137, "nonce": w3.eth.get_transaction_count(account.address), "to": Web3.to_checksum_address(to),
           "data": data, "gas": gas, "maxFeePerGas": w3.eth.gas_price, "maxPriorityFeePerGas": 0, "value": 0, "type": 2}
-    signed = Account.sign_transaction(tx, account.key)
-    return w3.eth.send_raw_transaction(signed.raw_transaction).hex()
+    return "0x" + bytes(Account.sign_transaction(tx, account.key).raw_transaction).hex()
+
+
+def send(sandbox, account, to: str, data: str, *, gas: int = 120_000) -> str:
+    """Sign and send with eth_sendRawTransaction (queued for the next block); the transaction hash."""
+    return web3(sandbox).eth.send_raw_transaction(sign(sandbox, account, to, data, gas=gas)).hex()
 
 
 def record(sandbox, fee_order_id: str, *, mine: bool = True) -> dict | None:
@@ -85,3 +89,6 @@ def record(sandbox, fee_order_id: str, *, mine: bool = True) -> dict | None:
         "pulled_at": raw["pulledAt"], "settled_at": raw["settledAt"],
         "events": [name for *_, name, _ in events], "event_args": [args for *_, args in events],
     }
+
+
+ESCROW_CHECKSUM = Web3.to_checksum_address(ESCROW)
