@@ -431,7 +431,9 @@ def classify(raw: BaseException, method: str) -> ChainError:
     if isinstance(raw, requests.exceptions.Timeout):
         return ChainTimeout(str(raw), rpc_method=method)
     if isinstance(raw, requests.exceptions.ConnectionError):
-        return ChainConnectionError(str(raw), rpc_method=method, request_sent=None)
+        from .client import _is_connect_failure
+
+        return ChainConnectionError(str(raw), rpc_method=method, request_sent=False if _is_connect_failure(raw) else None)
     if isinstance(raw, requests.exceptions.HTTPError) and raw.response is not None:
         status = raw.response.status_code
         if status == 429:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -303,7 +304,8 @@ class Chain:
         vm = block.vm
         filled = vm.set_block_transactions_and_withdrawals(vm.get_block(), block.header, block.transactions, block.receipts)
         number = filled.header.block_number
-        mined = vm.mine_block(filled, coinbase=ZERO_ADDRESS, mix_hash=keccak(number.to_bytes(32, "big"))).block
+        # prevrandao is random, as on a real chain: a block mined again after a revert is another block.
+        mined = vm.mine_block(filled, coinbase=ZERO_ADDRESS, mix_hash=os.urandom(32)).block
         self.chain.persist_block(mined)
         self.chain.header = self.chain.create_header_from_parent(mined.header)
         self._head = mined.header
