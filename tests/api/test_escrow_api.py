@@ -65,9 +65,11 @@ def test_a_signed_fee_is_checked_recorded_and_placed(ops_api, alice, settings):
     assert intent.status == OrderIntent.Status.PLACED and intent.fee_auth_order_id == fee_auth["order_id"].lower()
     record = FeeEscrowRecord.objects.get(intent=intent)
     assert record.state == FeeEscrowRecord.State.PULLED and record.fee_base_units == fee_auth["fee_amount"]
-    mine_chain(settings.PARSEC_API_BASE_URL, settings.PARSEC_SANDBOX_ADMIN_KEY)  # the pull is queued for the next block
+    # The pull is queued for the sandbox's next block (the check right after placing may not find it yet): mine it, check again.
+    mine_chain(settings.PARSEC_API_BASE_URL, settings.PARSEC_SANDBOX_ADMIN_KEY)
+    record = escrow.check_record(record=record)
     chain = escrow.chain_reader().fee_record(record.fee_order_id)
-    assert (chain.state, chain.fee_amount) == (record.state, record.fee_base_units)
+    assert (chain.state, chain.fee_amount) == (record.state, record.fee_base_units) and record.discrepancy == ""
     assert AuditEvent.objects.filter(action="escrow.authorise", outcome="ok").count() == 1
     assert fee_auth["signature"] not in response.content.decode()
 
