@@ -31,6 +31,7 @@ import http.client
 import json
 import multiprocessing as mp
 import random
+import secrets
 import statistics
 import sys
 import tempfile
@@ -157,7 +158,7 @@ def fund_payers(base_url: str, admin_key: str, count: int) -> list[str]:
     """Payer wallets (keys of the bench's own) with mock USDC and their approval of the escrow, mined
     before the load (a sandbox without a chain takes the fee from the exchange balance: nothing to fund)."""
     from eth_account import Account
-    from eth_utils import keccak
+    from eth_utils import keccak, to_checksum_address
 
     admin = Conn(base_url, {"X-Sandbox-Admin-Key": admin_key})
     keys = ["0x" + Account.create().key.hex().removeprefix("0x") for _ in range(count)]
@@ -173,7 +174,7 @@ def fund_payers(base_url: str, admin_key: str, count: int) -> list[str]:
     approve = keccak(text="approve(address,uint256)")[:4].hex() + ESCROW[2:].rjust(64, "0") + "f" * 64
     gas_price = int(rpc(chain, "eth_gasPrice", []), 16)
     for key in keys:
-        tx = {"chainId": 137, "nonce": 0, "to": USDC, "data": "0x" + approve, "gas": 120_000, "maxFeePerGas": gas_price * 10,
+        tx = {"chainId": 137, "nonce": 0, "to": to_checksum_address(USDC), "data": "0x" + approve, "gas": 120_000, "maxFeePerGas": gas_price * 10,
               "maxPriorityFeePerGas": 0, "value": 0, "type": 2}
         raw = Account.sign_transaction(tx, key).raw_transaction
         rpc(chain, "eth_sendRawTransaction", ["0x" + bytes(raw).hex()])
@@ -211,7 +212,7 @@ class OrderMaker:
 
         key = rng.choice(self.payer_keys)
         payer = Account.from_key(key).address
-        order_id = "0x" + rng.randbytes(32).hex()
+        order_id = "0x" + secrets.token_hex(32)  # never the same twice, whatever the seed
         deadline = int(time.time()) + 3600
         message = encode_typed_data(full_message={
             "types": {"EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
