@@ -22,7 +22,8 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from sandbox import clock, conf, engine, escrow, faults, lifecycle, ratelimit, render, seed, signing
+from sandbox import clock, conf, engine, faults, fee_split, lifecycle, ratelimit, render, seed, signing
+from sandbox.chain import mempool
 from sandbox.errors import (
     INT32_MAX,
     INT64_MAX,
@@ -34,7 +35,6 @@ from sandbox.errors import (
     missing_parameter,
     whole_number,
 )
-from sandbox.chain import mempool
 from sandbox.http import error_response
 from sandbox.models import EXCHANGES_TRADING, Builder, Customer, FaultRule, Market, Wallet
 
@@ -314,8 +314,8 @@ def set_builder_escrow(request, body, key_or_id):
             setattr(builder, name, _int(body, name, minimum=low, maximum=high))
             fields.append(name)
     if "tier" in body:
-        if body["tier"] not in escrow.TIER_SHARE_BPS:
-            raise bad_request(f"tier must be one of {', '.join(escrow.TIER_SHARE_BPS)}")
+        if body["tier"] not in fee_split.TIER_SHARE_BPS:
+            raise bad_request(f"tier must be one of {', '.join(fee_split.TIER_SHARE_BPS)}")
         builder.tier = body["tier"]
         fields.append("tier")
     if not fields:
@@ -323,7 +323,7 @@ def set_builder_escrow(request, body, key_or_id):
     with transaction.atomic(using=DB):
         builder.save(update_fields=fields)
         if {"affiliate_fee_bps", "tier"} & set(fields):
-            mempool.split(builder=builder, share_bps=escrow.affiliate_share_bps(builder), now=clock.now())
+            mempool.split(builder=builder, share_bps=fee_split.affiliate_share_bps(builder), now=clock.now())
     return 200, _builder_state(builder)
 
 

@@ -24,8 +24,7 @@ The fee never touches the customer's exchange balance (Σ balances = Σ deposits
 the chain, pulled = held + paid out + refunded.
 
 Settings (environment, read once):
-SANDBOX_ESCROW_SPLIT = "affiliate_fee_bps" (share = config affiliate_fee_bps/10000) | "tier_share"
-  (the builder tier's share, 15/25/35/40/45 %); taken when the fee is pulled, as the contract does;
+SANDBOX_ESCROW_SPLIT (sandbox.fee_split): the affiliate's share, taken when the fee is pulled, as the contract does;
 SANDBOX_ESCROW_UNSUPPORTED = "reject" (400 for fee_auth on Kalshi, without impersonation or with
   escrow disabled) | "ignore" (accept the order, pull nothing);
 SANDBOX_ESCROW_MONITOR_SECONDS = 60; SANDBOX_ESCROW_STUCK_SECONDS = 600; SANDBOX_ESCROW_STALE_SECONDS = 86400.
@@ -43,13 +42,12 @@ from fractions import Fraction
 import environ
 from django.db import IntegrityError, transaction
 
-from sandbox import conf, signing
+from sandbox import conf, fee_split, signing
 from sandbox.chain import mempool
 from sandbox.errors import INT64_MAX, UINT256_MAX, ParsecAPIError, bad_request, whole_number
 from sandbox.models import EscrowRecord, Order
 
 env = environ.Env()
-SPLIT = env.str("SANDBOX_ESCROW_SPLIT", default="affiliate_fee_bps")
 UNSUPPORTED = env.str("SANDBOX_ESCROW_UNSUPPORTED", default="reject")
 MONITOR_SECONDS = env.int("SANDBOX_ESCROW_MONITOR_SECONDS", default=60)
 STUCK_SECONDS = env.int("SANDBOX_ESCROW_STUCK_SECONDS", default=600)
@@ -58,7 +56,6 @@ STALE_SECONDS = env.int("SANDBOX_ESCROW_STALE_SECONDS", default=86400)
 DB = "sandbox"
 MICRO = Decimal(1_000_000)
 BPS = Decimal(10_000)
-TIER_SHARE_BPS = {"iron": 1500, "bronze": 2500, "silver": 3500, "gold": 4000, "platinum": 4500}
 TIER_MAX_FEE_BPS = {"iron": 50, "bronze": 75, "silver": 100, "gold": 125, "platinum": 150}
 BYTES32 = re.compile(r"^0x[0-9a-fA-F]{64}$")
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
@@ -176,7 +173,7 @@ def check_and_pull(*, order: Order, fee_auth: dict, payer_address, signer_addres
                 fee_order_id=auth["order_id"], order=order, builder=builder, customer_id=order.customer_id,
                 payer=auth["payer"], signer=auth["payer"], fee_amount=auth["fee_amount"], deadline=auth["deadline"],
                 affiliate_address=(builder.affiliate_address or "").lower(), treasury_address=builder.treasury_address.lower(),
-                affiliate_share_bps=affiliate_share_bps(builder), pulled_at=now,
+                affiliate_share_bps=fee_split.affiliate_share_bps(builder), pulled_at=now,
             )
     except IntegrityError:
         raise bad_request("fee_auth.order_id was already used") from None
@@ -186,12 +183,6 @@ def check_and_pull(*, order: Order, fee_auth: dict, payer_address, signer_addres
 
 
 # --- Settlement -------------------------------------------------------------------
-
-def affiliate_share_bps(builder) -> int:
-    if SPLIT == "tier_share":
-        return TIER_SHARE_BPS.get(builder.tier, TIER_SHARE_BPS["iron"])
-    return int(builder.affiliate_fee_bps)
-
 
 def split(fee: int, *, filled: Decimal, size: Decimal, share_bps: int, has_affiliate: bool) -> tuple[int, int, int]:
     """(affiliate, treasury, refund): the filled share of the fee (rounded down, the payer keeps the

@@ -18,6 +18,7 @@ from decimal import Decimal
 
 from django.db import transaction
 
+from sandbox.chain import node
 from sandbox.models import ChainOp
 
 DB = "sandbox"
@@ -32,8 +33,6 @@ def _queued_pulls() -> dict[str, int]:
     if _queued is None:
         with _guard:
             if _queued is None:
-                from sandbox.chain import node
-
                 cursor = node.get().cursor
                 queued: dict[str, int] = defaultdict(int)
                 for args in ChainOp.objects.filter(pk__gt=cursor, kind=ChainOp.Kind.PULL).values_list("args", flat=True):
@@ -60,13 +59,15 @@ def affordable(payer: str) -> tuple[int, int]:
     """(balance, allowance) the payer will have left once its queued pulls are mined."""
     from eth_utils import to_canonical_address
 
-    from sandbox.chain import node
-
     balance, allowance = node.get().head_funds(to_canonical_address(payer))
     queued = _queued_pulls().get(payer.lower(), 0)
     if allowance != node.MAX_UINT:
         allowance -= queued
     return balance - queued, allowance
+
+
+node.on_mined(mined)
+node.on_reset(reload)
 
 
 def _enqueue(kind: str, args: dict, now: datetime) -> ChainOp:
@@ -113,8 +114,7 @@ def raw(*, raw_hex: str, tx_hash: str, now: datetime) -> ChainOp:
 def sync_splits(*, now: datetime) -> int:
     """At start: queue a ``setSplit`` for every builder whose split on chain is not the sandbox's
     (SANDBOX_ESCROW_SPLIT may have changed between runs). Returns how many were queued."""
-    from sandbox import escrow
-    from sandbox.chain import node
+    from sandbox import fee_split
     from sandbox.models import Builder
 
     chain = node.get()
@@ -122,7 +122,7 @@ def sync_splits(*, now: datetime) -> int:
     waiting = {op.args["id"] for op in ChainOp.objects.filter(pk__gt=chain.cursor, kind=ChainOp.Kind.SPLIT)}
     queued = 0
     for builder in Builder.objects.order_by("pk"):
-        share = escrow.affiliate_share_bps(builder)
+        share = fee_split.affiliate_share_bps(builder)
         wanted = ((builder.affiliate_address or "0x" + "00" * 20).lower(), builder.treasury_address.lower(), share)
         if on_chain.get(builder.pk) != wanted and builder.pk not in waiting:
             split(builder=builder, share_bps=share, now=now)

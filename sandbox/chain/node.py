@@ -316,9 +316,8 @@ class Chain:
         if persist:
             cursor = max([op.pk for op in block.ops], default=self.cursor)
             self._persist(cursor=cursor, results=[(pk, tx_hash, number, error) for pk, tx_hash, error in block.results if pk])
-            from sandbox.chain import mempool
-
-            mempool.mined([op for op in block.ops])
+            for hook in _mined_hooks:
+                hook(block.ops)
 
     def _persist(self, *, cursor: int, results: list) -> None:
         from sandbox.models import ChainOp, ChainState, SandboxState
@@ -421,7 +420,6 @@ class Chain:
     def revert(self, snapshot_id: int) -> dict:
         """Back to a snapshot's block, as a reorg would leave it: the blocks after it are gone and
         their operations wait in the mempool to be mined again (in new blocks)."""
-        from sandbox.chain import mempool
         from sandbox.models import ChainOp, ChainSnapshot
 
         with self.lock:
@@ -442,7 +440,8 @@ class Chain:
                 ChainOp.objects.filter(pk__gt=row.cursor).update(tx_hash="", block_number=None, error="")
                 ChainSnapshot.objects.filter(block_number__gt=row.block_number).delete()
                 self._persist(cursor=row.cursor, results=[])
-            mempool.reload()
+            for hook in _reset_hooks:
+                hook()
             return {"block_number": self._head.block_number, "block_hash": "0x" + self._head.hash.hex(), "blocks_dropped": dropped}
 
     # --- Reads --------------------------------------------------------------------------------------
@@ -531,15 +530,26 @@ def _revert_reason(computation) -> str:
 
 
 def _builders() -> list[dict]:
-    from sandbox import escrow
+    from sandbox import fee_split
     from sandbox.models import Builder
 
     return [{"id": b.pk, "affiliate": (b.affiliate_address or "").lower() or None, "treasury": b.treasury_address.lower(),
-             "bps": escrow.affiliate_share_bps(b)} for b in Builder.objects.order_by("pk")]
+             "bps": fee_split.affiliate_share_bps(b)} for b in Builder.objects.order_by("pk")]
 
 
 _chain: Chain | None = None
 _start_lock = threading.Lock()
+# Who wants to know (sandbox.chain.mempool's totals): operations mined in a block; the mempool put back by a revert.
+_mined_hooks: list = []
+_reset_hooks: list = []
+
+
+def on_mined(hook) -> None:
+    _mined_hooks.append(hook)
+
+
+def on_reset(hook) -> None:
+    _reset_hooks.append(hook)
 
 
 def get() -> Chain:
@@ -548,7 +558,8 @@ def get() -> Chain:
     if _chain is None:
         with _start_lock:
             if _chain is None:
-                from sandbox import engine
+                from sandbox.models import SandboxState
 
-                _chain = Chain(seed=engine.seed_value())
+                seed = SandboxState.objects.filter(key="seed").first()
+                _chain = Chain(seed=int(seed.value) if seed else 0)
     return _chain

@@ -15,7 +15,7 @@ def share_of_existing_records(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sandbox', '0003_drop_redundant_fk_indexes'),
+        ('sandbox', '0004_market_lifecycle'),
     ]
 
     operations = [
