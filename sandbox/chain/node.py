@@ -166,6 +166,7 @@ class Chain:
         self._head = self.chain.get_canonical_head()
         self._last_tx_block = self._head.block_number
         self._next_due = time.monotonic()
+        self.op_seconds = 0.01  # what applying one operation costs here (moving average)
 
     # --- Start ----------------------------------------------------------------------------
 
@@ -337,12 +338,13 @@ class Chain:
                 ChainOp.objects.bulk_update(rows, ["tx_hash", "block_number", "error"], batch_size=500)
         self.cursor = cursor
 
-    def _pending_ops(self, gas_budget: int | None) -> list:
+    def _pending_ops(self, gas_budget: int | None, max_ops: int | None = None) -> list:
         from sandbox.models import ChainOp
 
         ops = []
         planned = 0
-        for op in ChainOp.objects.filter(pk__gt=self.cursor).order_by("pk").iterator(chunk_size=500):
+        queued = ChainOp.objects.filter(pk__gt=self.cursor).order_by("pk")
+        for op in (queued[:max_ops] if max_ops else queued).iterator(chunk_size=500):
             if gas_budget is not None and ops and planned + GAS[op.kind] > gas_budget:
                 break
             ops.append(op)
@@ -350,6 +352,13 @@ class Chain:
         return ops
 
     def _apply_next(self, block: _Block) -> None:
+        started = time.perf_counter()
+        try:
+            self._apply_op(block)
+        finally:
+            self.op_seconds = 0.9 * self.op_seconds + 0.1 * (time.perf_counter() - started)
+
+    def _apply_op(self, block: _Block) -> None:
         op = block.ops[block.applied]
         block.applied += 1
         try:
@@ -361,14 +370,15 @@ class Chain:
             self._nonce += 1
         self._apply(block, op, tx)
 
-    def work(self, *, seconds: float, now: datetime | None = None) -> str:
-        """One slice of the producer's work: start a block when one is due, apply its operations
-        for at most ``seconds``, seal it when done. Returns "idle", "building" or "sealed"."""
+    def work(self, *, seconds: float, max_ops: int | None = None, now: datetime | None = None) -> str:
+        """One slice of the producer's work: start a block when one is due (of at most ``max_ops``
+        operations: a busy server gets small blocks, whose sealing holds its turn briefly), apply
+        its operations for at most ``seconds``, seal it when done. Returns "idle", "building" or "sealed"."""
         with self.lock:
             if self._block is None:
                 if time.monotonic() < self._next_due:
                     return "idle"
-                ops = self._pending_ops(conf.SANDBOX_CHAIN_BLOCK_GAS)
+                ops = self._pending_ops(conf.SANDBOX_CHAIN_BLOCK_GAS, max_ops)
                 if not ops and self._head.block_number - self._last_tx_block >= conf.SANDBOX_CHAIN_IDLE_BLOCKS:
                     self._next_due = time.monotonic() + conf.SANDBOX_CHAIN_BLOCK_SECONDS
                     return "idle"
@@ -482,11 +492,25 @@ class Chain:
         return balance, allowance
 
     def _forget_funds(self, receipts) -> None:
+        """Keep the cached (balance, allowance) of payers in step with the block's USDC events
+        (re-reading them from the state would cost two EVM calls per payer and block)."""
         for receipt in receipts:
             for log in receipt.logs:
-                if log.address == self.usdc and log.topics and log.topics[0] in (TRANSFER_TOPIC_INT, APPROVAL_TOPIC_INT):
-                    for topic in log.topics[1:3]:
-                        self._funds.pop(topic.to_bytes(32, "big")[12:], None)
+                if log.address != self.usdc or len(log.topics) != 3:
+                    continue
+                first, second = (topic.to_bytes(32, "big")[12:] for topic in log.topics[1:3])
+                value = int.from_bytes(log.data, "big")
+                if log.topics[0] == TRANSFER_TOPIC_INT:
+                    if first in self._funds:
+                        balance, allowance = self._funds[first]
+                        # A transfer to the escrow from a payer is its pull (transferFrom): it spends allowance.
+                        spent = value if second == self.escrow and allowance != MAX_UINT else 0
+                        self._funds[first] = (balance - value, allowance - spent)
+                    if second in self._funds:
+                        balance, allowance = self._funds[second]
+                        self._funds[second] = (balance + value, allowance)
+                elif log.topics[0] == APPROVAL_TOPIC_INT and first in self._funds and second == self.escrow:
+                    self._funds[first] = (self._funds[first][0], value)
 
     def splits(self) -> dict[int, tuple[str, str, int]]:
         """What the escrow holds for each builder: (affiliate, treasury, affiliate bps)."""

@@ -29,10 +29,12 @@ def run(stop: threading.Event) -> None:
     share = min(max(conf.SANDBOX_CHAIN_BUSY_SHARE, 0.01), 1.0)
     while not stop.is_set():
         busy = serial.busy()
+        # Busy: a block of what fits the share of one block interval, so sealing it is short too.
+        max_ops = max(1, int(share * conf.SANDBOX_CHAIN_BLOCK_SECONDS / max(chain.op_seconds, 1e-4))) if busy else None
         started = time.monotonic()
         with serial.turn():
             try:
-                state = chain.work(seconds=SLICE_SECONDS)
+                state = chain.work(seconds=SLICE_SECONDS, max_ops=max_ops)
             except Exception:
                 logger.exception("sandbox chain: block production failed")
                 state = "idle"
