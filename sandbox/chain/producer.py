@@ -18,6 +18,7 @@ from sandbox import conf, serial
 
 logger = logging.getLogger("sandbox.chain")
 SLICE_SECONDS = 0.02
+BUSY_MEMORY_SECONDS = 2.0
 
 
 def run(stop: threading.Event) -> None:
@@ -27,8 +28,13 @@ def run(stop: threading.Event) -> None:
 
     chain = node.get()
     share = min(max(conf.SANDBOX_CHAIN_BUSY_SHARE, 0.01), 1.0)
+    busy_until = 0.0
     while not stop.is_set():
-        busy = serial.busy()
+        # The turn is free for an instant between any two requests: once seen taken, the server
+        # counts as busy for a while (a wrong "idle" would build one big block and hold the turn to seal it).
+        if serial.busy():
+            busy_until = time.monotonic() + BUSY_MEMORY_SECONDS
+        busy = time.monotonic() < busy_until
         # Busy: a block of what fits the share of one block interval, so sealing it is short too.
         max_ops = max(1, int(share * conf.SANDBOX_CHAIN_BLOCK_SECONDS / max(chain.op_seconds, 1e-4))) if busy else None
         started = time.monotonic()
