@@ -153,7 +153,7 @@ def main() -> None:
                                                               records[i].treasury_amount, records[i].refund_amount) != ours[i]]
             rows.append((base, len(events) / ingest, ingest, read))
             print(f"run {run}: baseline eth_blockNumber {base:7.1f} calls/s | ingest {len(events)} events in {ingest:6.2f} s = "
-                  f"{len(events) / ingest:7.1f} events/s ({-(-head.number // args.log_range)} eth_getLogs ranges) | "
+                  f"{len(events) / ingest:7.1f} events/s (eth_getLogs over at most {args.log_range} blocks, halved when refused) | "
                   f"{len(ids)} records read in {read:6.2f} s = {len(ids) / read:6.1f}/s, {len(wrong)} differing from the sandbox", flush=True)
             assert not wrong, wrong[:5]
         print(f"median: baseline {statistics.median(r[0] for r in rows):.1f} calls/s; ingest {statistics.median(r[1] for r in rows):.1f} events/s; "
