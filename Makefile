@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # Most tests wait on real processes (sandbox, server, worker): run them side by side.
 PYTEST_WORKERS ?= 3
 
-.PHONY: run test lint ci-services
+.PHONY: run test lint ci-services contracts contracts-check
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,8 +29,17 @@ run: $(VENV)/.runtime
 test: $(VENV)/.dev /usr/bin/chromium
 	$(PY) -m ruff check .
 	$(VENV)/bin/lint-imports
+	$(PY) contracts/build.py --check
 	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
 	$(PY) -m ruff check .
 	$(VENV)/bin/lint-imports
+
+## Compile the sandbox chain's contracts (contracts/*.vy) into contracts/build/ (commit the result).
+contracts: $(VENV)/.dev
+	$(PY) contracts/build.py
+
+## Fail if contracts/build/ is not what the pinned compiler makes of contracts/*.vy.
+contracts-check: $(VENV)/.dev
+	$(PY) contracts/build.py --check

@@ -212,8 +212,24 @@ PARSEC_POOL_QPS = env.float("PARSEC_POOL_QPS", default=500)
 PARSEC_POOL_HEADROOM = env.float("PARSEC_POOL_HEADROOM", default=0.95)
 PARSEC_DEFAULT_CUSTOMER_QPS = env.int("PARSEC_DEFAULT_CUSTOMER_QPS", default=10)
 PARSEC_RATE_BURST_SECONDS = env.float("PARSEC_RATE_BURST_SECONDS", default=0.2)
-# Sandbox control plane (/_sandbox/...): escrow records and demo signing; never used against real Parsec.
+# Sandbox control plane (/_sandbox/...): demo signing, the chain's mining; never used against real Parsec.
 PARSEC_SANDBOX_ADMIN_KEY = env.str("PARSEC_SANDBOX_ADMIN_KEY", default="")
+
+# --- Fee escrow on chain (parsec.escrow_chain; README "Fee escrow on chain") --------
+# A Polygon JSON-RPC URL; empty: the sandbox's /_chain when PARSEC_SANDBOX_ADMIN_KEY is set (the
+# embedded default), else no chain reader (records are then shown as not cross-checked).
+ESCROW_RPC_URL = env.str("ESCROW_RPC_URL", default="")
+ESCROW_CHAIN_ID = env.int("ESCROW_CHAIN_ID", default=137)
+ESCROW_CONTRACT_ADDRESS = env.str("ESCROW_CONTRACT_ADDRESS", default="0xbd25057b4d3252ca1ec26e1e5efb6480315ba142")
+# Parsec publishes no ABI: the default is our stand-in contract's (contracts/build/).
+ESCROW_ABI_PATH = env.str("ESCROW_ABI_PATH", default=str(BASE_DIR / "contracts" / "build" / "ParsecFeeEscrow.abi.json"))
+# Blocks on top before escrow state counts as final: 128 blocks (~4.5 minutes at Polygon's ~2 s) is
+# deeper than Polygon PoS reorgs have gone and than its milestones' finality takes.
+ESCROW_CONFIRMATIONS = env.int("ESCROW_CONFIRMATIONS", default=128)
+ESCROW_LOG_BLOCK_RANGE = env.int("ESCROW_LOG_BLOCK_RANGE", default=2000)  # blocks per eth_getLogs (providers cap it)
+ESCROW_START_BLOCK = env.int("ESCROW_START_BLOCK", default=0)  # the contract's deployment block
+ESCROW_RPC_TIMEOUT_SECONDS = env.float("ESCROW_RPC_TIMEOUT_SECONDS", default=5.0)
+ESCROW_RPC_RETRIES = env.int("ESCROW_RPC_RETRIES", default=3)  # attempts per read (retryable errors only)
 
 # --- Operator trading (orders.services) ----------------------------------------
 # Orders whose notional (USDC) exceeds this need a second Operations user's approval.

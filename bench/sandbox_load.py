@@ -7,12 +7,18 @@ balance, then drives ``POST /api/v1/orders`` by impersonation from --procs drive
 
 Orders: a mix over every Polymarket and Kalshi binary market: --cross-share of them cross the
 makers' quotes (they fill, IOC on both exchanges), the rest are GTC buys that rest below the book.
+--fee-share of them (Polymarket orders, so about twice that share of the Polymarket ones) carry a
+fee_auth signed in the driver by a payer wallet of the bench's own: funded with mock USDC by the
+sandbox chain's faucet and approved to the escrow with its own transaction during setup (on a
+sandbox without a chain, as before issue 18, the fee comes from the exchange balance instead).
+The fee is the demo builder's floor, 100000 base units. After the load, the chain's backlog is
+printed and, with --drain, how long the chain took to mine it (placements never wait for it).
 Printed: placements/s, p50/p90/p99 latency, statuses, and a baseline measured in the same run
 with the same concurrency: ``GET /_sandbox/health`` round trips per second (the HTTP server and
 client stack with no work behind it).
 
     .venv/bin/python bench/sandbox_load.py [--seconds 20] [--procs 2] [--threads 8] [--customers 6]
-                                           [--limits on|off] [--base-url URL --admin-key KEY]
+                                           [--fee-share 0.2] [--drain] [--limits on|off] [--base-url URL --admin-key KEY]
 
 --limits on keeps rate limits enabled with the builder pool and every user's qps_limit raised
 high enough not to refuse (the bucket code still runs on every call); off switches them off.
@@ -25,6 +31,7 @@ import http.client
 import json
 import multiprocessing as mp
 import random
+import secrets
 import statistics
 import sys
 import tempfile
@@ -38,6 +45,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 BUILDER_KEY = "pk_sandbox_demo_builder_key"
+ESCROW = "0xbd25057b4d3252ca1ec26e1e5efb6480315ba142"
+USDC = "0x2791bca1f2de4661ed88a30c99a7a9449aa84174"
+FEE = 100_000  # the demo builder's minimum fee: every bench order's notional is small
 
 
 class Conn:
@@ -137,14 +147,53 @@ def drive(args: tuple) -> dict:
     return {"latencies": latencies, "statuses": dict(statuses)}
 
 
+def rpc(conn: Conn, method: str, params: list):
+    status, body = conn.request("POST", "/_chain", {"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+    answer = json.loads(body)
+    assert status == 200 and "result" in answer, answer
+    return answer["result"]
+
+
+def fund_payers(base_url: str, admin_key: str, count: int) -> list[str]:
+    """Payer wallets (keys of the bench's own) with mock USDC and their approval of the escrow, mined
+    before the load (a sandbox without a chain takes the fee from the exchange balance: nothing to fund)."""
+    from eth_account import Account
+    from eth_utils import keccak, to_checksum_address
+
+    admin = Conn(base_url, {"X-Sandbox-Admin-Key": admin_key})
+    keys = ["0x" + Account.create().key.hex().removeprefix("0x") for _ in range(count)]
+    status, _ = admin.request("GET", "/_sandbox/chain")
+    if status == 404:
+        return keys
+    chain = Conn(base_url, {})
+    for key in keys:
+        address = Account.from_key(key).address
+        status, body = admin.request("POST", "/_sandbox/chain/faucet", {"address": address, "usdc": str(10**12), "native_wei": str(10**17)})
+        assert status == 202, body
+    admin.request("POST", "/_sandbox/chain/mine")
+    approve = keccak(text="approve(address,uint256)")[:4].hex() + ESCROW[2:].rjust(64, "0") + "f" * 64
+    gas_price = int(rpc(chain, "eth_gasPrice", []), 16)
+    for key in keys:
+        tx = {"chainId": 137, "nonce": 0, "to": to_checksum_address(USDC), "data": "0x" + approve, "gas": 120_000, "maxFeePerGas": gas_price * 10,
+              "maxPriorityFeePerGas": 0, "value": 0, "type": 2}
+        raw = Account.sign_transaction(tx, key).raw_transaction
+        rpc(chain, "eth_sendRawTransaction", ["0x" + bytes(raw).hex()])
+    admin.request("POST", "/_sandbox/chain/mine")
+    return keys
+
+
 class OrderMaker:
     """Picklable payload factory: (path, body, headers) for one order."""
 
-    def __init__(self, customers: list[str], markets: list[dict], cross_share: float):
+    def __init__(self, customers: list[str], markets: list[dict], cross_share: float, fee_share: float = 0.0,
+                 payer_keys: list[str] | None = None):
         self.customers, self.markets, self.cross_share = customers, markets, cross_share
+        self.fee_share, self.payer_keys = fee_share, payer_keys or []
+        self.polymarket = [m for m in markets if m["exchange"] == "polymarket"]
 
     def __call__(self, rng: random.Random):
-        market = rng.choice(self.markets)
+        fee = self.fee_share and rng.random() < self.fee_share
+        market = rng.choice(self.polymarket if fee else self.markets)
         customer = rng.choice(self.customers)
         size = max(float(market["min_size"]), 5.0)
         if rng.random() < self.cross_share:
@@ -153,7 +202,44 @@ class OrderMaker:
         else:
             price = round(rng.randint(1, 8) / 100, 2)  # well below the makers' bids: rests
             body = {"market_id": market["market_id"], "outcome": "Yes", "side": "buy", "price": price, "size": size}
+        if fee:
+            body.update(self.fee_auth(rng))
         return f"/api/v1/orders?exchange={market['exchange']}", body, {"X-Builder-Customer-Id": customer}
+
+    def fee_auth(self, rng: random.Random) -> dict:
+        """A PullFee signature as a wallet makes it, from the EIP-712 digest computed directly (the
+        driver's own cost must stay small: eth-account's typed-data encoder takes a few ms)."""
+        from eth_abi import encode
+        from eth_keys import keys
+        from eth_utils import keccak
+
+        key = rng.choice(self.payer_keys)
+        if key not in _signers:  # per driver process: deriving the address costs more than signing
+            private = keys.PrivateKey(bytes.fromhex(key[2:]))
+            _signers[key] = (private, private.public_key.to_checksum_address())
+        private, payer = _signers[key]
+        order_id = secrets.token_bytes(32)  # never the same twice, whatever the seed
+        deadline = int(time.time()) + 3600
+        struct = keccak(encode(["bytes32", "bytes32", "address", "uint256", "uint256"], [PULL_FEE_TYPEHASH, order_id, payer, FEE, deadline]))
+        signature = private.sign_msg_hash(keccak(b"\x19\x01" + DOMAIN_SEPARATOR + struct))
+        v, r, s = signature.vrs
+        raw = r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([v + 27])
+        return {"fee_auth": {"order_id": "0x" + order_id.hex(), "payer": payer, "fee_amount": str(FEE), "deadline": deadline,
+                             "signature": "0x" + raw.hex()}, "payer_address": payer}
+
+
+def _domain_separator() -> tuple[bytes, bytes]:
+    from eth_abi import encode
+    from eth_utils import keccak
+
+    domain = keccak(text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
+    separator = keccak(encode(["bytes32", "bytes32", "bytes32", "uint256", "address"],
+                              [domain, keccak(text="ParsecFeeEscrow"), keccak(text="1"), 137, ESCROW]))
+    return separator, keccak(text="PullFee(bytes32 orderId,address payer,uint256 feeAmount,uint256 deadline)")
+
+
+DOMAIN_SEPARATOR, PULL_FEE_TYPEHASH = _domain_separator()
+_signers: dict = {}
 
 
 def run_phase(base_url: str, path: str | None, payloads, seconds: float, procs: int, threads: int) -> dict:
@@ -179,6 +265,24 @@ def show(label: str, r: dict) -> None:
           f"p99 {r['p99']:6.1f} ms  statuses {r['statuses']}")
 
 
+def report_chain(base_url: str, admin_key: str, *, drain: bool) -> None:
+    admin = Conn(base_url, {"X-Sandbox-Admin-Key": admin_key})
+    status, body = admin.request("GET", "/_sandbox/chain")
+    if status != 200:
+        print("no sandbox chain (fees taken from the exchange balance)")
+        return
+    state = json.loads(body)
+    print(f"chain right after the load: block {state['block_number']}, {state['queued']} escrow operations queued, {state['failed']} failed")
+    if not drain:
+        return
+    started = time.monotonic()
+    while state["queued"] and time.monotonic() - started < 600:
+        time.sleep(1)
+        state = json.loads(admin.request("GET", "/_sandbox/chain")[1])
+    print(f"chain drained in {time.monotonic() - started:.1f} s: block {state['block_number']}, "
+          f"{state['queued']} queued, {state['failed']} failed")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20)
@@ -187,6 +291,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--customers", type=int, default=6)
     parser.add_argument("--cross-share", type=float, default=0.3)
+    parser.add_argument("--fee-share", type=float, default=0.0, help="share of orders with a fee_auth (Polymarket)")
+    parser.add_argument("--drain", action="store_true", help="after the load, wait (up to 10 min) for the chain to mine its backlog")
     parser.add_argument("--limits", choices=("on", "off"), default="on")
     parser.add_argument("--base-url")
     parser.add_argument("--admin-key", default="sandbox-admin-test-key")
@@ -203,15 +309,19 @@ def main() -> None:
         base_url, args.admin_key = sandbox.base_url, sandbox.admin_key
     try:
         customers, markets = setup(base_url, args.admin_key, args.customers, args.limits)
+        payer_keys = fund_payers(base_url, args.admin_key, args.customers) if args.fee_share else None
         print(f"sandbox {base_url}: {len(customers)} customers, {len(markets)} binary markets, limits {args.limits}, "
-              f"{args.procs} driver processes x {args.threads} threads")
+              f"{args.procs} driver processes x {args.threads} threads, fee share {args.fee_share:g}")
         baseline = run_phase(base_url, "/_sandbox/health", None, args.baseline_seconds, args.procs, args.threads)
         show("baseline GET /_sandbox/health", baseline)
-        load = run_phase(base_url, None, OrderMaker(customers, markets, args.cross_share), args.seconds, args.procs, args.threads)
+        maker = OrderMaker(customers, markets, args.cross_share, args.fee_share, payer_keys)
+        load = run_phase(base_url, None, maker, args.seconds, args.procs, args.threads)
         show("POST /api/v1/orders", load)
         ok = load["statuses"].get(200, 0)
         print(f"placements accepted: {ok} in {load['wall']:.1f} s = {ok / load['wall']:.1f} placements/s "
               f"({ok / load['wall'] / baseline['rate'] * 100:.0f} % of the health baseline); target >= 500/s")
+        if args.fee_share:
+            report_chain(base_url, args.admin_key, drain=args.drain)
     finally:
         if sandbox is not None:
             from tests.conftest import stop_sandbox

@@ -276,13 +276,11 @@ def expected_settlement(*, record: FeeEscrowRecord, order: Order | None, chain, 
 
 
 def chain_reader():
-    """The ``EscrowChainReader`` in use: the sandbox's control plane (a Polygon RPC reader of
-    ``feeRecords`` would be returned here in production); None when none is configured."""
-    if sandbox_signing_available():
-        from parsec.escrow_chain import SandboxEscrowReader
+    """The ``EscrowChainReader`` in use: the escrow contract read over ESCROW_RPC_URL (the sandbox's
+    chain in the embedded default); None when none is configured."""
+    from parsec.escrow_chain import escrow_reader
 
-        return SandboxEscrowReader()
-    return None
+    return escrow_reader()
 
 
 def _refresh_order(record: FeeEscrowRecord) -> Order | None:

@@ -148,10 +148,10 @@ def _client():
 
 
 def _escrow_reader():
-    """Where escrow records are read: the sandbox's stand-in for the chain's ``feeRecords``."""
-    from parsec.escrow_chain import SandboxEscrowReader
+    """Where escrow records are read: the escrow contract's ``feeRecords`` on its chain."""
+    from parsec.escrow_chain import escrow_reader
 
-    return SandboxEscrowReader()
+    return escrow_reader()
 
 
 def _intent_request(intent: OrderIntent) -> dict:

@@ -540,11 +540,6 @@ class ParsecClient:
             raw={k: v for k, v in data.items() if k not in ("fee_auth", "signature")},
         )
 
-    def sandbox_get(self, path: str) -> Any:
-        """SANDBOX ONLY: read a /_sandbox/ control-plane resource (used by escrow_chain)."""
-        _, data = self._request("GET", path, prefix="", extra_headers=self._sandbox_headers(), rate_limited=False)
-        return data
-
     def _sandbox_headers(self) -> dict[str, str]:
         return {"X-Sandbox-Admin-Key": self._sandbox_admin_key} if self._sandbox_admin_key else {}
 

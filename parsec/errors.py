@@ -210,6 +210,67 @@ def error_class_for(status: int, code: str | None) -> type[ParsecError]:
     return UnexpectedResponse
 
 
+# --- The fee escrow's chain (parsec.escrow_chain): the same kinds, for JSON-RPC calls -------------
+
+
+class ChainError(ParsecError):
+    """A JSON-RPC call to the escrow's chain (ESCROW_RPC_URL) failed. Every call is a read."""
+
+    def __init__(self, message: str = "", *, rpc_method: str = "", rpc_code: int | None = None, **kwargs):
+        self.rpc_method, self.rpc_code = rpc_method, rpc_code
+        super().__init__(message, method=rpc_method, **kwargs)
+
+    @property
+    def message(self) -> str:
+        code = f" (JSON-RPC {self.rpc_code})" if self.rpc_code is not None else ""
+        status = f" (HTTP {self.status})" if self.status else ""
+        said = f": {self.parsec_message}" if self.parsec_message else ""
+        return f"Escrow chain {self.rpc_method or 'RPC'} failed{status}{code}{said}. {self.action}"
+
+
+class ChainUnavailable(ChainError, ParsecUnavailable):
+    action = "The RPC provider is failing or behind; the read is retried, then shown as not checked."
+
+
+class ChainTimeout(ChainError, ParsecTimeout):
+    action = "The RPC provider did not answer in time (ESCROW_RPC_TIMEOUT_SECONDS); the read is retried."
+
+
+class ChainConnectionError(ChainError, ParsecConnectionError):
+    @property
+    def action(self) -> str:  # type: ignore[override]
+        return "Could not reach the RPC provider: check ESCROW_RPC_URL and the network."
+
+
+class ChainRateLimited(ChainError, RateLimited):
+    @property
+    def action(self) -> str:  # type: ignore[override]
+        return "The RPC provider's rate limit was hit; the read waits and is retried (consider a paid plan or a lower ESCROW_LOG_BLOCK_RANGE)."
+
+
+class ChainLimitExceeded(ChainError, ParsecRejected):
+    action = "The provider refuses a log range this large or with this many results; the reader splits the range."
+
+
+class ChainRejected(ChainError, ParsecRejected):
+    action = "The RPC provider refused the call as malformed or unsupported; check ESCROW_RPC_URL points at an Ethereum JSON-RPC endpoint."
+
+
+class ChainCallReverted(ChainError, ParsecRejected):
+    action = "The contract refused the call: the ABI (ESCROW_ABI_PATH) does not match the contract at ESCROW_CONTRACT_ADDRESS."
+
+
+class ChainUnexpectedResponse(ChainError, UnexpectedResponse):
+    action = "The answer is not JSON-RPC: check that ESCROW_RPC_URL is an Ethereum JSON-RPC endpoint."
+
+
+class ChainMisconfigured(ChainError):
+    """Refused at start: the chain or the contract is not the one configured."""
+
+    default_code = "misconfigured"
+    action = "Fix the ESCROW_* settings: the back-office will not read escrow state from another chain or address."
+
+
 # --- What each failure means to a person: one table, used by the admin, the API and the tasks ---
 
 # How a face should treat a failure: Parsec refused the request as sent (``invalid``), its
@@ -227,6 +288,17 @@ class Explanation:
 
 # Most specific class first: the first isinstance match wins.
 EXPLANATIONS: list[tuple[type[ParsecError], str, ErrorKind, str]] = [
+    # The fee escrow's chain (parsec.escrow_chain) first: its errors are also Parsec's kinds.
+    (ChainMisconfigured, "escrow_chain_misconfigured", "upstream",
+     "The escrow chain settings (ESCROW_*) do not match the chain or the contract there; escrow state was not read. "
+     "Tell an administrator."),
+    (ChainCallReverted, "escrow_chain_reverted", "upstream",
+     "The escrow contract refused the read: its ABI (ESCROW_ABI_PATH) does not match the contract. Tell an administrator."),
+    (ChainRateLimited, "escrow_chain_rate_limited", "rate_limited",
+     "The escrow chain's RPC provider limited our reads; escrow state was not checked this time."),
+    (ChainError, "escrow_chain_unavailable", "unavailable",
+     "The escrow chain could not be read (its RPC provider failed, was slow or unreachable); escrow state was not "
+     "checked this time."),
     (CredentialsRequired, "credentials_required", "invalid",
      "Parsec has no exchange credentials for this customer on this exchange: onboard the customer to the exchange "
      "first. Nothing was placed."),
@@ -265,7 +337,7 @@ def explain(exc: BaseException) -> Explanation:
     for cls, code, kind, text in EXPLANATIONS:
         if isinstance(exc, cls):
             said = getattr(exc, "parsec_message", "") or ""
-            if isinstance(exc, ParsecConnectionError) and exc.request_sent is False:
+            if isinstance(exc, ParsecConnectionError) and not isinstance(exc, ChainError) and exc.request_sent is False:
                 text = "Could not connect to Parsec; nothing was sent. Check that Parsec is reachable."
             status = getattr(exc, "status", None)
             detail = f" (Parsec said{f' HTTP {status}' if status else ''}: “{said}”)" if said else (

@@ -52,3 +52,26 @@ class RateBucket(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class EscrowChainCursor(models.Model):
+    """How far the escrow's events have been read (parsec.escrow_chain.ChainEscrowReader.follow).
+
+    Everything up to ``final_block`` was read and is final (``ESCROW_CONFIRMATIONS`` deep); the
+    blocks after it are read again on every call, and ``unfinal`` holds what that read returned
+    last time, so an event a reorg removed is reported once as dropped."""
+
+    name = models.CharField(max_length=40, primary_key=True)
+    chain_id = models.PositiveBigIntegerField()
+    contract_address = models.CharField(max_length=42)
+    final_block = models.BigIntegerField(help_text="Last block read and final")
+    final_block_hash = models.CharField(max_length=66, blank=True, default="")
+    unfinal = models.JSONField(default=list, blank=True, help_text="Events past final_block seen by the last read")
+    head_block = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "escrow chain cursor"
+
+    def __str__(self) -> str:
+        return f"{self.name} at block {self.final_block}"

@@ -72,3 +72,15 @@ SANDBOX_WS_CONTROL_PER_SECOND = env.int("SANDBOX_WS_CONTROL_PER_SECOND", default
 # Messages waiting for one connection before it is a slow reader: its books stop (slow_reader, resync_required).
 SANDBOX_WS_QUEUE_LIMIT = env.int("SANDBOX_WS_QUEUE_LIMIT", default=2000)
 SANDBOX_WS_STALE_AFTER_MS = env.int("SANDBOX_WS_STALE_AFTER_MS", default=5000)  # the docs' example value
+
+# Chain (sandbox.chain): the local Polygon stand-in where the fee escrow runs
+SANDBOX_CHAIN_BLOCK_SECONDS = env.float("SANDBOX_CHAIN_BLOCK_SECONDS", default=2.0)  # Polygon's ~2 s; 0: only when asked
+SANDBOX_CHAIN_BLOCK_GAS = env.int("SANDBOX_CHAIN_BLOCK_GAS", default=30_000_000)  # gas a timed block takes from the mempool
+# While requests are waiting, the block producer takes at most this share of the server's time
+# (py-evm is pure Python: a pull costs ~10 ms); idle, it mines as fast as it can.
+SANDBOX_CHAIN_BUSY_SHARE = env.float("SANDBOX_CHAIN_BUSY_SHARE", default=0.1)
+# Empty blocks keep coming this long after the last transaction (so confirmations accrue), then the chain idles.
+SANDBOX_CHAIN_IDLE_BLOCKS = env.int("SANDBOX_CHAIN_IDLE_BLOCKS", default=600)
+SANDBOX_CHAIN_DEMO_USDC = env.int("SANDBOX_CHAIN_DEMO_USDC", default=10_000)  # mock USDC per demo wallet at genesis
+SANDBOX_CHAIN_MAX_LOG_BLOCKS = env.int("SANDBOX_CHAIN_MAX_LOG_BLOCKS", default=5_000)  # eth_getLogs range cap, like RPC providers
+SANDBOX_CHAIN_MAX_LOG_RESULTS = env.int("SANDBOX_CHAIN_MAX_LOG_RESULTS", default=10_000)

@@ -22,7 +22,8 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from sandbox import clock, conf, engine, escrow, faults, lifecycle, ratelimit, render, seed, signing
+from sandbox import clock, conf, engine, faults, fee_split, lifecycle, ratelimit, render, seed, signing
+from sandbox.chain import mempool
 from sandbox.errors import (
     INT32_MAX,
     INT64_MAX,
@@ -35,7 +36,7 @@ from sandbox.errors import (
     whole_number,
 )
 from sandbox.http import error_response
-from sandbox.models import EXCHANGES_TRADING, Builder, Customer, EscrowRecord, FaultRule, Market, Wallet
+from sandbox.models import EXCHANGES_TRADING, Builder, Customer, FaultRule, Market, Wallet
 
 logger = logging.getLogger("sandbox.control")
 ADMIN_HEADER = "X-Sandbox-Admin-Key"
@@ -153,7 +154,11 @@ def advance_clock(request, body):
     seconds = decimal_or_400(seconds, "seconds")
     if seconds < 0 or seconds > 10 * 365 * 86400:
         raise bad_request("seconds must be between 0 and ten years")
+    # Time passing means blocks: what is queued is mined at the old time, what the tick decides
+    # (the escrow monitor's refunds) at the new one.
+    chain_node().mine()
     clock.advance(float(seconds))
+    chain_node().mine()
     return 200, _clock_state()
 
 
@@ -309,13 +314,16 @@ def set_builder_escrow(request, body, key_or_id):
             setattr(builder, name, _int(body, name, minimum=low, maximum=high))
             fields.append(name)
     if "tier" in body:
-        if body["tier"] not in escrow.TIER_SHARE_BPS:
-            raise bad_request(f"tier must be one of {', '.join(escrow.TIER_SHARE_BPS)}")
+        if body["tier"] not in fee_split.TIER_SHARE_BPS:
+            raise bad_request(f"tier must be one of {', '.join(fee_split.TIER_SHARE_BPS)}")
         builder.tier = body["tier"]
         fields.append("tier")
     if not fields:
         raise bad_request("nothing to change")
-    builder.save(update_fields=fields)
+    with transaction.atomic(using=DB):
+        builder.save(update_fields=fields)
+        if {"affiliate_fee_bps", "tier"} & set(fields):
+            mempool.split(builder=builder, share_bps=fee_split.affiliate_share_bps(builder), now=clock.now())
     return 200, _builder_state(builder)
 
 
@@ -380,33 +388,61 @@ def delete_fault(request, body, fault_id):
     return 204, None
 
 
-# --- Escrow (the chain read stand-in) ------------------------------------------------------
+# --- Chain (the fee escrow's Polygon stand-in; reads go through POST /_chain) ------------------
 
-def escrow_records(request, body):
-    records = EscrowRecord.objects.select_related("order", "customer").prefetch_related("events").order_by("-pk")
-    status = request.GET.get("status")
-    if status:
-        if status not in EscrowRecord.Status.values:
-            raise bad_request(f"status must be one of {', '.join(EscrowRecord.Status.values)}")
-        records = records.filter(status=status)
-    if request.GET.get("customer_id"):
-        records = records.filter(customer=_customer(request.GET["customer_id"]))
-    if request.GET.get("parsec_order_id"):
-        records = records.filter(order__order_id=request.GET["parsec_order_id"])
+def chain_status(request, body):
+    return 200, chain_node().status()
+
+
+def chain_mine(request, body):
+    """Mine now: whatever the mempool holds goes into the next block (tests need no waiting)."""
+    chain = chain_node()
+    chain.mine()
+    return 200, chain.status()
+
+
+def chain_snapshot(request, body):
+    return 201, chain_node().snapshot()
+
+
+def chain_revert(request, body):
+    """Back to a snapshot as a reorg would: its later blocks are gone, their transactions are
+    mined again in the next blocks."""
+    snapshot_id = _int(body, "snapshot_id", minimum=1)
     try:
-        limit = min(max(int(request.GET.get("limit", 100)), 1), 1000)
-    except ValueError:
-        raise bad_request("limit must be an integer") from None
-    return 200, {"records": [escrow.render(record) for record in records[:limit]]}
+        return 200, chain_node().revert(snapshot_id)
+    except LookupError as error:
+        raise ParsecAPIError(404, "not_found", str(error)) from None
 
 
-def escrow_record(request, body, fee_order_id):
-    if not BYTES32.match(fee_order_id):
-        raise bad_request("order id must be a 0x-prefixed bytes32 hex string")
-    record = EscrowRecord.objects.select_related("order", "customer").filter(fee_order_id=fee_order_id.lower()).first()
-    if record is None:
-        raise ParsecAPIError(404, "not_found", f"no escrow record for {fee_order_id}")
-    return 200, escrow.render(record)
+FAUCET_MAX_USDC = 10**6 * 10**6  # a million USDC per call
+FAUCET_MAX_NATIVE = 1000 * 10**18
+
+
+def chain_faucet(request, body):
+    """Mock USDC (base units) and native coin (wei, for the wallet's own transactions, such as its
+    approval of the escrow) for any address, in the next block."""
+    address = body.get("address")
+    if not isinstance(address, str) or not ADDRESS.match(address):
+        raise bad_request("address must be a 0x-prefixed 40-hex-digit address")
+    amounts = {}
+    for name, high in (("usdc", FAUCET_MAX_USDC), ("native_wei", FAUCET_MAX_NATIVE)):
+        value = body.get(name, "0")
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str) or not value.isdigit() or int(value) > high:
+            raise bad_request(f"{name} must be an integer (string) between 0 and {high}")
+        amounts[name] = int(value)
+    if not any(amounts.values()):
+        raise bad_request("give usdc (base units) or native_wei, or both")
+    ops = mempool.faucet(address=address, usdc=amounts["usdc"], native=amounts["native_wei"], now=clock.now())
+    return 202, {"address": address, "usdc": str(amounts["usdc"]), "native_wei": str(amounts["native_wei"]), "queued": len(ops)}
+
+
+def chain_node():
+    from sandbox.chain import node
+
+    return node.get()
 
 
 def sign_fee_auth(request, body, address):

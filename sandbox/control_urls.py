@@ -20,8 +20,11 @@ urlpatterns = [
     path("builders/<str:key_or_id>/pool", c.control_view({"POST": c.set_pool})),
     path("builders/<str:key_or_id>/escrow", c.control_view({"POST": c.set_builder_escrow})),
     path("limits", c.control_view({"GET": c.get_limits, "POST": c.set_limits})),
-    path("escrow/records", c.control_view({"GET": c.escrow_records})),
-    path("escrow/records/<str:fee_order_id>", c.control_view({"GET": c.escrow_record})),
+    path("chain", c.control_view({"GET": c.chain_status})),
+    path("chain/mine", c.control_view({"POST": c.chain_mine})),
+    path("chain/snapshot", c.control_view({"POST": c.chain_snapshot})),
+    path("chain/revert", c.control_view({"POST": c.chain_revert})),
+    path("chain/faucet", c.control_view({"POST": c.chain_faucet})),
     path("wallets/<str:address>/sign-fee-auth", c.control_view({"POST": c.sign_fee_auth})),
     path("reset", c.control_view({"POST": c.reset})),
 ]

@@ -1,32 +1,34 @@
 """Fee escrow (NOTES §8, §12.7): verify ``fee_auth``, pull the fee, distribute or refund it.
 
 Polymarket only, only for orders a builder places by impersonation with ``fee_escrow_enabled``.
-The engine calls three hooks:
+The money moves on the sandbox chain (sandbox.chain), as on Polygon: from the payer's wallet
+(mock USDC, approved to the escrow) into the escrow contract, then to the builder's affiliate,
+Parsec's treasury and back to the payer. ``EscrowRecord`` is the sandbox's own accounting of each
+fee; the chain's ``feeRecords(orderId)`` says the same once its blocks are mined (a test checks
+every record). The engine calls three hooks:
 
 - ``check_and_pull(...)`` inside the order-acceptance transaction: checks every field, recovers the
-  EIP-712 signer for real, enforces the minimum (and the tier's maximum) fee, then moves the fee
-  from the end-user's Polymarket balance into an ``EscrowRecord`` (event FeePulled). Any failure
-  raises 400 ``bad_request`` (402 ``insufficient_funds`` when the balance is short) and the whole
-  order is rolled back.
+  EIP-712 signer for real (the contract checks it again), enforces the minimum (and the tier's
+  maximum) fee and that the payer can pay it once its queued pulls are mined (402
+  ``insufficient_funds`` otherwise), then records the fee and queues the operator's ``pullFee``.
+  Any other failure raises 400 ``bad_request``; either way the whole order is rolled back.
 - ``on_order_update(order, now)`` after each fill and at each terminal state: when the order ends
   (filled, cancelled, expired, rejected) the filled share of the fee is distributed (affiliate
-  rounded down, treasury gets the remainder; event FeeDistributed) and the rest refunded to the
-  payer (event FeeRefunded).
+  rounded down, treasury gets the remainder) and the rest refunded to the payer, and the
+  operator's ``settle`` is queued.
 - ``monitor(now)`` from the clock's tick, at most every SANDBOX_ESCROW_MONITOR_SECONDS of sandbox
   time: refunds the fee of orders stuck ``pending`` longer than SANDBOX_ESCROW_STUCK_SECONDS and
   settles records still open after SANDBOX_ESCROW_STALE_SECONDS.
 
-Money leaves the sandbox's accounts into the record and comes back only as a refund; affiliate
-and treasury payouts go to on-chain addresses outside it. So: Σ balances + Σ escrow held +
-Σ paid out = Σ deposits.
+The fee never touches the customer's exchange balance (Σ balances = Σ deposits still holds); on
+the chain, pulled = held + paid out + refunded.
 
 Settings (environment, read once):
-SANDBOX_ESCROW_SPLIT = "affiliate_fee_bps" (share = config affiliate_fee_bps/10000) | "tier_share"
-  (the builder tier's share, 15/25/35/40/45 %);
+SANDBOX_ESCROW_SPLIT (sandbox.fee_split): the affiliate's share, taken when the fee is pulled, as the contract does;
 SANDBOX_ESCROW_UNSUPPORTED = "reject" (400 for fee_auth on Kalshi, without impersonation or with
   escrow disabled) | "ignore" (accept the order, pull nothing);
-SANDBOX_ESCROW_VERIFY_SIGNATURE = true; SANDBOX_ESCROW_MONITOR_SECONDS = 60;
-SANDBOX_ESCROW_STUCK_SECONDS = 600; SANDBOX_ESCROW_STALE_SECONDS = 86400.
+SANDBOX_ESCROW_MONITOR_SECONDS = 60; SANDBOX_ESCROW_STUCK_SECONDS = 600; SANDBOX_ESCROW_STALE_SECONDS = 86400.
+The signature is always verified: the contract would refuse the pull otherwise.
 """
 
 from __future__ import annotations
@@ -34,20 +36,19 @@ from __future__ import annotations
 import re
 import threading
 from datetime import datetime, timedelta
-from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
+from decimal import ROUND_CEILING, Decimal
+from fractions import Fraction
 
 import environ
 from django.db import IntegrityError, transaction
-from django.db.models import F
 
-from sandbox import signing
+from sandbox import conf, fee_split, signing
+from sandbox.chain import mempool
 from sandbox.errors import INT64_MAX, UINT256_MAX, ParsecAPIError, bad_request, whole_number
-from sandbox.models import Balance, EscrowEvent, EscrowRecord, Order
+from sandbox.models import EscrowRecord, Order
 
 env = environ.Env()
-SPLIT = env.str("SANDBOX_ESCROW_SPLIT", default="affiliate_fee_bps")
 UNSUPPORTED = env.str("SANDBOX_ESCROW_UNSUPPORTED", default="reject")
-VERIFY_SIGNATURE = env.bool("SANDBOX_ESCROW_VERIFY_SIGNATURE", default=True)
 MONITOR_SECONDS = env.int("SANDBOX_ESCROW_MONITOR_SECONDS", default=60)
 STUCK_SECONDS = env.int("SANDBOX_ESCROW_STUCK_SECONDS", default=600)
 STALE_SECONDS = env.int("SANDBOX_ESCROW_STALE_SECONDS", default=86400)
@@ -55,7 +56,6 @@ STALE_SECONDS = env.int("SANDBOX_ESCROW_STALE_SECONDS", default=86400)
 DB = "sandbox"
 MICRO = Decimal(1_000_000)
 BPS = Decimal(10_000)
-TIER_SHARE_BPS = {"iron": 1500, "bronze": 2500, "silver": 3500, "gold": 4000, "platinum": 4500}
 TIER_MAX_FEE_BPS = {"iron": 50, "bronze": 75, "silver": 100, "gold": 125, "platinum": 150}
 BYTES32 = re.compile(r"^0x[0-9a-fA-F]{64}$")
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
@@ -138,8 +138,13 @@ def check_and_pull(*, order: Order, fee_auth: dict, payer_address, signer_addres
         raise bad_request("payer_address must equal fee_auth.payer")
     if signer_address is not None and not ADDRESS.match(signer_address):
         raise bad_request("signer_address must be a 0x-prefixed 40-hex-digit address")
+    if signer_address is not None and signer_address.lower() != auth["payer"]:
+        raise bad_request("signer_address must equal payer_address: the escrow contract recovers the payer from the signature")
     if auth["deadline"] <= int(now.timestamp()):
         raise bad_request("fee_auth.deadline has passed")
+    # The pull is mined in a later block: an authorisation that expires before then cannot be pulled.
+    if auth["deadline"] <= int(now.timestamp()) + int(2 * conf.SANDBOX_CHAIN_BLOCK_SECONDS):
+        raise bad_request("fee_auth.deadline is too close: the pull could not be mined before it")
     if EscrowRecord.objects.filter(fee_order_id=auth["order_id"]).exists():
         raise bad_request("fee_auth.order_id was already used")
     notional = order.price * order.size
@@ -148,58 +153,52 @@ def check_and_pull(*, order: Order, fee_auth: dict, payer_address, signer_addres
         raise bad_request(f"fee_auth.fee_amount {auth['fee_amount']} is below the minimum fee {low}")
     if auth["fee_amount"] > high:
         raise bad_request(f"fee_auth.fee_amount {auth['fee_amount']} is above the {builder.tier} tier's maximum {high}")
-    expected_signer = (signer_address or auth["payer"]).lower()
-    if VERIFY_SIGNATURE:
-        try:
-            signer = signing.recover_signer(
-                signature=auth["signature"], contract=builder.escrow_contract_address, order_id=auth["order_id"],
-                payer=auth["payer"], fee_amount=auth["fee_amount"], deadline=auth["deadline"],
-            )
-        except ValueError:
-            raise bad_request("fee_auth.signature is not a valid EIP-712 signature") from None
-        if signer.lower() != expected_signer:
-            raise bad_request(f"fee_auth.signature was signed by {signer}, not by {expected_signer}")
-    took = Balance.objects.filter(customer_id=order.customer_id, exchange="polymarket", available__gte=auth["fee_amount"]).update(
-        available=F("available") - auth["fee_amount"]
-    )
-    if not took:
-        raise ParsecAPIError(402, "insufficient_funds", "payer balance is below the fee amount")
+    try:
+        signer = signing.recover_signer(
+            signature=auth["signature"], contract=builder.escrow_contract_address, order_id=auth["order_id"],
+            payer=auth["payer"], fee_amount=auth["fee_amount"], deadline=auth["deadline"],
+        )
+    except ValueError:
+        raise bad_request("fee_auth.signature is not a valid EIP-712 signature") from None
+    if signer.lower() != auth["payer"]:
+        raise bad_request(f"fee_auth.signature was signed by {signer}, not by {auth['payer']}")
+    balance, allowance = mempool.affordable(auth["payer"])
+    if balance < auth["fee_amount"] or allowance < auth["fee_amount"]:
+        raise ParsecAPIError(402, "insufficient_funds", (
+            f"payer {auth['payer']} can pay {max(min(balance, allowance), 0)} USDC base units into the escrow "
+            f"(balance {max(balance, 0)}, allowance to the escrow {max(allowance, 0)}), below the fee {auth['fee_amount']}"))
     try:
         with transaction.atomic(using=DB):
             record = EscrowRecord.objects.create(
                 fee_order_id=auth["order_id"], order=order, builder=builder, customer_id=order.customer_id,
-                payer=auth["payer"], signer=expected_signer, fee_amount=auth["fee_amount"], deadline=auth["deadline"],
+                payer=auth["payer"], signer=auth["payer"], fee_amount=auth["fee_amount"], deadline=auth["deadline"],
                 affiliate_address=(builder.affiliate_address or "").lower(), treasury_address=builder.treasury_address.lower(),
-                pulled_at=now,
+                affiliate_share_bps=fee_split.affiliate_share_bps(builder), pulled_at=now,
             )
     except IntegrityError:
         raise bad_request("fee_auth.order_id was already used") from None
-    _event(record, "FeePulled", now, payer=record.payer, amount=str(record.fee_amount))
+    mempool.pull(record=record, signature=auth["signature"], now=now)
     _open_pks().add(order.pk)
     return record
 
 
 # --- Settlement -------------------------------------------------------------------
 
-def affiliate_share_bps(builder) -> int:
-    if SPLIT == "tier_share":
-        return TIER_SHARE_BPS.get(builder.tier, TIER_SHARE_BPS["iron"])
-    return int(builder.affiliate_fee_bps)
-
-
 def split(fee: int, *, filled: Decimal, size: Decimal, share_bps: int, has_affiliate: bool) -> tuple[int, int, int]:
     """(affiliate, treasury, refund): the filled share of the fee (rounded down, the payer keeps the
-    rounding) is split; affiliate rounded down, treasury the remainder; the rest is refunded."""
-    ratio = min(max(filled / size, Decimal(0)), Decimal(1)) if size else Decimal(0)
-    distributed = int((Decimal(fee) * ratio).to_integral_value(rounding=ROUND_DOWN))
-    affiliate = int((Decimal(distributed) * share_bps / BPS).to_integral_value(rounding=ROUND_DOWN)) if has_affiliate else 0
+    rounding) is split; affiliate rounded down, treasury the remainder; the rest is refunded.
+    Exact arithmetic, as the contract's integers: fee * filled // size, never a rounded ratio
+    (a 28-digit 1/3 times 300 is 99.99…, not 100)."""
+    ratio = min(max(Fraction(filled) / Fraction(size), Fraction(0)), Fraction(1)) if size else Fraction(0)
+    distributed = int(fee * ratio)  # floor: both are non-negative
+    affiliate = distributed * share_bps // 10_000 if has_affiliate else 0
     return affiliate, distributed - affiliate, fee - distributed
 
 
 def settle(record: EscrowRecord, *, filled: Decimal, size: Decimal, reason: str, now: datetime) -> bool:
     """Distribute the filled share and refund the rest, exactly once (a conditional update)."""
     affiliate, treasury, refund = split(
-        record.fee_amount, filled=filled, size=size, share_bps=affiliate_share_bps(record.builder),
+        record.fee_amount, filled=filled, size=size, share_bps=record.affiliate_share_bps,
         has_affiliate=bool(record.affiliate_address),
     )
     if refund == record.fee_amount:
@@ -216,12 +215,7 @@ def settle(record: EscrowRecord, *, filled: Decimal, size: Decimal, reason: str,
         )
         if not won:
             return False
-        if affiliate + treasury:
-            _event(record, "FeeDistributed", now, affiliate=record.affiliate_address or None, affiliate_amount=str(affiliate),
-                   treasury=record.treasury_address, treasury_amount=str(treasury))
-        if refund:
-            Balance.objects.filter(customer_id=record.customer_id, exchange="polymarket").update(available=F("available") + refund)
-            _event(record, "FeeRefunded", now, payer=record.payer, amount=str(refund), reason=reason)
+        mempool.settle(record=record, filled=filled, size=size, reason=reason, now=now)
     _open_pks().discard(record.order_id)
     return True
 
@@ -256,35 +250,3 @@ def monitor(now: datetime) -> int:
     for record in stale:
         done += settle(record, filled=record.order.filled, size=record.order.size, reason="stale", now=now)
     return done
-
-
-# --- Chain stand-in -----------------------------------------------------------------
-
-def _event(record: EscrowRecord, name: str, now: datetime, **data) -> None:
-    EscrowEvent.objects.create(record=record, name=name, created_at=now,
-                               data={"orderId": record.fee_order_id, "parsecOrderId": record.order.order_id, **data})
-
-
-def render(record: EscrowRecord) -> dict:
-    iso = lambda value: value.isoformat().replace("+00:00", "Z") if value else None  # noqa: E731
-    return {
-        "order_id": record.fee_order_id,
-        "parsec_order_id": record.order.order_id,
-        "customer_id": str(record.customer.customer_id),
-        "status": record.status,
-        "payer": record.payer,
-        "signer": record.signer,
-        "fee_amount": str(record.fee_amount),
-        "deadline": record.deadline,
-        "affiliate": record.affiliate_address or None,
-        "treasury": record.treasury_address,
-        "fill_ratio": None if record.fill_ratio is None else str(record.fill_ratio.normalize()),
-        "affiliate_amount": str(record.affiliate_amount),
-        "treasury_amount": str(record.treasury_amount),
-        "refund_amount": str(record.refund_amount),
-        "refund_reason": record.refund_reason or None,
-        "held_amount": str(record.fee_amount if record.status == EscrowRecord.Status.PULLED else 0),
-        "pulled_at": iso(record.pulled_at),
-        "settled_at": iso(record.settled_at),
-        "events": [{"event": e.name, "args": e.data, "timestamp": iso(e.created_at)} for e in record.events.all()],
-    }

@@ -319,9 +319,9 @@ class Deposit(models.Model):
 # --- Fee escrow, faults, usage (sandbox.escrow / sandbox.faults / sandbox.ratelimit) ---
 
 class EscrowRecord(models.Model):
-    """The stand-in for the escrow contract's ``feeRecords(orderId)``: one pulled fee, keyed by
-    the app's bytes32 ``fee_auth.order_id``. Amounts are USDC base units; pulled = affiliate +
-    treasury + refund once settled."""
+    """The sandbox's own accounting of one pulled fee, keyed by the app's bytes32
+    ``fee_auth.order_id``; the chain's ``feeRecords(orderId)`` must say the same (sandbox.chain).
+    Amounts are USDC base units; pulled = affiliate + treasury + refund once settled."""
 
     class Status(models.TextChoices):
         PULLED = "pulled"
@@ -339,6 +339,8 @@ class EscrowRecord(models.Model):
     deadline = models.BigIntegerField()
     affiliate_address = models.CharField(max_length=42)
     treasury_address = models.CharField(max_length=42)
+    # The builder's split when the fee was pulled: the contract keeps it with the record too.
+    affiliate_share_bps = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=30, choices=Status.choices, default=Status.PULLED)
     fill_ratio = models.DecimalField(max_digits=12, decimal_places=10, null=True)
     affiliate_amount = models.BigIntegerField(default=0)
@@ -352,16 +354,44 @@ class EscrowRecord(models.Model):
         indexes = [models.Index(fields=["status", "pulled_at"])]
 
 
-class EscrowEvent(models.Model):
-    """A contract event: FeePulled, FeeDistributed or FeeRefunded."""
+class ChainOp(models.Model):
+    """A transaction waiting for the sandbox chain (sandbox.chain): the mempool, in the order the
+    sandbox decided things. Written in the same database transaction as the decision (a pulled
+    fee, a settlement, a builder's new split), so the chain can never miss one nor get one twice;
+    blocks take them in ``pk`` order past the cursor committed with each block."""
 
-    record = models.ForeignKey(EscrowRecord, on_delete=models.CASCADE, related_name="events")
-    name = models.CharField(max_length=20)
-    data = models.JSONField()
+    class Kind(models.TextChoices):
+        PULL = "pull"  # escrow.pullFee, sent by Parsec's operator
+        SETTLE = "settle"  # escrow.settle (distribute the filled share, refund the rest)
+        SPLIT = "split"  # escrow.setSplit (a builder's affiliate share)
+        MINT = "mint"  # mock USDC for a wallet (the faucet)
+        GAS = "gas"  # native coin for a wallet's own transactions (the faucet)
+        RAW = "raw"  # a wallet's signed transaction (eth_sendRawTransaction)
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    args = models.JSONField()
     created_at = models.DateTimeField()
+    # Filled when mined (the last time: a reverted chain mines it again).
+    tx_hash = models.CharField(max_length=66, blank=True, default="")
+    block_number = models.BigIntegerField(null=True)
+    error = models.CharField(max_length=300, blank=True, default="")
 
-    class Meta:
-        ordering = ["pk"]
+
+class ChainState(models.Model):
+    """The sandbox chain's key-value store (py-evm's database: tries, blocks, receipts), written
+    block by block so the chain survives a restart as it was."""
+
+    key = models.CharField(max_length=200, primary_key=True)  # hex
+    value = models.BinaryField()
+
+
+class ChainSnapshot(models.Model):
+    """A point the chain can be reverted to (control plane, for reorg tests)."""
+
+    block_number = models.BigIntegerField()
+    block_hash = models.CharField(max_length=66)
+    cursor = models.BigIntegerField()  # the last ChainOp mined at that block
+    created_at = models.DateTimeField()
 
 
 class FaultRule(models.Model):

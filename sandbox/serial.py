@@ -74,3 +74,7 @@ def waiting() -> Iterator[None]:
         _lend(-1)
         _holder.turn = True
 
+
+def busy() -> bool:
+    """Whether a request holds the turn now (the chain's block producer yields to requests)."""
+    return _turn.locked()

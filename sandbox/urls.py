@@ -6,6 +6,7 @@ from django.http import JsonResponse
 from django.urls import include, path, re_path
 
 from sandbox.api import builder, market_data, trading, websocket
+from sandbox.chain import rpc
 from sandbox.http import api_view, not_found, not_supported_view
 
 
@@ -55,6 +56,7 @@ v1 = [
 
 urlpatterns = [
     path("_sandbox/health", health),
+    path("_chain", rpc.view),
     path("_sandbox/", include("sandbox.control_urls")),
     path("api/v1/", include(v1)),
 ]

@@ -36,6 +36,7 @@ class SandboxProcess:
     admin_key: str
     process: subprocess.Popen
     log_path: Path
+    database: Path | None = None  # its SQLite file
 
     def control(self, method: str, path: str, **kwargs) -> requests.Response:
         """Call the sandbox control plane (/_sandbox/...)."""
@@ -44,6 +45,10 @@ class SandboxProcess:
         response.raise_for_status()
         return response
 
+    def mine(self) -> dict:
+        """Mine the sandbox chain now (what the sandbox queued goes into a block): no waiting for its cadence."""
+        return self.control("POST", "chain/mine").json()
+
     def sdk(self, **kwargs):
         import parsec_api
 
@@ -51,12 +56,22 @@ class SandboxProcess:
         return parsec_api.ParsecAPI(api_key=self.builder_key, base_url=self.base_url, **kwargs)
 
 
-def start_sandbox(tmp_dir: Path, *, seed: int = 7, extra_env: dict | None = None) -> SandboxProcess:
+def mine_chain(base_url: str, admin_key: str) -> dict:
+    """Mine the chain of the sandbox at ``base_url`` now (for tests that only have the settings)."""
+    response = requests.post(f"{base_url}/_sandbox/chain/mine", headers={"X-Sandbox-Admin-Key": admin_key}, timeout=60)
+    response.raise_for_status()
+    return response.json()
+
+
+def start_sandbox(tmp_dir: Path, *, seed: int = 7, extra_env: dict | None = None, database: Path | None = None,
+                  reset: bool = True) -> SandboxProcess:
+    """A sandbox process on a free port; ``database`` and ``reset=False`` restart one on its old file."""
     port = free_port()
     log_path = tmp_dir / f"sandbox-{port}.log"
+    database = database or tmp_dir / f"sandbox-{port}.sqlite3"
     env = {
         **os.environ,
-        "SANDBOX_DATABASE_URL": f"sqlite:///{tmp_dir / f'sandbox-{port}.sqlite3'}",
+        "SANDBOX_DATABASE_URL": f"sqlite:///{database}",
         "PARSEC_SANDBOX_ADMIN_KEY": SANDBOX_ADMIN_KEY,
         "PYTHONUNBUFFERED": "1",
         # Rate limits off unless a test turns them on (POST /_sandbox/limits); see tests/sandbox/test_ratelimit.py.
@@ -65,7 +80,7 @@ def start_sandbox(tmp_dir: Path, *, seed: int = 7, extra_env: dict | None = None
     }
     log = open(log_path, "w")  # noqa: SIM115 (kept open for the process's life)
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "parsec_sandbox", "--port", str(port), "--seed", str(seed), "--reset"],
+        [sys.executable, "manage.py", "parsec_sandbox", "--port", str(port), "--seed", str(seed), *(["--reset"] if reset else [])],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     base_url = f"http://127.0.0.1:{port}"
@@ -75,7 +90,7 @@ def start_sandbox(tmp_dir: Path, *, seed: int = 7, extra_env: dict | None = None
             raise RuntimeError(f"sandbox exited with {process.returncode}:\n{log_path.read_text()}")
         try:
             if requests.get(f"{base_url}/_sandbox/health", timeout=1).ok:
-                return SandboxProcess(base_url, SANDBOX_BUILDER_KEY, SANDBOX_ADMIN_KEY, process, log_path)
+                return SandboxProcess(base_url, SANDBOX_BUILDER_KEY, SANDBOX_ADMIN_KEY, process, log_path, database)
         except requests.ConnectionError:
             pass
         time.sleep(0.2)

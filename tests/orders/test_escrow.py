@@ -1,5 +1,6 @@
 """Fee escrow against the running sandbox: local fee_auth checks, and every lifecycle path with
-amounts matching the sandbox's escrow record (the stand-in for the chain's feeRecords) to the unit."""
+amounts matching the escrow contract's feeRecords on the sandbox chain to the unit (read through
+parsec.escrow_chain, after the sandbox has mined what it queued)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from orders import escrow, fees, services
 from orders.models import FeeEscrowRecord, Market, OrderIntent
 from parsec.client import get_client
 from parsec.types import FeeAuthorization
+from tests.conftest import mine_chain
 from tests.orders.trading_fixtures import capture_enqueues, sync_catalogue, sync_one_customer  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -56,6 +58,13 @@ def chain(fee_order_id: str):
     return escrow.chain_reader().fee_record(fee_order_id)
 
 
+def mine() -> None:
+    """The sandbox queues escrow transactions for its next block: mine it now."""
+    from django.conf import settings
+
+    mine_chain(settings.PARSEC_API_BASE_URL, settings.PARSEC_SANDBOX_ADMIN_KEY)
+
+
 def assert_matches_chain(record: FeeEscrowRecord) -> None:
     on_chain = chain(record.fee_order_id)
     assert record.discrepancy == ""
@@ -72,6 +81,7 @@ def place(intent, operator) -> FeeEscrowRecord:
     fee_auth = escrow.sandbox_fee_auth(intent=intent)
     result = escrow.place_with_fee(intent=intent, actor=operator, fee_auth=fee_auth)
     assert result.intent.status == OrderIntent.Status.PLACED, result.message
+    mine()
     return FeeEscrowRecord.objects.get(intent=intent)
 
 
@@ -176,6 +186,7 @@ def test_a_cancelled_order_refunds_the_fee(alice, operator, capture_enqueues):  
     assert_matches_chain(record)
     results = services.cancel_orders(actor=operator, reason="escrow test", order_ids=[record.order_id])
     assert [r.result for r in results] == ["cancelled"]
+    mine()
     record = escrow.check_record(record=record)
     assert record.state == FeeEscrowRecord.State.REFUNDED and record.refund_base_units == record.fee_base_units
     assert record.refund_reason == "cancelled"

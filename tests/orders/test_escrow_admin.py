@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from orders import escrow
 from orders.models import FeeEscrowRecord, OrderIntent
-from tests.orders.test_escrow import alice, escrow_settings, polymarket_market  # noqa: F401
+from tests.orders.test_escrow import alice, escrow_settings, mine, polymarket_market  # noqa: F401
 from tests.orders.trading_fixtures import capture_enqueues  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -30,7 +31,9 @@ def test_an_operator_places_an_order_with_a_fee_from_the_form(client, alice, ope
     client.post(reverse("admin:orders_orderintent_confirm", args=[intent.key]), {"action": "send"})
     intent.refresh_from_db()
     assert intent.status == OrderIntent.Status.PLACED, intent.error_message
-    record = FeeEscrowRecord.objects.get(intent=intent)
+    # The pull is in the sandbox's next block: mine it and check the record again (the beat would).
+    mine()
+    record = escrow.check_record(record=FeeEscrowRecord.objects.get(intent=intent))
     assert record.fee_base_units == 137_500 and record.discrepancy == "" and record.chain_state == record.state
 
     listing = client.get(reverse("admin:orders_feeescrowrecord_changelist")).content.decode()

@@ -189,31 +189,3 @@ def test_orderbook_levels_are_decimal(gateway, parsec_server):
     assert book.bids[0].price == Decimal("0.41") and book.bids[1].size == Decimal("250.5")
     assert book.asks[0].price == Decimal("0.43")
     assert parsec_server.seen()[0].query == {"exchange": "kalshi", "market_id": "K-1", "outcome": "yes", "limit": "10"}
-
-
-def test_sandbox_escrow_reader_reads_records_and_events(parsec_server, db):
-    from parsec.escrow_chain import SandboxEscrowReader
-
-    from .conftest import make_client
-
-    fee_order_id = "0x" + "ab" * 32
-    parsec_server.script("GET", f"/_sandbox/escrow/records/{fee_order_id}", {
-        "order_id": fee_order_id, "parsec_order_id": "ord-1", "customer_id": CUSTOMER, "status": "partially_distributed",
-        "payer": "0x" + "2" * 40, "signer": "0x" + "2" * 40, "fee_amount": "137500", "deadline": 1900000000, "affiliate": None,
-        "treasury": "0x" + "9" * 40, "fill_ratio": "0.6", "affiliate_amount": "20625", "treasury_amount": "61875", "refund_amount": "55000",
-        "refund_reason": "cancelled", "held_amount": "0", "pulled_at": "2026-03-01T12:00:00Z", "settled_at": "2026-03-01T12:05:00Z",
-        "events": [
-            {"event": "FeePulled", "args": {"orderId": fee_order_id, "amount": "137500"}, "timestamp": "2026-03-01T12:00:00Z"},
-            {"event": "FeeDistributed", "args": {"orderId": fee_order_id, "affiliate_amount": "20625", "treasury_amount": "61875"}, "timestamp": "2026-03-01T12:05:00Z"},
-            {"event": "FeeRefunded", "args": {"orderId": fee_order_id, "amount": "55000"}, "timestamp": "2026-03-01T12:05:00Z"},
-        ],
-    })
-    reader = SandboxEscrowReader(make_client(parsec_server.url, sandbox_admin_key="admin-key"))
-    record = reader.fee_record(fee_order_id)
-    assert (record.state, record.fee_amount, record.refund_amount, record.fill_ratio) == ("partially_distributed", 137500, 55000, Decimal("0.6"))
-    assert record.affiliate_amount + record.treasury_amount + record.refund_amount == record.fee_amount
-    assert [(e.name, e.amount) for e in reader.events(fee_order_id)] == [("FeePulled", 137500), ("FeeDistributed", 82500), ("FeeRefunded", 55000)]
-    assert reader.fee_record("0x" + "cd" * 32) is None  # unknown: 404 -> None
-    request = parsec_server.seen()[0]
-    assert request.headers["X-Sandbox-Admin-Key"] == "admin-key"
-    assert "X-Builder-Customer-Id" not in request.headers

@@ -33,7 +33,7 @@ def poly_market(client, index: int, kind: str = "binary") -> dict:
     return [m for m in body["markets"] if m["exchange"] == "polymarket" and m["market_type"] == kind][index]
 
 
-@pytest.mark.parametrize("path", ["clock", "faults", "limits", "escrow/records"])
+@pytest.mark.parametrize("path", ["clock", "faults", "limits", "chain"])
 def test_every_endpoint_needs_the_admin_key(sandbox, path):
     for key in (None, "wrong-key"):
         response = call(sandbox, "GET", path, key=key)

@@ -1,8 +1,9 @@
-"""Fee escrow through the running sandbox: the official SDK places orders with ``fee_auth``, the
-control plane's ``/_sandbox/escrow/records`` stands in for the chain read (feeRecords + events).
+"""Fee escrow through the running sandbox: the official SDK places orders with ``fee_auth``, and
+the escrow contract on the sandbox chain is read over JSON-RPC (feeRecords + events) to the base unit.
 
 Each test uses a fresh end-user and a fresh local wallet key (signing happens here, in the
-test, as an end-user's wallet would); the seeded demo wallets are signed for by the control plane.
+test, as an end-user's wallet would); the wallet gets mock USDC from the faucet and approves the
+escrow itself. The seeded demo wallets are funded at genesis and signed for by the control plane.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 
+from tests.sandbox import chain
 from tests.sandbox.schema import assert_valid
 
 CONTRACT = "0xbd25057b4d3252ca1ec26e1e5efb6480315ba142"
@@ -44,12 +46,18 @@ def _checksum(address: str) -> str:
     return to_checksum_address(address)
 
 
-class Wallet:
-    """An end-user's own wallet: the key stays in the test."""
+FUNDED = 10_000_000  # 10 USDC of mock USDC on chain
 
-    def __init__(self):
+
+class Wallet:
+    """An end-user's own wallet: the key stays in the test. With a sandbox, it gets ``usdc`` mock
+    USDC and approves the escrow (unless ``approve`` is false) before the test starts."""
+
+    def __init__(self, sandbox=None, *, usdc: int = FUNDED, approve: bool = True):
         self.account = Account.create()
         self.address = self.account.address
+        if sandbox is not None:
+            chain.fund(sandbox, self.account, usdc_amount=usdc, approve=approve)
 
     def fee_auth(self, fee: int, *, deadline: int | None = None, order_id: str | None = None, signer=None, contract=CONTRACT) -> dict:
         order_id = order_id or "0x" + secrets.token_hex(32)
@@ -133,7 +141,8 @@ def place(client, customer_id, market, *, price, size, fee_auth=None, payer=None
 
 
 def record(sandbox, fee_order_id: str) -> dict:
-    return sandbox.control("GET", f"escrow/records/{fee_order_id}").json()
+    """The escrow's record on chain, once what the sandbox queued is mined."""
+    return chain.record(sandbox, fee_order_id)
 
 
 def bps_of(price: float, size: float, bps: int) -> int:
@@ -152,39 +161,35 @@ def max_fee(price: float, size: float) -> int:
 
 
 def test_filled_order_pulls_the_fee_then_distributes_it_by_the_affiliate_share(sandbox, client, poly_markets):
-    customer, wallet = new_user(client), Wallet()
+    customer, wallet = new_user(client), Wallet(sandbox)
     market = poly_markets[0]
     ask = best(client, market, "buy")
     size = ask["size"]  # exactly the best level: fills at one price
     fee = max_fee(ask["price"], size)
     before = balance(client, customer)
-    status, order = place(client, customer, market, price=ask["price"], size=size, fee_auth=wallet.fee_auth(fee))
+    auth = wallet.fee_auth(fee)
+    status, order = place(client, customer, market, price=ask["price"], size=size, fee_auth=auth)
     assert status == 200 and order["status"] == "filled"
-    after = balance(client, customer)
     notional = int(Decimal(str(ask["price"])) * Decimal(str(size)) * 1_000_000)
-    assert before - after == notional + fee  # the order's cost plus the pulled fee
+    assert before - balance(client, customer) == notional  # the fee comes from the payer's wallet, not the exchange balance
 
     config = client.builder.escrow.with_raw_response.config().http_response.json()
-    records = sandbox.control("GET", "escrow/records", params={"parsec_order_id": order["id"]}).json()["records"]
-    assert len(records) == 1
-    fee_order_id = records[0]["order_id"]
-    data = record(sandbox, fee_order_id)
+    data = record(sandbox, auth["order_id"])
     affiliate = fee * config["affiliate_fee_bps"] // 10_000
     assert data["status"] == "distributed"
-    assert data["affiliate_amount"] == str(affiliate)
-    assert data["treasury_amount"] == str(fee - affiliate)
-    assert data["refund_amount"] == "0"
-    assert data["held_amount"] == "0"
+    assert (data["fee_amount"], data["affiliate_amount"], data["treasury_amount"], data["refund_amount"], data["held_amount"]) == (
+        fee, affiliate, fee - affiliate, 0, 0)
     assert data["payer"] == wallet.address.lower()
     assert data["affiliate"] == config["affiliate_address"].lower()
     assert data["treasury"] == config["treasury_address"].lower()
-    assert [e["event"] for e in data["events"]] == ["FeePulled", "FeeDistributed"]
-    assert data["events"][0]["args"]["amount"] == str(fee)
-    assert data["events"][1]["args"]["parsecOrderId"] == order["id"]
+    assert data["events"] == ["FeePulled", "FeeDistributed"]
+    assert data["event_args"][0]["amount"] == fee
+    assert (data["event_args"][1]["affiliateAmount"], data["event_args"][1]["treasuryAmount"]) == (affiliate, fee - affiliate)
+    assert chain.usdc_balance(sandbox, wallet.address) == FUNDED - fee
 
 
 def test_partial_fill_then_cancel_splits_the_filled_share_and_refunds_the_rest(sandbox, client, poly_markets):
-    customer, wallet = new_user(client), Wallet()
+    customer, wallet = new_user(client), Wallet(sandbox)
     market = poly_markets[1]
     ask = best(client, market, "buy")
     level = Decimal(str(ask["size"]))
@@ -194,6 +199,7 @@ def test_partial_fill_then_cancel_splits_the_filled_share_and_refunds_the_rest(s
     status, order = place(client, customer, market, price=ask["price"], size=size, fee_auth=auth)
     assert status == 200 and order["status"] == "partially_filled", order
     assert record(sandbox, auth["order_id"])["status"] == "pulled"
+    assert chain.usdc_balance(sandbox, wallet.address) == FUNDED - fee
     before_cancel = balance(client, customer)
 
     cancelled = client.orders.cancel(order["id"], exchange="polymarket", extra_headers={"X-Builder-Customer-Id": customer})
@@ -203,18 +209,17 @@ def test_partial_fill_then_cancel_splits_the_filled_share_and_refunds_the_rest(s
     distributed = math.floor(Decimal(fee) * filled / Decimal(str(size)))
     affiliate = distributed * 5000 // 10_000
     assert data["status"] == "partially_distributed"
-    assert data["fill_ratio"] == str((filled / Decimal(str(size))).normalize())
-    assert data["affiliate_amount"] == str(affiliate)
-    assert data["treasury_amount"] == str(distributed - affiliate)
-    assert data["refund_amount"] == str(fee - distributed)
+    assert (data["filled"], data["size"]) == (int(filled * 100), int(Decimal(str(size)) * 100))
+    assert (data["affiliate_amount"], data["treasury_amount"], data["refund_amount"]) == (affiliate, distributed - affiliate, fee - distributed)
     assert data["refund_reason"] == "cancelled"
-    assert [e["event"] for e in data["events"]] == ["FeePulled", "FeeDistributed", "FeeRefunded"]
-    # The payer got the unfilled share of the fee back, plus the order's released reservation.
-    assert balance(client, customer) - before_cancel >= fee - distributed
+    assert data["events"] == ["FeePulled", "FeeDistributed", "FeeRefunded"]
+    # The payer's wallet got the unfilled share back; the exchange balance got the order's released reservation.
+    assert chain.usdc_balance(sandbox, wallet.address) == FUNDED - distributed
+    assert balance(client, customer) > before_cancel
 
 
 def test_cancel_of_a_resting_order_refunds_the_whole_fee(sandbox, client, poly_markets):
-    customer, wallet = new_user(client), Wallet()
+    customer, wallet = new_user(client), Wallet(sandbox)
     market = poly_markets[2]
     auth = wallet.fee_auth(150_000)
     before = balance(client, customer)
@@ -222,15 +227,14 @@ def test_cancel_of_a_resting_order_refunds_the_whole_fee(sandbox, client, poly_m
     assert status == 200 and order["status"] == "open", order
     client.orders.cancel(order["id"], exchange="polymarket", extra_headers={"X-Builder-Customer-Id": customer})
     data = record(sandbox, auth["order_id"])
-    assert data["status"] == "refunded"
-    assert data["refund_amount"] == "150000"
-    assert data["refund_reason"] == "cancelled"
-    assert [e["event"] for e in data["events"]] == ["FeePulled", "FeeRefunded"]
-    assert balance(client, customer) == before  # reservation released and fee refunded
+    assert (data["status"], data["refund_amount"], data["refund_reason"]) == ("refunded", 150_000, "cancelled")
+    assert data["events"] == ["FeePulled", "FeeRefunded"]
+    assert balance(client, customer) == before  # reservation released
+    assert chain.usdc_balance(sandbox, wallet.address) == FUNDED  # fee refunded
 
 
 def test_rejected_submission_refunds_the_fee(sandbox, client, poly_markets, fault):
-    customer, wallet = new_user(client), Wallet()
+    customer, wallet = new_user(client), Wallet(sandbox)
     market = poly_markets[3]
     fault(kind="submission_failure", endpoint="orders.create", customer_id=customer, count=1)
     before = balance(client, customer)
@@ -240,22 +244,27 @@ def test_rejected_submission_refunds_the_fee(sandbox, client, poly_markets, faul
     fetched = client.orders.retrieve(order["id"], exchange="polymarket", extra_headers={"X-Builder-Customer-Id": customer})
     assert fetched.status == "rejected"
     data = record(sandbox, auth["order_id"])
-    assert (data["status"], data["refund_amount"], data["refund_reason"]) == ("refunded", "120000", "rejected")
+    assert (data["status"], data["refund_amount"], data["refund_reason"]) == ("refunded", 120_000, "rejected")
     assert balance(client, customer) == before
+    assert chain.usdc_balance(sandbox, wallet.address) == FUNDED
 
 
-@pytest.mark.parametrize("case", ["wrong_signer", "expired", "below_minimum", "above_tier_max", "payer_mismatch",
-                                  "bad_signature", "missing_field", "other_contract"])
+@pytest.mark.parametrize("case", ["wrong_signer", "expired", "too_close", "below_minimum", "above_tier_max", "payer_mismatch",
+                                  "signer_not_payer", "bad_signature", "missing_field", "other_contract"])
 def test_invalid_fee_auth_is_refused_and_nothing_is_pulled(sandbox, client, poly_markets, case):
-    customer, wallet = new_user(client), Wallet()
+    customer, wallet = new_user(client), Wallet(sandbox)
     market = poly_markets[4]
     price, size = 0.05, 100
     fee = max(min_fee(price, size), 100_000)
-    payer = None
+    payer = signer = None
     if case == "wrong_signer":
         auth = wallet.fee_auth(fee, signer=Account.create())
     elif case == "expired":
         auth = wallet.fee_auth(fee, deadline=int(time.time()) - 5)
+    elif case == "too_close":  # it would expire before the pull is mined
+        auth = wallet.fee_auth(fee, deadline=int(time.time()) + 1)
+    elif case == "signer_not_payer":  # the contract recovers the payer itself
+        auth, signer = wallet.fee_auth(fee), Account.create().address
     elif case == "below_minimum":
         auth = wallet.fee_auth(99_999)
     elif case == "above_tier_max":
@@ -269,17 +278,19 @@ def test_invalid_fee_auth_is_refused_and_nothing_is_pulled(sandbox, client, poly
     else:
         auth = wallet.fee_auth(fee, contract="0x" + "22" * 20)
     before = balance(client, customer)
-    status, body = place(client, customer, market, price=price, size=size, fee_auth=auth, payer=payer)
+    status, body = place(client, customer, market, price=price, size=size, fee_auth=auth, payer=payer, signer_address=signer)
     assert status == 400, body
     assert body["code"] == "bad_request"
     assert body["retryable"] is False
     assert balance(client, customer) == before
     orders = client.orders.list(exchange="polymarket", status="all", extra_headers={"X-Builder-Customer-Id": customer})
     assert list(orders) == []
+    sandbox.mine()
+    assert chain.usdc_balance(sandbox, wallet.address) == FUNDED
 
 
 def test_a_fee_order_id_is_used_once(sandbox, client, poly_markets):
-    customer, wallet = new_user(client), Wallet()
+    customer, wallet = new_user(client), Wallet(sandbox)
     auth = wallet.fee_auth(100_000)
     assert place(client, customer, poly_markets[5], price=0.05, size=20, fee_auth=auth)[0] == 200
     status, body = place(client, customer, poly_markets[5], price=0.05, size=20, fee_auth=auth)
@@ -287,17 +298,28 @@ def test_a_fee_order_id_is_used_once(sandbox, client, poly_markets):
     assert "already used" in body["error"]
 
 
-def test_fee_above_the_balance_is_402_and_the_order_is_not_kept(sandbox, client, poly_markets):
-    customer, wallet = new_user(client), Wallet()
-    market = poly_markets[0]
+@pytest.mark.parametrize("short", ["balance", "allowance"])
+def test_a_payer_who_cannot_pay_the_fee_on_chain_is_402_and_the_order_is_not_kept(sandbox, client, poly_markets, short):
+    customer = new_user(client)
+    wallet = Wallet(sandbox, usdc=99_999) if short == "balance" else Wallet(sandbox, approve=False)
     available = balance(client, customer)
-    # An order that takes almost all the money, leaving less than the fee.
-    size = int((Decimal(available) - Decimal(50_000)) / Decimal("0.99") / 1_000_000)
-    price = 0.99
-    notional_fee = min_fee(price, size)
-    status, body = place(client, customer, market, price=price, size=size, fee_auth=wallet.fee_auth(notional_fee))
+    status, body = place(client, customer, poly_markets[0], price=0.05, size=20, fee_auth=wallet.fee_auth(100_000))
     assert (status, body["code"]) == (402, "insufficient_funds"), body
+    assert ("balance 99999" if short == "balance" else "allowance to the escrow 0") in body["error"]
     assert balance(client, customer) == available
+    orders = client.orders.list(exchange="polymarket", status="all", extra_headers={"X-Builder-Customer-Id": customer})
+    assert list(orders) == []
+
+
+def test_queued_pulls_count_against_what_the_payer_can_pay(sandbox, client, poly_markets):
+    """Two fees of 100000 from a wallet holding 150000: the second is refused before the first is even mined."""
+    customer, wallet = new_user(client), Wallet(sandbox, usdc=150_000)
+    first = wallet.fee_auth(100_000)
+    assert place(client, customer, poly_markets[5], price=0.05, size=20, fee_auth=first)[0] == 200
+    status, body = place(client, customer, poly_markets[5], price=0.05, size=20, fee_auth=wallet.fee_auth(100_000))
+    assert (status, body["code"]) == (402, "insufficient_funds"), body
+    assert record(sandbox, first["order_id"])["status"] == "pulled"
+    assert chain.usdc_balance(sandbox, wallet.address) == 50_000
 
 
 def test_kalshi_fee_auth_and_escrow_disabled_are_refused(sandbox, client, poly_markets, kalshi_market):
@@ -321,6 +343,7 @@ def test_control_plane_signs_for_demo_wallets_only(sandbox, client, poly_markets
     signed = sandbox.control("POST", f"wallets/{address}/sign-fee-auth", json={"fee_amount": "100000"}).json()
     assert signed["customer_id"] == alice.customer_id
     auth = signed["fee_auth"]
+    assert chain.usdc(sandbox).functions.allowance(address, chain.web3(sandbox).to_checksum_address(chain.ESCROW)).call() == chain.MAX_UINT
     status, order = place(client, alice.customer_id, poly_markets[6], price=0.05, size=20, fee_auth=auth)
     assert status == 200, order
     assert record(sandbox, auth["order_id"])["status"] == "pulled"
@@ -332,5 +355,5 @@ def test_control_plane_signs_for_demo_wallets_only(sandbox, client, poly_markets
     response = requests.post(f"{sandbox.base_url}/_sandbox/wallets/{other}/sign-fee-auth", json={"fee_amount": "1"},
                              headers={"X-Sandbox-Admin-Key": sandbox.admin_key}, timeout=10)
     assert response.status_code == 404
-    unknown = requests.get(f"{sandbox.base_url}/_sandbox/escrow/records/0x{'ab' * 32}", headers={"X-Sandbox-Admin-Key": sandbox.admin_key}, timeout=10)
-    assert unknown.status_code == 404
+    gone = requests.get(f"{sandbox.base_url}/_sandbox/escrow/records/0x{'ab' * 32}", headers={"X-Sandbox-Admin-Key": sandbox.admin_key}, timeout=10)
+    assert (gone.status_code, gone.json()["code"]) == (404, "not_found")  # the chain is where escrow state is read now

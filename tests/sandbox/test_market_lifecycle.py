@@ -17,8 +17,9 @@ import parsec_api
 import pytest
 import requests
 
+from tests.sandbox import chain
 from tests.sandbox.schema import assert_valid
-from tests.sandbox.test_escrow import Wallet, record
+from tests.sandbox.test_escrow import FUNDED, Wallet, record
 
 PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAsandbox\n-----END RSA PRIVATE KEY-----"
 MICRO = Decimal(1_000_000)
@@ -232,7 +233,7 @@ def test_resolving_a_categorical_market_pays_its_winning_outcome(sandbox, client
 
 def test_close_halts_trading_then_resolution_settles(sandbox, client):
     market = new_market(sandbox, price="0.30", makers_walk=False)
-    holder, payer = new_user(client), Wallet()
+    holder, payer = new_user(client), Wallet(sandbox)  # mock USDC and its approval of the escrow, on the sandbox chain
     ask = book(client, market, "Yes")["asks"][0]
     bought = place(client, holder, market, outcome="Yes", side="buy", price=ask[0], size=10)
     assert bought["status"] == "filled"
@@ -242,7 +243,9 @@ def test_close_halts_trading_then_resolution_settles(sandbox, client):
     resting = place(client, holder, market, outcome="Yes", side="buy", price=0.05, size=2000,
                     fee_auth=auth, payer_address=payer.address)
     assert resting["status"] == "open"
-    assert balance_raw(client, holder, "polymarket") == after_buy - 100_000_000 - fee  # reserved, and the fee pulled
+    assert balance_raw(client, holder, "polymarket") == after_buy - 100_000_000  # reserved (the fee comes from the payer's wallet)
+    assert record(sandbox, auth["order_id"])["status"] == "pulled"
+    assert chain.usdc_balance(sandbox, payer.address) == FUNDED - fee
 
     closed = ok(control(sandbox, "POST", f"markets/{market['parsec_id']}/close"))
     assert (closed["market"]["status"], closed["orders_cancelled"]) == ("closed", 1)
@@ -255,7 +258,8 @@ def test_close_halts_trading_then_resolution_settles(sandbox, client):
     assert (ended.status, ended.filled) == ("cancelled", 0)
     assert balance_raw(client, holder, "polymarket") == after_buy
     escrowed = record(sandbox, auth["order_id"])
-    assert (escrowed["status"], escrowed["refund_amount"], escrowed["refund_reason"]) == ("refunded", str(fee), "cancelled")
+    assert (escrowed["status"], escrowed["refund_amount"], escrowed["refund_reason"]) == ("refunded", fee, "cancelled")
+    assert chain.usdc_balance(sandbox, payer.address) == FUNDED
     # The books are empty, orders are refused, the position is still there.
     assert book(client, market, "Yes")["bids"] == [] and book(client, market, "Yes")["asks"] == []
     with pytest.raises(parsec_api.BadRequestError) as excinfo:

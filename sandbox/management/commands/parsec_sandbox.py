@@ -48,12 +48,21 @@ class Command(BaseCommand):
             self.stdout.write(f"seeded the sandbox with seed {options['seed']}")
             if options["demo_activity"]:
                 self.stdout.write(f"placed {seed.demo_activity(options['seed'])} demo orders for the demo customers")
+        from sandbox.chain import mempool, node, producer
+
+        chain = node.get()  # loads the chain, or creates it at genesis
+        mempool.sync_splits(now=clock.now())
         from django.db import connections
 
         connections.close_all()
         stop = threading.Event()
         ticker = threading.Thread(target=clock.run_ticker, args=(stop,), name="sandbox-clock", daemon=True)
         ticker.start()
+        if conf.SANDBOX_CHAIN_BLOCK_SECONDS > 0:
+            threading.Thread(target=producer.run, args=(stop,), name="sandbox-chain", daemon=True).start()
+        self.stdout.write(f"chain {node.CHAIN_ID} (escrow {node.ESCROW_ADDRESS}) at block {chain.head.block_number}, "
+                          f"JSON-RPC on /_chain, a block every {conf.SANDBOX_CHAIN_BLOCK_SECONDS:g} s "
+                          f"({'on request only' if conf.SANDBOX_CHAIN_BLOCK_SECONDS <= 0 else 'timed'})")
         from sandbox import control, server
         from sandbox.wsgi import application
 
