@@ -23,6 +23,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from compliance.exports import day_range, escrow_rows
 from compliance.models import Alert, Review
+from core.money import usdc_from_base_units
 from customers.models import BalanceSnapshot, Customer
 from customers.selectors import latest_balances
 from orders.models import Fill, Order, Position
@@ -104,14 +105,14 @@ def timeline(*, customer: Customer, start: date | None, end: date | None, kinds:
             before = previous.get(snap.exchange)
             previous[snap.exchange] = snap.usdc_base_units
             if before is not None and before != snap.usdc_base_units and snap.taken_at >= since:
-                delta = Decimal(snap.usdc_base_units - before).scaleb(-6)
+                delta = usdc_from_base_units(snap.usdc_base_units - before)
                 entries.append(TimelineEntry(snap.taken_at, "balance", f"{snap.get_exchange_display()} balance {snap.usdc:.2f} USDC",
                                              f"{'+' if delta > 0 else ''}{delta.normalize():f} USDC"))
     if "escrow" in wanted:
         records, stamp = escrow_rows(customer, since, until)
         if records is not None and stamp:
             for record in records.order_by(f"-{stamp}")[:PER_SOURCE]:
-                usdc = {name: Decimal(getattr(record, f"{name}_base_units")).scaleb(-6).normalize()
+                usdc = {name: usdc_from_base_units(getattr(record, f"{name}_base_units")).normalize()
                         for name in ("fee", "affiliate", "treasury", "refund")}
                 detail = (f"fee {usdc['fee']:f} USDC · affiliate {usdc['affiliate']:f} · treasury {usdc['treasury']:f} · "
                           f"refunded {usdc['refund']:f}" + (" · differs from the escrow" if record.discrepancy else ""))

@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from compliance.models import Alert
+from core.money import usdc_from_base_units
 from customers.enums import Exchange
 from customers.models import Customer
 from orders.models import FeeEscrowRecord, Fill, Order, OrderIntent
@@ -180,7 +181,7 @@ def escrow(now) -> dict:
     ).order_by("state"))
     totals = {n: sum(int(r[f"sum_{n}"] or 0) for r in rows) for n in amounts}
     return {"available": True, "by_state": [{"state": r["state"], "count": r["count"]} for r in rows],
-            "totals_usdc": {n: Decimal(v).scaleb(-6) for n, v in totals.items()},
+            "totals_usdc": {n: usdc_from_base_units(v) for n, v in totals.items()},
             "stuck": sum(r["stuck"] for r in rows), "flagged": sum(r["flagged"] for r in rows),
             "stuck_minutes": settings.ESCROW_STUCK_SECONDS // 60}
 

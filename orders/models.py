@@ -16,6 +16,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core.money import usdc_from_base_units
 from customers.enums import Exchange
 from customers.models import Customer
 
@@ -546,7 +547,7 @@ class FeeEscrowRecord(models.Model):
 
     @property
     def fee_usdc(self) -> Decimal:
-        return Decimal(self.fee_base_units) / 1_000_000
+        return usdc_from_base_units(self.fee_base_units)
 
     @property
     def has_discrepancy(self) -> bool:

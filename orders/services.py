@@ -38,6 +38,7 @@ from approvals.models import ApprovalRequest
 from approvals.services import ApprovalError
 from core.db import assert_no_transaction
 from core.errors import DomainError
+from core.money import usdc_from_base_units
 from customers.enums import TRADING_EXCHANGES, Exchange
 from customers.models import BalanceSnapshot, Customer, ExchangeLink
 from orders import messages
@@ -46,7 +47,6 @@ from parsec.errors import explain
 
 logger = logging.getLogger(__name__)
 
-USDC = Decimal(1_000_000)
 MIN_PRICE = Decimal("0.01")
 MAX_PRICE = Decimal("0.99")
 DEFAULT_TICK = Decimal("0.01")
@@ -174,7 +174,7 @@ def needs_four_eyes(notional: Decimal) -> bool:
 
 
 def fee_usdc(fee_base_units: int | None) -> Decimal:
-    return Decimal(fee_base_units or 0) / USDC
+    return usdc_from_base_units(fee_base_units or 0)
 
 
 # --- Reads the rules need -------------------------------------------------------------------
