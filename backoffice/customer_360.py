@@ -40,7 +40,6 @@ TIMELINE_KINDS = {
     "action": "Operator actions", "alert": "Alerts", "review": "Review notes",
 }
 PER_SOURCE = 100
-LIVE = [Order.Status.PENDING, Order.Status.OPEN, Order.Status.PARTIALLY_FILLED]
 
 
 class TimelineFilter(forms.Form):
@@ -158,7 +157,7 @@ def customer_360(request, pk: int):
     context = {
         **admin.site.each_context(request), "title": f"Customer 360 · {customer.external_id}", "customer": customer,
         "per_exchange": per_exchange, "filters": filters,
-        "open_orders": Order.objects.filter(customer=customer, status__in=LIVE).select_related("market").order_by("-created_at")[:100],
+        "open_orders": Order.objects.filter(customer=customer, status__in=Order.CANCELLABLE_STATUSES).select_related("market").order_by("-created_at")[:100],
         "timeline": timeline(customer=customer, start=start, end=end, kinds=kinds),
         "open_alerts": Alert.objects.filter(customer=customer, status__in=Alert.OPEN_STATUSES).count(),
         "can_trade": request.user.has_perm("orders.place_order"),

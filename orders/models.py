@@ -123,7 +123,11 @@ class Order(MarketLeg, models.Model):
         OUTSIDE = "outside", "Outside the back-office"
 
     TERMINAL_STATUSES = frozenset({Status.FILLED, Status.CANCELLED, Status.REJECTED})
+    # Not terminal: the sync polls these by id until Parsec says how they ended.
     LIVE_STATUSES = frozenset({Status.PENDING, Status.OPEN, Status.PARTIALLY_FILLED, Status.UNKNOWN})
+    # Open at Parsec as far as we know: the open orders operators see and what a cancel touches
+    # (a status we cannot read is polled, not offered for cancelling).
+    CANCELLABLE_STATUSES = frozenset({Status.PENDING, Status.OPEN, Status.PARTIALLY_FILLED})
     # Order of progress; a status never moves to a lower rank, and terminal ones never move.
     STATUS_RANK = {
         Status.UNKNOWN: 0, Status.PENDING: 0, Status.OPEN: 1, Status.PARTIALLY_FILLED: 2,
