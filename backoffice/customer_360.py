@@ -6,8 +6,6 @@ check their own permissions. The end-user's Parsec API key is never here: only i
 
 from __future__ import annotations
 
-import contextlib
-import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -24,6 +22,7 @@ from audit.models import AuditEvent
 from compliance.exports import day_range, escrow_rows
 from compliance.models import Alert, Review
 from core.money import usdc_from_base_units
+from customers.filters import customer_match
 from customers.models import BalanceSnapshot, Customer
 from customers.selectors import latest_balances
 from orders.models import Fill, Order, Position
@@ -169,14 +168,13 @@ def customer_360(request, pk: int):
 
 
 def customer_search(request):
-    """Find a customer by external id, email (prefix) or Parsec id; one match opens its page."""
+    """Find a customer by id, Parsec id or external id (``customer_match``), or by the start of an
+    external id or email; one match opens its page."""
     _require_view(request)
     query = request.GET.get("q", "").strip()
     results = []
     if query:
-        condition = Q(external_id__istartswith=query) | Q(email__istartswith=query)
-        with contextlib.suppress(ValueError):
-            condition |= Q(parsec_customer_id=uuid.UUID(query))
+        condition = customer_match(query) | Q(external_id__istartswith=query) | Q(email__istartswith=query)
         results = list(Customer.objects.filter(condition).order_by("external_id")[:50])
         if len(results) == 1:
             return redirect("customer_360", pk=results[0].pk)

@@ -105,7 +105,10 @@ def test_search_opens_the_only_match_and_lists_several(operator_client, db):
     f.customer(external_id="alpha-1")
     f.customer(external_id="alpha-2")
     search = reverse("customer_360_search")
-    assert operator_client.get(search, {"q": "zeta"})["Location"] == reverse("customer_360", args=[one.pk])
-    assert operator_client.get(search, {"q": str(one.parsec_customer_id)}).status_code == 302
+    opened = reverse("customer_360", args=[one.pk])
+    assert operator_client.get(search, {"q": "zeta"})["Location"] == opened
+    assert operator_client.get(search, {"q": str(one.parsec_customer_id)})["Location"] == opened
+    assert operator_client.get(search, {"q": "zeta-unique"})["Location"] == opened
+    assert operator_client.get(search, {"q": str(one.pk)})["Location"] == opened  # our id, as everywhere (customer_match)
     several = operator_client.get(search, {"q": "alpha"})
     assert several.status_code == 200 and len(several.context["results"]) == 2
