@@ -26,7 +26,7 @@ from customers import sync as customers_sync
 from customers.enums import TRADING_EXCHANGES
 from customers.models import Customer, ExchangeLink
 from orders import sync as orders_sync
-from orders.models import Order
+from orders.selectors import live_orders
 from parsec import types
 from parsec.client import ParsecClient, get_client
 from sync.models import SyncRun
@@ -216,9 +216,7 @@ def sync_orders(*, client: ParsecClient, customer: Customer, exchange: str, sinc
     if listed is None:
         return False
     seen = {o.id for o in listed}
-    live = list(
-        Order.objects.filter(customer=customer, exchange=exchange, status__in=list(Order.LIVE_STATUSES)).values_list("parsec_order_id", flat=True)
-    )
+    live = list(live_orders(customer=customer, exchange=exchange).values_list("parsec_order_id", flat=True))
     polled, ok = [], True
     for order_id in (oid for oid in live if oid not in seen):
         got = call_parsec(

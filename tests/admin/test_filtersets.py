@@ -13,7 +13,6 @@ from customers.models import BalanceSnapshot, ExchangeLink
 from orders import selectors as order_selectors
 from orders.filters import FillFilterSet, MarketFilterSet, OrderFilterSet, PositionFilterSet
 from orders.models import Fill, Market, Order, Position
-from sync import selectors as sync_selectors
 from sync.filters import SyncRunFilterSet
 from sync.models import SyncRun
 from tests.admin.mirror_data import build_mirror
@@ -114,19 +113,8 @@ def test_latest_balances_gives_the_newest_snapshot_per_exchange(mirror, django_a
     assert {snap.pk for snap in latest} == {newest_poly.pk, newest_kalshi.pk}
 
 
-def test_latest_sync_runs_gives_one_row_per_kind(mirror):
-    now = timezone.now()
-    SyncRun.objects.create(kind="users", started_at=now - timedelta(hours=1))
-    newest_users = SyncRun.objects.create(kind="users", started_at=now)
-    latest = sync_selectors.latest_sync_runs()
-    assert sorted(run.kind for run in latest) == ["customer-full", "users"]
-    assert newest_users in latest
-
-
 def test_live_orders_are_the_not_terminal_ones(mirror):
     first, second, _ = mirror["orders"]
     Order.objects.filter(pk=second.pk).update(status=Order.Status.CANCELLED)
     assert list(order_selectors.live_orders(customer=first.customer, exchange="kalshi")) == [first]
     assert not order_selectors.live_orders(customer=second.customer, exchange="kalshi").exists()
-    by_id = order_selectors.markets_by_order_market_id(exchange="kalshi", market_ids=[first.market_native_id, "nope"])
-    assert by_id == {first.market_native_id: first.market}

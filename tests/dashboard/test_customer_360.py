@@ -100,6 +100,16 @@ def test_the_timeline_merges_every_kind_and_filters_by_kind_and_date(operator_cl
     assert b"The end date is before the start date." in refused.content
 
 
+def test_the_timeline_shows_this_customers_operator_actions_newest_first(operator_client, busy_customer):
+    cust, _ = busy_customer
+    other = f.customer()
+    for n in range(3):
+        record_action(actor="system", action="customer.qps_limit", customer=cust, reason=f"r{n}", outcome="ok")
+    record_action(actor="system", action="customer.qps_limit", customer=other, reason="not theirs", outcome="ok")
+    timeline = operator_client.get(reverse("customer_360", args=[cust.pk]), {"kind": ["action"]}).context["timeline"]
+    assert [e.detail for e in timeline] == ["r2", "r1", "r0", ""]  # the fixture's customer.sync has no reason
+
+
 def test_search_opens_the_only_match_and_lists_several(operator_client, db):
     one = f.customer(external_id="zeta-unique")
     f.customer(external_id="alpha-1")
