@@ -15,8 +15,7 @@ from django.db import connection
 
 from parsec import errors
 from parsec.ratelimit import DatabaseRateLimiter, RedisRateLimiter, set_customer_qps_source
-
-from .conftest import error, make_client
+from tests.scripted_parsec import error, make_client
 
 WORKER = Path(__file__).with_name("limiter_worker.py")
 ROOT = Path(__file__).resolve().parents[2]

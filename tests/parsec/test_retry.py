@@ -9,8 +9,7 @@ import pytest
 from parsec import errors
 from parsec.models import OutboundCall
 from parsec.retry import CONNECT_ONLY, NEVER, READS, backoff_delay
-
-from .conftest import Reply, closed_port_url, error, make_client
+from tests.scripted_parsec import Reply, closed_port_url, error, make_client
 
 EXCHANGES = [{"id": "kalshi", "name": "Kalshi", "has": {"create_order": True}}]
 ORDER = {"customer_id": "cust-1", "exchange": "polymarket", "market_id": "0xabc", "outcome": "Yes", "side": "buy", "price": Decimal("0.55"), "size": Decimal(10)}
