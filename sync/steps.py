@@ -257,7 +257,7 @@ def sync_fills(*, client: ParsecClient, customer: Customer, exchange: str, repor
     result = report.add(upsert(orders_sync.FILL_SPEC, rows))
     if result.created:
         report.saw_activity(max((f.created_at for f in fills if f.created_at), default=None))
-    digests.settle("fills", digest, complete=all(row["order_id"] and row["market_id"] for row in rows))
+    digests.settle("fills", digest, complete=not result.rejected and all(row["order_id"] and row["market_id"] for row in rows))
     return True
 
 
@@ -275,6 +275,6 @@ def sync_positions(*, client: ParsecClient, customer: Customer, exchange: str, r
         return True
     now = timezone.now()
     rows = orders_sync.position_rows(positions, customer=customer, exchange=exchange, now=now)
-    report.add(orders_sync.replace_positions(rows, customer=customer, exchange=exchange, now=now))
-    digests.settle("positions", digest, complete=all(row["market_id"] for row in rows))
+    result = report.add(orders_sync.replace_positions(rows, customer=customer, exchange=exchange, now=now))
+    digests.settle("positions", digest, complete=not result.rejected and all(row["market_id"] for row in rows))
     return True

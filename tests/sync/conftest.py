@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from tests.conftest import start_sandbox, stop_sandbox
+from tests.scripted_parsec import scripted_parsec
 
 KALSHI_PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAsandbox\n-----END RSA PRIVATE KEY-----"
 
@@ -78,3 +79,10 @@ def trade(sdk, customer_id: str, markets: dict) -> dict[str, list[str]]:
         sdk.orders.cancel(doomed.id, exchange=exchange, **as_user(customer_id))
         placed[exchange] = [filled.id, resting.id, doomed.id]
     return placed
+
+
+@pytest.fixture
+def parsec_server():
+    """A scripted Parsec (tests/scripted_parsec.py): for payloads the sandbox would never send."""
+    with scripted_parsec() as server:
+        yield server
