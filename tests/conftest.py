@@ -1,109 +1,20 @@
 """Shared fixtures: personas for the three roles and a real sandbox process.
 
-The sandbox runs as its own process (``manage.py parsec_sandbox``) on a free port
-with its own SQLite file, exactly as an operator starts it; tests reach it over
+The sandbox runs as its own process (``manage.py parsec_sandbox``, see tests/sandbox_client.py)
+on a free port with its own SQLite file, exactly as an operator starts it; tests reach it over
 HTTP, through the official SDK or through our gateway.
 """
 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-SANDBOX_ADMIN_KEY = "sandbox-admin-test-key"
-SANDBOX_BUILDER_KEY = "pk_sandbox_demo_builder_key"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class SandboxProcess:
-    base_url: str
-    builder_key: str
-    admin_key: str
-    process: subprocess.Popen
-    log_path: Path
-    database: Path | None = None  # its SQLite file
-
-    def control(self, method: str, path: str, **kwargs) -> requests.Response:
-        """Call the sandbox control plane (/_sandbox/...)."""
-        headers = {"X-Sandbox-Admin-Key": self.admin_key, **kwargs.pop("headers", {})}
-        response = requests.request(method, f"{self.base_url}/_sandbox/{path.lstrip('/')}", headers=headers, timeout=30, **kwargs)
-        response.raise_for_status()
-        return response
-
-    def mine(self) -> dict:
-        """Mine the sandbox chain now (what the sandbox queued goes into a block): no waiting for its cadence."""
-        return self.control("POST", "chain/mine").json()
-
-    def sdk(self, **kwargs):
-        import parsec_api
-
-        kwargs.setdefault("max_retries", 0)
-        return parsec_api.ParsecAPI(api_key=self.builder_key, base_url=self.base_url, **kwargs)
-
-
-def mine_chain(base_url: str, admin_key: str) -> dict:
-    """Mine the chain of the sandbox at ``base_url`` now (for tests that only have the settings)."""
-    response = requests.post(f"{base_url}/_sandbox/chain/mine", headers={"X-Sandbox-Admin-Key": admin_key}, timeout=60)
-    response.raise_for_status()
-    return response.json()
-
-
-def start_sandbox(tmp_dir: Path, *, seed: int = 7, extra_env: dict | None = None, database: Path | None = None,
-                  reset: bool = True) -> SandboxProcess:
-    """A sandbox process on a free port; ``database`` and ``reset=False`` restart one on its old file."""
-    port = free_port()
-    log_path = tmp_dir / f"sandbox-{port}.log"
-    database = database or tmp_dir / f"sandbox-{port}.sqlite3"
-    env = {
-        **os.environ,
-        "SANDBOX_DATABASE_URL": f"sqlite:///{database}",
-        "PARSEC_SANDBOX_ADMIN_KEY": SANDBOX_ADMIN_KEY,
-        "PYTHONUNBUFFERED": "1",
-        # Rate limits off unless a test turns them on (POST /_sandbox/limits); see tests/sandbox/test_ratelimit.py.
-        "SANDBOX_RATE_LIMITS_ENABLED": "false",
-        **(extra_env or {}),
-    }
-    log = open(log_path, "w")  # noqa: SIM115 (kept open for the process's life)
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "parsec_sandbox", "--port", str(port), "--seed", str(seed), *(["--reset"] if reset else [])],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"sandbox exited with {process.returncode}:\n{log_path.read_text()}")
-        try:
-            if requests.get(f"{base_url}/_sandbox/health", timeout=1).ok:
-                return SandboxProcess(base_url, SANDBOX_BUILDER_KEY, SANDBOX_ADMIN_KEY, process, log_path, database)
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"sandbox did not become healthy:\n{log_path.read_text()}")
-
-
-def stop_sandbox(sandbox: SandboxProcess) -> None:
-    sandbox.process.terminate()
-    try:
-        sandbox.process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        sandbox.process.kill()
+from tests.sandbox_client import ROOT, SandboxProcess, start_sandbox, stop_sandbox
 
 
 @pytest.fixture

@@ -19,9 +19,9 @@ from orders import escrow, fees
 from orders.models import FeeEscrowRecord, Market, OrderIntent
 from parsec.client import get_client
 from tests.api.conftest import new_key
-from tests.conftest import mine_chain
 from tests.orders.test_escrow import signed_by
 from tests.orders.trading_fixtures import make_customer, sync_catalogue, sync_one_customer
+from tests.sandbox_client import mine_chain
 
 PLACE = "/api/order-intents/place/"
 PRICE, SIZE = "0.05", "10"

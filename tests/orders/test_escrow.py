@@ -16,8 +16,8 @@ from orders import escrow, fees, services
 from orders.models import FeeEscrowRecord, Market, OrderIntent
 from parsec.client import get_client
 from parsec.types import FeeAuthorization
-from tests.conftest import mine_chain
 from tests.orders.trading_fixtures import capture_enqueues, sync_catalogue, sync_one_customer  # noqa: F401
+from tests.sandbox_client import mine_chain
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -215,7 +215,7 @@ def test_the_signature_is_stored_nowhere(alice, operator, capture_enqueues):  # 
 
 @pytest.fixture(scope="module")
 def pending_sandbox(tmp_path_factory):
-    from tests.conftest import start_sandbox, stop_sandbox
+    from tests.sandbox_client import start_sandbox, stop_sandbox
 
     proc = start_sandbox(tmp_path_factory.mktemp("pending-sandbox"), extra_env={"SANDBOX_PENDING_DELAY_SECONDS": "100000"})
     yield proc

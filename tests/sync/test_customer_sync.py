@@ -10,7 +10,7 @@ from parsec.client import get_client
 from sync.models import SyncRun
 from sync.report import ReadDigests, SyncReport, start_run
 from sync.steps import sync_customer, sync_fills, sync_markets, sync_users
-from tests.sync.conftest import as_user, new_customer, pick_markets, trade
+from tests.sandbox_client import as_user, new_customer, pick_markets, trade
 from tests.sync.mirror_check import assert_mirror_matches, mirror_state
 
 pytestmark = pytest.mark.django_db(transaction=False)

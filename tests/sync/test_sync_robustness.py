@@ -20,7 +20,7 @@ from sync.schedule import schedule_customer_syncs
 from sync.services import sync_customer_now
 from sync.steps import sync_customer, sync_markets, sync_users
 from sync.tasks import sync_customer as sync_customer_task
-from tests.sync.conftest import as_user, new_customer, pick_markets, trade
+from tests.sandbox_client import as_user, new_customer, pick_markets, trade
 from tests.sync.mirror_check import assert_mirror_matches, mirror_state
 
 
