@@ -124,7 +124,8 @@ def _finish(run: SyncRun, report: SyncReport, calls: calllog.CallCount) -> None:
 
 def advance_progress(run: SyncRun, *, done: int) -> None:
     total = run.progress_total
-    SyncRun.objects.filter(pk=run.pk).update(progress_done=min(done, total) if total is not None else done)
+    run.progress_done = min(done, total) if total is not None else done  # _finish writes it again
+    SyncRun.objects.filter(pk=run.pk).update(progress_done=run.progress_done)
 
 
 def call_parsec(report: SyncReport, step: str, fetch: Callable[[], T]) -> T | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,81 @@ def parsec_settings(settings, sandbox):
     settings.PARSEC_API_BASE_URL = sandbox.base_url
     settings.PARSEC_API_KEY = sandbox.builder_key
     return settings
+
+
+# --- Trading: a customer ready to trade, a real end-user at the sandbox, one-shot faults ---------
+
+@pytest.fixture
+def trading_customer(db):
+    """An active customer linked to both exchanges with 1,000 USDC on each (mirror rows only)."""
+    from tests import factories as f
+
+    customer = f.customer()
+    for exchange in ("polymarket", "kalshi"):
+        f.ExchangeLinkFactory(customer=customer, exchange=exchange)
+        f.balance(customer, exchange, "1000")
+    return customer
+
+
+@pytest.fixture
+def capture_enqueues(monkeypatch) -> list[tuple[str, tuple, float]]:
+    """Record the hints the services give the broker instead of sending them (tests run the
+    reconciliation themselves, at the moment they choose)."""
+    from orders import services
+
+    sent: list[tuple[str, tuple, float]] = []
+    monkeypatch.setattr(services, "_safe_delay", lambda task, *args, countdown=0: sent.append((task.name, args, countdown)))
+    return sent
+
+
+@pytest.fixture
+def sandbox_customer(parsec_settings, transactional_db):
+    """A fresh end-user at the sandbox, onboarded (managed) to Polymarket and (self) to Kalshi,
+    mirrored with its balances; plus the sandbox's active binary markets in the catalogue."""
+    from parsec.client import get_client
+    from tests.sandbox_client import sync_catalogue, sync_one_customer
+
+    client = get_client()
+    user = client.create_user(external_id=f"trading-test-{uuid.uuid4().hex[:10]}", email="t@example.com")
+    client.onboard(customer_id=user.customer_id, exchange="polymarket", mode="managed")
+    sync_catalogue()
+    customer = sync_one_customer(user.customer_id)
+    assert customer.exchange_links.filter(exchange="polymarket").exists()
+    assert customer.balance_snapshots.filter(exchange="polymarket").exists()
+    return customer
+
+
+@pytest.fixture
+def fault(sandbox, sandbox_customer):
+    """Inject one fault on this customer's next order creation (and clear it afterwards)."""
+    ids = []
+
+    def inject(kind: str, **extra):
+        rule = sandbox.control("POST", "faults", json={
+            "kind": kind, "endpoint": "orders.create", "customer_id": str(sandbox_customer.parsec_customer_id),
+            "count": 1, **extra,
+        }).json()
+        ids.append(rule["id"])
+
+    yield inject
+    for rule_id in ids:
+        sandbox.control("DELETE", f"faults/{rule_id}")
+
+
+@pytest.fixture
+def escrow_settings(parsec_settings, sandbox):
+    parsec_settings.PARSEC_SANDBOX_ADMIN_KEY = sandbox.admin_key
+    return parsec_settings
+
+
+@pytest.fixture
+def alice(escrow_settings):
+    """The sandbox's demo end-user whose wallet the sandbox signs for, mirrored with the catalogue."""
+    from tests.fee_escrow import demo_customer
+    from tests.sandbox_client import sync_catalogue
+
+    sync_catalogue()
+    return demo_customer()
 
 
 # --- Personas -----------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The real sandbox as tests and benchmarks use it: a process on a free port with its own SQLite
 file (started exactly as an operator starts it), and what an end-user does there through Parsec's
-official SDK (create and onboard a user, trade)."""
+official SDK (create and onboard a user, trade), and the mirror of it written through the sync.
+Imports of the product stay inside the functions: the benchmarks import this before Django is set up."""
 
 from __future__ import annotations
 
@@ -153,3 +154,32 @@ def trade(sdk, customer_id: str, markets: dict) -> dict[str, list[str]]:
         sdk.orders.cancel(doomed.id, exchange=exchange, **as_user(customer_id))
         placed[exchange] = [filled.id, resting.id, doomed.id]
     return placed
+
+
+# --- The mirror of the sandbox, written through the sync ---------------------------------------
+
+
+def sync_catalogue() -> None:
+    """The market catalogue through the sync (the same mapping production uses)."""
+    from sync.models import SyncRun
+    from sync.report import start_run
+    from sync.steps import sync_markets
+
+    sync_markets(run=start_run(kind=SyncRun.Kind.MARKETS), exchanges=["polymarket", "kalshi"])
+
+
+def sync_one_customer(customer_id: str):
+    """Mirror one end-user (row, wallet, links) and its orders/fills/positions/balances through the sync."""
+    from django.utils import timezone
+
+    from customers.models import Customer
+    from customers.sync import upsert_users
+    from parsec.client import get_client
+    from sync.models import SyncRun
+    from sync.report import start_run
+    from sync.steps import sync_customer
+
+    upsert_users([get_client().get_user(customer_id=customer_id)], now=timezone.now())
+    customer = Customer.objects.get(parsec_customer_id=customer_id)
+    sync_customer(run=start_run(kind=SyncRun.Kind.CUSTOMER_FULL, customer=customer))
+    return customer

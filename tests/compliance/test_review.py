@@ -10,7 +10,7 @@ from django.urls import reverse
 from audit.models import AuditEvent
 from compliance import services
 from compliance.models import Alert, Review
-from tests.compliance import factories as f
+from tests import factories as f
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,6 @@ from django.utils import timezone
 
 from orders import services
 from orders.models import Market, OrderIntent
-from tests.orders.trading_fixtures import *  # noqa: F403
 from tests.sandbox_client import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)

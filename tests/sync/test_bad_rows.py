@@ -8,11 +8,12 @@ import uuid
 
 import pytest
 
-from customers.models import BalanceSnapshot, Customer, ExchangeLink
+from customers.models import BalanceSnapshot, Customer
 from orders.models import Order, Position
 from sync.models import SyncRun
 from sync.report import start_run
 from sync.steps import sync_customer, sync_users
+from tests import factories as f
 from tests.scripted_parsec import make_client
 
 pytestmark = pytest.mark.django_db
@@ -35,8 +36,8 @@ def user(external_id: str, qps_limit: int) -> dict:
 
 
 def test_a_customer_run_records_each_bad_row_with_its_id_and_payload_and_writes_the_rest(parsec_server):
-    customer = Customer.objects.create(parsec_customer_id=uuid.uuid4(), external_id="sends-bad-rows")
-    ExchangeLink.objects.create(customer=customer, exchange="kalshi")
+    customer = f.customer(external_id="sends-bad-rows")
+    f.ExchangeLinkFactory(customer=customer, exchange="kalshi")
     parsec_server.script("GET", "/orders", [order("o-ok", 4), order("o-bad", 11)])
     parsec_server.script("GET", "/fills", [])
     parsec_server.script("GET", "/positions", [position("KX-1", 4), position("KX-2", -5)])

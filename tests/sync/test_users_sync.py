@@ -3,13 +3,15 @@ did not show is deactivated only when a second read says it is gone."""
 
 from __future__ import annotations
 
+import math
 import uuid
 
 import pytest
 
-from customers.models import Customer
+from customers.models import Customer, ExchangeLink, Wallet
 from customers.services import create_end_user
 from parsec.client import ParsecClient
+from parsec.models import OutboundCall
 from sync import steps
 from sync.models import SyncRun
 from sync.report import start_run
@@ -53,6 +55,33 @@ def small_pages(monkeypatch, sync_settings, sdk):
     monkeypatch.setattr(steps, "USERS_PAGE_SIZE", 2)
     for _ in range(3):
         new_customer(sdk, prefix="paged")
+
+
+def test_the_users_sync_follows_the_cursor_page_by_page_to_the_end_and_keeps_no_api_key(small_pages, sync_settings, sdk):
+    customer_ids = [new_customer(sdk, prefix="users") for _ in range(3)]
+    listed, cursor = [], None
+    while True:
+        page = sdk.builder.users.list(limit=100, **({"cursor": cursor} if cursor else {}))
+        listed += page.users
+        cursor = page.next_cursor
+        if not cursor:
+            break
+    run = sync_users(run=start_run(kind=SyncRun.Kind.USERS))
+    pages = math.ceil(len(listed) / steps.USERS_PAGE_SIZE)
+    assert pages >= 3 and (run.status, run.errors) == (SyncRun.Status.SUCCEEDED, [])
+    assert run.calls_made == OutboundCall.objects.filter(path_template="/builder/users").count() == pages
+    assert run.progress_done == len(listed) == Customer.objects.filter(status=Customer.Status.ACTIVE).count()
+    for user in listed:
+        row = Customer.objects.get(parsec_customer_id=user.customer_id)
+        assert (row.external_id, row.tier, row.qps_limit, row.fee_escrow_enabled) == (user.external_id, user.tier, user.qps_limit, user.fee_escrow_enabled)
+        assert row.api_key_last4 == user.api_key[-4:] and "api_key" not in row.raw and user.api_key not in str(row.raw)
+        assert set(row.exchange_links.values_list("exchange", flat=True)) == set(user.linked_exchanges)
+        if user.wallet:
+            assert Wallet.objects.filter(customer=row, address=user.wallet.eoa_address).exists()
+    assert ExchangeLink.objects.filter(customer__parsec_customer_id__in=customer_ids).count() == 6
+
+    again = sync_users(run=start_run(kind=SyncRun.Kind.USERS))
+    assert (again.rows_created, again.rows_updated, again.rows_unchanged) == (0, 0, run.rows_created)
 
 
 def test_an_end_user_created_behind_the_cursor_while_the_sync_pages_is_not_deactivated(small_pages, sync_settings, operator):

@@ -18,6 +18,7 @@ from parsec.types import BuilderUser
 from parsec.types import Fill as ParsecFill
 from parsec.types import Order as ParsecOrder
 from parsec.types import Position as ParsecPosition
+from tests import factories as f
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +34,7 @@ def fills(count: int) -> list[ParsecFill]:
 
 
 def test_a_big_batch_is_inserted_once_and_only_changes_are_written_again():
-    customer = Customer.objects.create(parsec_customer_id=uuid.uuid4(), external_id="upsert")
+    customer = f.customer(external_id="upsert")
     batch = fills(1500)
     assert upsert_fills(batch, customer=customer, exchange="kalshi").created == 1500
     again = upsert_fills(batch, customer=customer, exchange="kalshi")
@@ -78,7 +79,7 @@ def position(customer: Customer, market: str, size: int | str, *, now: datetime)
 
 @pytest.mark.parametrize("count", [3, 60], ids=["one-statement", "copy"])  # 60: the COPY path on PostgreSQL
 def test_a_position_of_negative_size_is_refused_with_its_reason_and_the_rest_is_written(count):
-    customer = Customer.objects.create(parsec_customer_id=uuid.uuid4(), external_id="bad-position")
+    customer = f.customer(external_id="bad-position")
     now = datetime.now(UTC)
     rows = [position(customer, f"KX-{i}", -5 if i == 1 else i + 1, now=now) for i in range(count)]
     result = upsert(POSITION_SPEC, rows)
@@ -99,7 +100,7 @@ def order_read(order_id: str, *, filled: str, size: str = "10", status: str = "p
 
 
 def test_an_order_filled_beyond_its_size_is_refused_when_new_and_when_it_updates_a_stored_one():
-    customer = Customer.objects.create(parsec_customer_id=uuid.uuid4(), external_id="bad-order")
+    customer = f.customer(external_id="bad-order")
     first = upsert_orders([order_read("o-1", filled="4"), order_read("o-2", filled="4"), order_read("o-3", filled="11")],
                           customer=customer, exchange="kalshi")
     assert (first.created, [(r.id, r.payload) for r in first.rejected]) == (2, [("kalshi/o-3", {"id": "o-3", "filled": "11", "size": "10"})])

@@ -11,10 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.services import record_action
-from compliance.models import Alert
-from customers.models import BalanceSnapshot, ExchangeLink
 from orders.pnl import PnlLine, apply_fill, customer_pnl
-from tests.compliance import factories as f
+from tests import factories as f
 
 
 def line() -> PnlLine:
@@ -52,17 +50,17 @@ def test_customer_pnl_marks_at_the_positions_current_price():
 @pytest.fixture
 def busy_customer(db):
     cust = f.customer(api_key_last4="wxyz", tier="pro", qps_limit=20, fee_escrow_enabled=True)
-    ExchangeLink.objects.create(customer=cust, exchange="polymarket", mode="managed")
+    f.ExchangeLinkFactory(customer=cust, exchange="polymarket", mode="managed")
     mkt = f.market()
     live = f.order(cust, mkt, status="open", at=timezone.now() - timedelta(days=3))
     f.order(cust, mkt, status="cancelled", at=timezone.now() - timedelta(days=1))
     f.fill(cust, mkt, side="buy", price="0.40", size="10", at=timezone.now() - timedelta(days=2))
-    BalanceSnapshot.objects.create(customer=cust, exchange="polymarket", usdc_base_units=50_000_000,
+    f.BalanceSnapshotFactory(customer=cust, exchange="polymarket", usdc_base_units=50_000_000,
                                    taken_at=timezone.now() - timedelta(days=2))
-    BalanceSnapshot.objects.create(customer=cust, exchange="polymarket", usdc_base_units=46_000_000,
+    f.BalanceSnapshotFactory(customer=cust, exchange="polymarket", usdc_base_units=46_000_000,
                                    taken_at=timezone.now() - timedelta(days=1))
     record_action(actor="system", action="customer.sync", customer=cust, outcome="ok")
-    Alert.objects.create(rule="large_notional", customer=cust, dedup_key=f"x{cust.pk}", title="Large order test")
+    f.AlertFactory(rule="large_notional", customer=cust, dedup_key=f"x{cust.pk}", title="Large order test")
     return cust, live
 
 

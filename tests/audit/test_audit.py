@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import uuid
 from decimal import Decimal
 
 import pytest
@@ -14,13 +13,14 @@ from django.db import DatabaseError, connection, transaction
 from audit import services
 from audit.models import AuditEvent
 from customers.models import Customer
+from tests import factories as f
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def customer():
-    return Customer.objects.create(parsec_customer_id=uuid.uuid4(), external_id="audit-ext-1")
+    return f.customer(external_id="audit-ext-1")
 
 
 def record(**overrides) -> AuditEvent:
