@@ -178,7 +178,7 @@ def test_the_signature_is_stored_nowhere(alice, operator, capture_enqueues):
 
 @pytest.fixture(scope="module")
 def pending_sandbox(tmp_path_factory):
-    from tests.conftest import start_sandbox, stop_sandbox
+    from tests.sandbox_client import start_sandbox, stop_sandbox
 
     proc = start_sandbox(tmp_path_factory.mktemp("pending-sandbox"), extra_env={"SANDBOX_PENDING_DELAY_SECONDS": "100000"})
     yield proc
