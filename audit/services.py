@@ -25,7 +25,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from core.db import in_caller_transaction
+from core.db import assert_no_transaction, in_caller_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -225,8 +225,7 @@ def audited(*, actor, action: str, customer=None, reason: str = "", request: dic
     exception's type and message, and the exception propagates. The row is written in its own
     transaction after the block, so it must not run inside a caller's transaction.
     """
-    if in_caller_transaction():
-        raise AuditError("audited() must run outside any transaction, or a rollback would lose the row.")
+    assert_no_transaction("audited()", error=AuditError)
     entry = AuditEntry(customer=customer)
     try:
         yield entry

@@ -6,8 +6,6 @@ check their own permissions. The end-user's Parsec API key is never here: only i
 
 from __future__ import annotations
 
-import contextlib
-import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -23,6 +21,8 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from compliance.exports import day_range, escrow_rows
 from compliance.models import Alert, Review
+from core.money import usdc_from_base_units
+from customers.filters import customer_match
 from customers.models import BalanceSnapshot, Customer
 from customers.selectors import latest_balances
 from orders.models import Fill, Order, Position
@@ -39,7 +39,6 @@ TIMELINE_KINDS = {
     "action": "Operator actions", "alert": "Alerts", "review": "Review notes",
 }
 PER_SOURCE = 100
-LIVE = [Order.Status.PENDING, Order.Status.OPEN, Order.Status.PARTIALLY_FILLED]
 
 
 class TimelineFilter(forms.Form):
@@ -104,14 +103,14 @@ def timeline(*, customer: Customer, start: date | None, end: date | None, kinds:
             before = previous.get(snap.exchange)
             previous[snap.exchange] = snap.usdc_base_units
             if before is not None and before != snap.usdc_base_units and snap.taken_at >= since:
-                delta = Decimal(snap.usdc_base_units - before).scaleb(-6)
+                delta = usdc_from_base_units(snap.usdc_base_units - before)
                 entries.append(TimelineEntry(snap.taken_at, "balance", f"{snap.get_exchange_display()} balance {snap.usdc:.2f} USDC",
                                              f"{'+' if delta > 0 else ''}{delta.normalize():f} USDC"))
     if "escrow" in wanted:
         records, stamp = escrow_rows(customer, since, until)
         if records is not None and stamp:
             for record in records.order_by(f"-{stamp}")[:PER_SOURCE]:
-                usdc = {name: Decimal(getattr(record, f"{name}_base_units")).scaleb(-6).normalize()
+                usdc = {name: usdc_from_base_units(getattr(record, f"{name}_base_units")).normalize()
                         for name in ("fee", "affiliate", "treasury", "refund")}
                 detail = (f"fee {usdc['fee']:f} USDC · affiliate {usdc['affiliate']:f} · treasury {usdc['treasury']:f} · "
                           f"refunded {usdc['refund']:f}" + (" · differs from the escrow" if record.discrepancy else ""))
@@ -157,7 +156,7 @@ def customer_360(request, pk: int):
     context = {
         **admin.site.each_context(request), "title": f"Customer 360 · {customer.external_id}", "customer": customer,
         "per_exchange": per_exchange, "filters": filters,
-        "open_orders": Order.objects.filter(customer=customer, status__in=LIVE).select_related("market").order_by("-created_at")[:100],
+        "open_orders": Order.objects.filter(customer=customer, status__in=Order.CANCELLABLE_STATUSES).select_related("market").order_by("-created_at")[:100],
         "timeline": timeline(customer=customer, start=start, end=end, kinds=kinds),
         "open_alerts": Alert.objects.filter(customer=customer, status__in=Alert.OPEN_STATUSES).count(),
         "can_trade": request.user.has_perm("orders.place_order"),
@@ -169,14 +168,13 @@ def customer_360(request, pk: int):
 
 
 def customer_search(request):
-    """Find a customer by external id, email (prefix) or Parsec id; one match opens its page."""
+    """Find a customer by id, Parsec id or external id (``customer_match``), or by the start of an
+    external id or email; one match opens its page."""
     _require_view(request)
     query = request.GET.get("q", "").strip()
     results = []
     if query:
-        condition = Q(external_id__istartswith=query) | Q(email__istartswith=query)
-        with contextlib.suppress(ValueError):
-            condition |= Q(parsec_customer_id=uuid.UUID(query))
+        condition = customer_match(query) | Q(external_id__istartswith=query) | Q(email__istartswith=query)
         results = list(Customer.objects.filter(condition).order_by("external_id")[:50])
         if len(results) == 1:
             return redirect("customer_360", pk=results[0].pk)

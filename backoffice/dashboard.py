@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from compliance.models import Alert
+from core.money import usdc_from_base_units
 from customers.enums import Exchange
 from customers.models import Customer
 from orders.models import FeeEscrowRecord, Fill, Order, OrderIntent
@@ -37,7 +38,6 @@ logger = logging.getLogger(__name__)
 DEC = DecimalField(max_digits=32, decimal_places=16)
 NOTIONAL = ExpressionWrapper(F("price") * F("size"), output_field=DEC)
 OPEN_NOTIONAL = ExpressionWrapper(F("price") * (F("size") - F("filled")), output_field=DEC)
-LIVE = [Order.Status.PENDING, Order.Status.OPEN, Order.Status.PARTIALLY_FILLED]
 EXCHANGE_COLOURS = {"polymarket": "#7c3aed", "kalshi": "#0ea5e9"}
 STATUS_COLOURS = {
     "pending": "#a3a3a3", "open": "#0ea5e9", "partially_filled": "#6366f1", "filled": "#16a34a",
@@ -145,7 +145,7 @@ def fill_days(now) -> tuple[dict, ...]:
 
 
 def trading(now) -> dict:
-    open_orders = list(Order.objects.filter(status__in=LIVE).values("exchange")
+    open_orders = list(Order.objects.filter(status__in=Order.CANCELLABLE_STATUSES).values("exchange")
                        .annotate(count=Count("id"), notional=Sum(OPEN_NOTIONAL)).order_by("exchange"))
     for row in open_orders:
         row["label"], row["notional"] = _exchange_label(row["exchange"]), _money(row["notional"])
@@ -158,11 +158,9 @@ def trading(now) -> dict:
         "volume_30d": _money(sum((r["volume"] for r in days), Decimal("0"))),
         "fees_30d": _money(sum((r["fees"] for r in days), Decimal("0"))),
     }
-    unresolved = list(OrderIntent.objects.filter(status__in=[OrderIntent.Status.UNKNOWN, OrderIntent.Status.SENDING,
-                                                             OrderIntent.Status.NEEDS_REVIEW])
-                      .select_related("customer").order_by("created_at")[:5])
-    unresolved_count = OrderIntent.objects.filter(status__in=[OrderIntent.Status.UNKNOWN, OrderIntent.Status.SENDING,
-                                                              OrderIntent.Status.NEEDS_REVIEW]).count()
+    attention = OrderIntent.objects.filter(status__in=[*OrderIntent.UNRESOLVED_STATUSES, OrderIntent.Status.NEEDS_REVIEW])
+    unresolved = list(attention.select_related("customer").order_by("created_at")[:5])
+    unresolved_count = attention.count()
     return {"open_orders": open_orders, "open_total": sum(r["count"] for r in open_orders),
             "open_notional": sum((r["notional"] for r in open_orders), Decimal("0")), **fills,
             "unresolved": unresolved, "unresolved_count": unresolved_count}
@@ -180,7 +178,7 @@ def escrow(now) -> dict:
     ).order_by("state"))
     totals = {n: sum(int(r[f"sum_{n}"] or 0) for r in rows) for n in amounts}
     return {"available": True, "by_state": [{"state": r["state"], "count": r["count"]} for r in rows],
-            "totals_usdc": {n: Decimal(v).scaleb(-6) for n, v in totals.items()},
+            "totals_usdc": {n: usdc_from_base_units(v) for n, v in totals.items()},
             "stuck": sum(r["stuck"] for r in rows), "flagged": sum(r["flagged"] for r in rows),
             "stuck_minutes": settings.ESCROW_STUCK_SECONDS // 60}
 

@@ -120,7 +120,7 @@ def main() -> None:
     from django.conf import settings
 
     from parsec.escrow_chain import ChainEscrowReader
-    from tests.conftest import start_sandbox, stop_sandbox
+    from tests.sandbox_client import start_sandbox, stop_sandbox
 
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="escrow-chain-"))
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -68,7 +68,7 @@ class Bench:
     # --- environment -----------------------------------------------------------------
 
     def configure(self) -> dict:
-        from tests.conftest import start_sandbox
+        from tests.sandbox_client import start_sandbox
 
         self.sandbox = start_sandbox(self.tmp, seed=11)
         use_pg = postgres_up() and not self.args.sqlite
@@ -139,7 +139,7 @@ class Bench:
         self.kills += 1
 
     def stop(self) -> None:
-        from tests.conftest import stop_sandbox
+        from tests.sandbox_client import stop_sandbox
 
         if self.worker and self.worker.poll() is None:
             os.killpg(self.worker.pid, signal.SIGTERM)

@@ -302,7 +302,7 @@ def main() -> None:
     sandbox = None
     base_url = args.base_url
     if base_url is None:
-        from tests.conftest import start_sandbox
+        from tests.sandbox_client import start_sandbox
 
         extra = {"SANDBOX_THREADS": str(args.sandbox_threads)} if args.sandbox_threads else {}
         sandbox = start_sandbox(Path(tempfile.mkdtemp(prefix="sandbox-load-")), seed=7, extra_env=extra)
@@ -324,7 +324,7 @@ def main() -> None:
             report_chain(base_url, args.admin_key, drain=args.drain)
     finally:
         if sandbox is not None:
-            from tests.conftest import stop_sandbox
+            from tests.sandbox_client import stop_sandbox
 
             stop_sandbox(sandbox)
 

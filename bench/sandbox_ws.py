@@ -196,7 +196,7 @@ def main() -> None:
     sandbox = None
     base_url = args.base_url
     if base_url is None:
-        from tests.conftest import start_sandbox
+        from tests.sandbox_client import start_sandbox
 
         sandbox = start_sandbox(Path(tempfile.mkdtemp(prefix="sandbox-ws-")), seed=7)
         base_url, args.admin_key = sandbox.base_url, sandbox.admin_key
@@ -223,7 +223,7 @@ def main() -> None:
             run_round(args, label, base_url, prober, probe_market, probe_book, maker, books)
     finally:
         if sandbox is not None:
-            from tests.conftest import stop_sandbox
+            from tests.sandbox_client import stop_sandbox
 
             stop_sandbox(sandbox)
 

@@ -46,7 +46,7 @@ def scratch_database(name: str, **env):
 @contextmanager
 def sandbox_process(tmp: Path, **env):
     """The real sandbox (its own SQLite file) on a free port, as the tests start it."""
-    from tests.conftest import start_sandbox, stop_sandbox
+    from tests.sandbox_client import start_sandbox, stop_sandbox
 
     proc = start_sandbox(tmp, extra_env={k: str(v) for k, v in env.items()})
     try:

@@ -48,7 +48,7 @@ def sync_all(customers) -> tuple[int, int, int]:
 def place_history(sdk, customer_id: str, markets: dict, count: int) -> int:
     """``count`` orders per exchange: IOC buys under the bid (cancelled, nothing filled), and
     every fifth one an IOC buy of the minimum size at the ask (filled while the makers' depth lasts); then one resting order."""
-    from tests.sync.conftest import as_user, best, order_market_id
+    from tests.sandbox_client import as_user, best, order_market_id
 
     placed = 0
     for exchange, market in markets.items():
@@ -89,7 +89,7 @@ def main() -> None:
             from sync.models import SyncRun
             from sync.report import start_run
             from sync.steps import sync_markets, sync_users
-            from tests.sync.conftest import new_customer, pick_markets
+            from tests.sandbox_client import new_customer, pick_markets
 
             sdk = sandbox.sdk(max_retries=5)
             markets = pick_markets(sdk)

@@ -21,6 +21,7 @@ from unfold.decorators import display
 from compliance import exports, services
 from compliance.models import Alert, Review
 from core.admin import CappedCountPaginator, ReadOnlyAdminMixin, admin_page, require_permission
+from customers.filters import customer_match
 from customers.models import Customer
 
 EVIDENCE_LINKS = {
@@ -75,7 +76,8 @@ class AlertAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = ("id", "severity_display", "rule", "title", "customer", "status", "assigned_to", "raised_at")
     list_filter = ("status", "rule", "severity")
     list_select_related = ("customer", "assigned_to")
-    search_fields = ("=customer__external_id", "title")
+    search_fields = ("title",)
+    search_help_text = "A customer (id, Parsec customer id or external id), or words of the title"
     paginator = CappedCountPaginator
     show_full_result_count = False
     list_per_page = 50
@@ -84,6 +86,16 @@ class AlertAdmin(ReadOnlyAdminMixin, ModelAdmin):
     @display(description="Severity", label={"high": "danger", "medium": "warning", "low": "info"})
     def severity_display(self, obj: Alert) -> str:
         return obj.severity
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        # A customer reference wins: our ids are short numbers that many titles contain.
+        customers = list(Customer.objects.filter(customer_match(term)).values_list("pk", flat=True)[:10])
+        if customers:
+            return queryset.filter(customer__in=customers), False
+        return queryset.filter(title__icontains=term), False
 
     def get_urls(self):
         view = self.admin_site.admin_view

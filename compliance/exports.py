@@ -17,6 +17,7 @@ from django.apps import apps
 from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, Sum
 
 from audit.models import AuditEvent
+from core.money import usdc_from_base_units
 from customers.models import BalanceSnapshot, Customer
 from orders.models import Fill, Order
 
@@ -112,7 +113,7 @@ def _escrow_fee(record) -> str:
     for name in ("fee_amount", "amount_base_units", "fee_base_units", "amount"):
         value = getattr(record, name, None)
         if isinstance(value, int):
-            return str(Decimal(value).scaleb(-6))
+            return str(usdc_from_base_units(value))
     return ""
 
 

@@ -12,10 +12,17 @@ died halfway. So:
 - changed rows are re-read under a row lock (``SELECT ... FOR UPDATE``; SQLite transactions
   are IMMEDIATE in this project) and merged again before the write, so a rule such as "order
   status only moves forward" holds even when an older read lands after a newer one.
+
+A row the database refuses (it breaks a CHECK or NOT NULL constraint: a position of size -5, an
+order filled beyond its size) is skipped and returned in ``UpsertResult.rejected`` with the
+database's reason, and the rest of the batch is written; the same on both engines. (SQLite's
+``INSERT OR IGNORE`` skips such a row without a word and PostgreSQL refuses the whole statement,
+so a refused statement is retried in halves inside savepoints until only the bad rows are left.)
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import uuid
@@ -25,11 +32,36 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, connection, models, transaction
+from django.db import DataError, IntegrityError, connection, models, transaction
 
 Merge = Callable[[dict[str, Any] | None, dict[str, Any]], dict[str, Any]]
 
 BATCH_SIZE = 1000
+
+
+# What a database raises for a row it will not store (a constraint, a value out of range).
+REFUSED = (IntegrityError, DataError)
+
+
+@dataclass(frozen=True)
+class RejectedRow:
+    """A row the database refused: skipped, with its key, the database's reason and the row."""
+
+    model: str
+    key: tuple
+    error: str
+    row: dict[str, Any] = field(repr=False)
+
+    @property
+    def id(self) -> str:
+        return "/".join(str(part) for part in self.key)
+
+    @property
+    def payload(self) -> Any:
+        """What Parsec sent for this row (its raw payload), else the row's own values as text."""
+        if "raw" in self.row:
+            return self.row["raw"]
+        return {name: value if isinstance(value, str | int | bool | None) else str(value) for name, value in self.row.items()}
 
 
 @dataclass
@@ -38,6 +70,7 @@ class UpsertResult:
     updated: int = 0
     unchanged: int = 0
     keys_written: list = field(default_factory=list, repr=False)
+    rejected: list[RejectedRow] = field(default_factory=list)
 
     @property
     def written(self) -> int:
@@ -48,6 +81,7 @@ class UpsertResult:
         self.updated += other.updated
         self.unchanged += other.unchanged
         self.keys_written.extend(other.keys_written)
+        self.rejected.extend(other.rejected)
         return self
 
 
@@ -147,6 +181,25 @@ def _changes(spec: UpsertSpec, current: dict[str, Any], incoming: dict[str, Any]
     return changed or None
 
 
+def _reject(spec: UpsertSpec, key: tuple, row: dict[str, Any], exc: Exception) -> RejectedRow:
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+    return RejectedRow(model=spec.model._meta.label, key=key, error=reason, row=row)
+
+
+def _refused_alone(write: Callable[[list], None], items: list) -> list[tuple[Any, Exception]]:
+    """Run ``write(items)`` in a savepoint; when the database refuses it, retry in halves, so that
+    only the items it refuses on their own are left out (and returned with the error)."""
+    try:
+        with transaction.atomic():
+            write(items)
+        return []
+    except REFUSED as exc:
+        if len(items) == 1:
+            return [(items[0], exc)]
+    middle = len(items) // 2
+    return _refused_alone(write, items[:middle]) + _refused_alone(write, items[middle:])
+
+
 def _upsert_batch(spec: UpsertSpec, batch: dict[tuple, dict[str, Any]]) -> UpsertResult:
     result = UpsertResult()
     existing = _select_existing(spec, list(batch))
@@ -156,16 +209,24 @@ def _upsert_batch(spec: UpsertSpec, batch: dict[tuple, dict[str, Any]]) -> Upser
 
     if new_keys:
         if spec.merge is take_incoming:
-            rows = [batch[key] for key in new_keys]
+            rows = {key: batch[key] for key in new_keys}
         else:
-            rows = [{**batch[key], **spec.merge(None, batch[key])} for key in new_keys]
-        inserted = _insert_new(spec, rows)
+            rows = {key: {**batch[key], **spec.merge(None, batch[key])} for key in new_keys}
+        inserted, rejected = _insert_new(spec, rows)
+        refused = {bad.key for bad in rejected}
         # Rows another worker inserted first were skipped: read them back and merge them.
-        missed = new_keys if inserted is None else [key for key in new_keys if key not in inserted]
+        missed = [key for key in new_keys if key not in refused and (inserted is None or key not in inserted)]
         raced = _select_existing(spec, missed) if missed else {}
+        # Neither inserted nor there: SQLite's INSERT OR IGNORE skipped a row that breaks a
+        # constraint. A plain INSERT of it makes the database say why.
+        dropped = [key for key in missed if key not in raced]
+        if dropped:
+            rejected += _insert_plain(spec, {key: rows[key] for key in dropped})
+            refused = {bad.key for bad in rejected}
         lost = {key: values for key, values in raced.items() if _changes(spec, values, batch[key])}
-        result.created += len(new_keys) - len(lost)
-        result.keys_written.extend(key for key in new_keys if key not in lost)
+        result.created += len(new_keys) - len(lost) - len(refused)
+        result.keys_written.extend(key for key in new_keys if key not in lost and key not in refused)
+        result.rejected.extend(rejected)
         changed_keys.extend(lost)
 
     if changed_keys:
@@ -188,27 +249,50 @@ def _update_locked(spec: UpsertSpec, batch: dict[tuple, dict[str, Any]]) -> Upse
                 setattr(obj, name, changes.get(name, current[name]))
             for name in spec.touch:
                 setattr(obj, name, batch[key][name])
-            objs.append(obj)
-            result.keys_written.append(key)
-        if objs:
-            spec.model._default_manager.bulk_update(objs, [*spec.fields, *spec.touch])
-        result.updated += len(objs)
+            objs.append((key, obj))
+        fields = [*spec.fields, *spec.touch]
+        refused = _refused_alone(lambda part: spec.model._default_manager.bulk_update([obj for _, obj in part], fields), objs) if objs else []
+        refused_keys = {key for (key, _), _ in refused}
+        result.rejected.extend(_reject(spec, key, batch[key], exc) for (key, _), exc in refused)
+        result.keys_written.extend(key for key, _ in objs if key not in refused_keys)
+        result.updated += len(objs) - len(refused)
     return result
 
 
-def _insert_new(spec: UpsertSpec, rows: list[dict[str, Any]]) -> set[tuple] | None:
+def _new_objects(spec: UpsertSpec, rows: dict[tuple, dict[str, Any]]) -> list[tuple[tuple, models.Model]]:
+    names = (*spec.key, *spec.fields, *spec.touch, *spec.create_only)
+    return [(key, spec.model(**{name: row[name] for name in names if name in row})) for key, row in rows.items()]
+
+
+def _insert_plain(spec: UpsertSpec, rows: dict[tuple, dict[str, Any]]) -> list[RejectedRow]:
+    """A plain INSERT of each row the database skipped: the ones it refuses, with its reason."""
+    refused = _refused_alone(lambda part: spec.model._default_manager.bulk_create([obj for _, obj in part]), _new_objects(spec, rows))
+    return [_reject(spec, key, rows[key], exc) for (key, _), exc in refused]
+
+
+def _insert_new(spec: UpsertSpec, rows: dict[tuple, dict[str, Any]]) -> tuple[set[tuple] | None, list[RejectedRow]]:
     """INSERT ... ON CONFLICT DO NOTHING; returns the keys actually inserted when the database
-    says (PostgreSQL), None when it does not (then every key is re-read).
+    says (PostgreSQL), None when it does not (then every key is re-read), and the rows it refused.
 
     On PostgreSQL the rows travel by COPY into a temporary table first (one round trip, no
     20,000-parameter statement to parse), as plain tuples converted once per column: no model
     instance per row. Elsewhere, ``bulk_create(ignore_conflicts=True)``."""
+    if connection.vendor == "postgresql" and len(rows) >= 50:
+        with contextlib.suppress(*REFUSED):  # a row breaks a constraint: found one statement at a time below
+            return _copy_new(spec, list(rows.values())), []
+    manager = spec.model._default_manager
+    objs = _new_objects(spec, rows)
+    if connection.vendor != "postgresql":
+        manager.bulk_create([obj for _, obj in objs], ignore_conflicts=True)  # see _upsert_batch for the rows it skips
+        return None, []
+    refused = _refused_alone(lambda part: manager.bulk_create([obj for _, obj in part], ignore_conflicts=True), objs)
+    return None, [_reject(spec, key, rows[key], exc) for (key, _), exc in refused]
+
+
+def _copy_new(spec: UpsertSpec, rows: list[dict[str, Any]]) -> set[tuple]:
+    """COPY the rows in; the keys inserted. Raises when the database refuses a row."""
     model = spec.model
     names = (*spec.key, *spec.fields, *spec.touch, *spec.create_only)
-    if connection.vendor != "postgresql" or len(rows) < 50:
-        objs = [model(**{name: row[name] for name in names if name in row}) for row in rows]
-        model._default_manager.bulk_create(objs, ignore_conflicts=True)
-        return None
     columns = _copy_columns(model)
     writers = [_column_writer(field, name in names) for field, name in columns]
     table = connection.ops.quote_name(model._meta.db_table)
@@ -222,7 +306,7 @@ def _insert_new(spec: UpsertSpec, rows: list[dict[str, Any]]) -> set[tuple] | No
             _copy(cursor, f"COPY {table} ({column_list}) FROM STDIN", ([writer(row) for writer in writers] for row in rows))
         return {spec.key_of(row) for row in rows}
     except IntegrityError:
-        pass
+        pass  # a race (or a bad row, which the INSERT below refuses too)
     stage = connection.ops.quote_name(f"stage_{model._meta.db_table}")
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} AS SELECT {column_list} FROM {table} WITH NO DATA")  # noqa: S608 (quoted identifiers, no input)

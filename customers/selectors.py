@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 from django.db.models import F, OuterRef, QuerySet, Subquery
 
@@ -12,11 +11,6 @@ from customers.models import BalanceSnapshot, Customer
 
 def customer_list() -> QuerySet[Customer]:
     return Customer.objects.all()
-
-
-def balance_history(*, customer: Customer | None = None) -> QuerySet[BalanceSnapshot]:
-    snapshots = BalanceSnapshot.objects.select_related("customer")
-    return snapshots.filter(customer=customer) if customer is not None else snapshots
 
 
 def latest_balances(*, customer: Customer) -> list[BalanceSnapshot]:
@@ -29,11 +23,6 @@ def latest_balances(*, customer: Customer) -> list[BalanceSnapshot]:
         BalanceSnapshot.objects.filter(customer=customer)
         .annotate(newest_pk=Subquery(newest)).filter(pk=F("newest_pk")).order_by("exchange")
     )
-
-
-def customers_active_since(*, since: datetime) -> QuerySet[Customer]:
-    """Active customers with trading activity after ``since`` (refreshed more often by the schedule)."""
-    return Customer.objects.filter(status=Customer.Status.ACTIVE, last_activity_at__gte=since)
 
 
 def customer_qps_limit(parsec_customer_id: str) -> int | None:

@@ -85,13 +85,16 @@ def wallet_row(user: BuilderUser, *, customer_pk: int, now: datetime) -> dict[st
 
 
 def upsert_users(users: list[BuilderUser], *, now: datetime) -> UpsertResult:
-    """Customers, their wallet and their exchange links for one page of the users list."""
+    """Customers, their wallet and their exchange links for one page of the users list (a user
+    whose row the database refused has neither: it is in ``rejected``)."""
     rows = [customer_row(user, now=now) for user in users]
     result = upsert(CUSTOMER_SPEC, rows)
     pks = dict(Customer.objects.filter(parsec_customer_id__in=[r["parsec_customer_id"] for r in rows]).values_list("parsec_customer_id", "pk"))
     wallets, links = [], []
     for user, row in zip(users, rows, strict=True):
-        customer_pk = pks[row["parsec_customer_id"]]
+        customer_pk = pks.get(row["parsec_customer_id"])
+        if customer_pk is None:
+            continue
         wallet = wallet_row(user, customer_pk=customer_pk, now=now)
         if wallet:
             wallets.append(wallet)

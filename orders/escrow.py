@@ -32,6 +32,8 @@ from eth_utils import to_checksum_address
 
 from core.db import assert_no_transaction
 from core.errors import DomainError
+from core.formatting import plain
+from core.money import usdc_from_base_units
 from orders import fees
 from orders.models import FeeEscrowRecord, Order, OrderIntent
 
@@ -120,7 +122,8 @@ def check_fee_auth(*, fee_auth, config, price: Decimal, size: Decimal, intent: O
         raise FeeAuthError("The fee authorisation's deadline has passed; ask the payer to sign again.", code="expired")
     minimum = fees.minimum_fee(price=price, size=size, min_fee_usdc=config.min_fee_usdc, min_fee_bps=config.min_fee_bps)
     if int(fee_auth.fee_amount) < minimum:
-        raise FeeAuthError(f"The fee {fees.usdc(fee_auth.fee_amount)} USDC is below the minimum {fees.usdc(minimum)} USDC.",
+        raise FeeAuthError(f"The fee {plain(usdc_from_base_units(int(fee_auth.fee_amount)))} USDC is below the minimum "
+                           f"{plain(usdc_from_base_units(minimum))} USDC.",
                            code="below_minimum")
     if fee_order_id_used(fee_auth.order_id, intent=intent):
         raise FeeAuthError("This escrow order id was already used; every order needs a fresh one.", code="reused_order_id")

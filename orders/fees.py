@@ -7,14 +7,15 @@ of ``min_fee_usdc`` (base units) and ``ceil(notional * min_fee_bps / 10000 * 1e6
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, Decimal
+from decimal import Decimal
 
-BASE_UNITS = Decimal(1_000_000)
+from core.money import base_units_from_usdc
+
 BPS = Decimal(10_000)
 
 
 def _base_units_up(notional: Decimal, bps: int) -> int:
-    return int((notional * Decimal(bps) / BPS * BASE_UNITS).to_integral_value(rounding=ROUND_CEILING))
+    return base_units_from_usdc(notional * Decimal(bps) / BPS, round_up=True)
 
 
 def _notional(price: Decimal, size: Decimal) -> Decimal:
@@ -45,6 +46,3 @@ def fee_for_config(*, config, price: Decimal, size: Decimal, fee_bps: int | None
         raise ValueError("the escrow configuration has no fee_bps; give one")
     return fee_base_units(price=price, size=size, fee_bps=bps, min_fee_usdc=config.min_fee_usdc, min_fee_bps=config.min_fee_bps)
 
-
-def usdc(base_units: int | None) -> Decimal:
-    return Decimal(int(base_units or 0)) / BASE_UNITS

@@ -16,6 +16,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core.money import usdc_from_base_units
 from customers.enums import Exchange
 from customers.models import Customer
 
@@ -122,7 +123,11 @@ class Order(MarketLeg, models.Model):
         OUTSIDE = "outside", "Outside the back-office"
 
     TERMINAL_STATUSES = frozenset({Status.FILLED, Status.CANCELLED, Status.REJECTED})
+    # Not terminal: the sync polls these by id until Parsec says how they ended.
     LIVE_STATUSES = frozenset({Status.PENDING, Status.OPEN, Status.PARTIALLY_FILLED, Status.UNKNOWN})
+    # Open at Parsec as far as we know: the open orders operators see and what a cancel touches
+    # (a status we cannot read is polled, not offered for cancelling).
+    CANCELLABLE_STATUSES = frozenset({Status.PENDING, Status.OPEN, Status.PARTIALLY_FILLED})
     # Order of progress; a status never moves to a lower rank, and terminal ones never move.
     STATUS_RANK = {
         Status.UNKNOWN: 0, Status.PENDING: 0, Status.OPEN: 1, Status.PARTIALLY_FILLED: 2,
@@ -546,7 +551,7 @@ class FeeEscrowRecord(models.Model):
 
     @property
     def fee_usdc(self) -> Decimal:
-        return Decimal(self.fee_base_units) / 1_000_000
+        return usdc_from_base_units(self.fee_base_units)
 
     @property
     def has_discrepancy(self) -> bool:

@@ -38,6 +38,7 @@ from approvals.models import ApprovalRequest
 from approvals.services import ApprovalError
 from core.db import assert_no_transaction
 from core.errors import DomainError
+from core.money import usdc_from_base_units
 from customers.enums import TRADING_EXCHANGES, Exchange
 from customers.models import BalanceSnapshot, Customer, ExchangeLink
 from orders import messages
@@ -46,7 +47,6 @@ from parsec.errors import explain
 
 logger = logging.getLogger(__name__)
 
-USDC = Decimal(1_000_000)
 MIN_PRICE = Decimal("0.01")
 MAX_PRICE = Decimal("0.99")
 DEFAULT_TICK = Decimal("0.01")
@@ -58,9 +58,6 @@ ORDER_TYPE_EXCHANGES: dict[str, frozenset[str]] = {
     OrderType.FOK: frozenset({Exchange.POLYMARKET}),
     OrderType.GTD: frozenset({Exchange.POLYMARKET}),
 }
-
-UNRESOLVED = (OrderIntent.Status.SENDING, OrderIntent.Status.UNKNOWN)
-
 
 # --- Errors ---------------------------------------------------------------------------------
 
@@ -174,7 +171,7 @@ def needs_four_eyes(notional: Decimal) -> bool:
 
 
 def fee_usdc(fee_base_units: int | None) -> Decimal:
-    return Decimal(fee_base_units or 0) / USDC
+    return usdc_from_base_units(fee_base_units or 0)
 
 
 # --- Reads the rules need -------------------------------------------------------------------
@@ -200,13 +197,13 @@ def committed_buy_usdc(*, customer: Customer, exchange: str, exclude_intent: Ord
     orders_total = sum((o.price * (o.size - o.filled) for o in live.only("price", "size", "filled")), Decimal(0))
     pending = OrderIntent.objects.filter(
         customer=customer, exchange=exchange, side=Side.BUY,
-        status__in=[OrderIntent.Status.NEW, OrderIntent.Status.AWAITING_APPROVAL, *UNRESOLVED],
+        status__in=[OrderIntent.Status.NEW, OrderIntent.Status.AWAITING_APPROVAL, *OrderIntent.UNRESOLVED_STATUSES],
         parsec_order_id__isnull=True,
     )
     if exclude_intent is not None and exclude_intent.pk:
         pending = pending.exclude(pk=exclude_intent.pk)
     # Drafts the operator never confirmed do not hold money; queued/approved/sending ones do.
-    pending = pending.filter(Q(status__in=UNRESOLVED) | Q(queued_at__isnull=False) | Q(approval__isnull=False))
+    pending = pending.filter(Q(status__in=OrderIntent.UNRESOLVED_STATUSES) | Q(queued_at__isnull=False) | Q(approval__isnull=False))
     intents_total = sum(
         (i.price * i.size + fee_usdc(i.fee_base_units) for i in pending.only("price", "size", "fee_base_units")),
         Decimal(0),
@@ -241,7 +238,7 @@ def committed_sell_size(*, customer: Customer, exchange: str, market_native_id: 
     orders_total = sum((o.size - o.filled for o in live.only("size", "filled")), Decimal(0))
     intents_total = OrderIntent.objects.filter(
         customer=customer, exchange=exchange, market_native_id=market_native_id, outcome__iexact=outcome,
-        side=Side.SELL, status__in=UNRESOLVED, parsec_order_id__isnull=True,
+        side=Side.SELL, status__in=OrderIntent.UNRESOLVED_STATUSES, parsec_order_id__isnull=True,
     ).aggregate(total=Sum("size"))["total"] or Decimal(0)
     return orders_total + intents_total
 
@@ -344,7 +341,7 @@ def validate_order(
 def _duplicate_unresolved(*, customer, exchange, market_id, outcome, side, price, size) -> OrderIntent | None:
     return OrderIntent.objects.filter(
         customer=customer, exchange=exchange, market_native_id=market_id, outcome__iexact=outcome, side=side,
-        price=price, size=size, status__in=UNRESOLVED,
+        price=price, size=size, status__in=OrderIntent.UNRESOLVED_STATUSES,
     ).first()
 
 
@@ -625,7 +622,7 @@ def _safe_delay(task, *args, countdown: float = 0) -> None:
 
 
 def _mark_needs_review(intent: OrderIntent, note: str) -> None:
-    OrderIntent.objects.filter(pk=intent.pk, status__in=UNRESOLVED).update(
+    OrderIntent.objects.filter(pk=intent.pk, status__in=OrderIntent.UNRESOLVED_STATUSES).update(
         status=OrderIntent.Status.NEEDS_REVIEW, resolved_at=_now(), next_check_at=None, reconcile_note=note[:4000],
     )
 
@@ -784,7 +781,7 @@ def orders_to_cancel(
     market_native_id: str = "",
 ):
     """The live orders a cancel would touch (the confirmation step lists exactly these)."""
-    qs = Order.objects.filter(status__in=[Order.Status.PENDING, Order.Status.OPEN, Order.Status.PARTIALLY_FILLED])
+    qs = Order.objects.filter(status__in=Order.CANCELLABLE_STATUSES)
     if customer is not None:
         qs = qs.filter(customer=customer)
     if order_ids is not None:

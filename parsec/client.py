@@ -16,6 +16,7 @@ import base64
 import email.utils
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -90,17 +91,22 @@ def _encode_credentials(credentials: dict) -> str:
 
 
 def _retry_after(header: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (seconds or an HTTP date). A value we cannot
+    read (``1.5s``, ``inf``, a broken date) counts as absent: the retry policy's own backoff applies,
+    and a response that carries one is judged by its status alone."""
     if not header:
         return None
     try:
-        return max(0.0, float(header))
+        seconds = float(header)
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(header)
-        if parsed is None:
+        try:
+            parsed = email.utils.parsedate_to_datetime(header)
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
-        return max(0.0, (parsed - datetime.now(UTC)).total_seconds())
+        seconds = (parsed - datetime.now(UTC)).total_seconds()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 class ParsecClient:

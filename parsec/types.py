@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
+from core.money import base_units_from_usdc, usdc_from_base_units
+
 Side = Literal["buy", "sell"]
 OrderType = Literal["gtc", "ioc", "fok", "gtd"]
 OrderStatus = Literal["pending", "open", "filled", "partially_filled", "cancelled", "rejected"]
@@ -375,9 +377,6 @@ class Position:
         )
 
 
-USDC_BASE_UNITS_PER_CENT = 10_000
-
-
 @dataclass(frozen=True)
 class Balance:
     """One exchange's cash balance in USDC base units (6 decimals).
@@ -392,7 +391,7 @@ class Balance:
 
     @property
     def usdc(self) -> Decimal | None:
-        return None if self.usdc_base_units is None else Decimal(self.usdc_base_units) / Decimal(1_000_000)
+        return usdc_from_base_units(self.usdc_base_units)
 
     @classmethod
     def from_wire(cls, data: dict, *, exchange: str) -> Balance:
@@ -403,7 +402,7 @@ class Balance:
             if exchange == "polymarket":
                 units = int(Decimal(str(value)))
             elif exchange == "kalshi":
-                units = int(Decimal(str(value)) * USDC_BASE_UNITS_PER_CENT)
+                units = base_units_from_usdc(Decimal(str(value)).scaleb(-2))  # cents
         return cls(exchange=exchange, usdc_base_units=units, raw=raw_payload(data))
 
 

@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+BAD_ROWS_RECORDED = 50
+
 
 @dataclass
 class SyncReport:
@@ -42,11 +44,22 @@ class SyncReport:
     errors: list[dict] = field(default_factory=list)
     steps_ok: int = 0
     latest_activity: datetime | None = None
+    bad_rows: int = 0
 
     def add(self, result: UpsertResult) -> UpsertResult:
+        """Count what a write did; each row the database refused is an error of the run, with its
+        id and Parsec's payload (the first ``BAD_ROWS_RECORDED`` in full, then a count)."""
         self.created += result.created
         self.updated += result.updated
         self.unchanged += result.unchanged
+        for bad in result.rejected:
+            logger.warning("sync skipped a %s row Parsec sent (%s): %s", bad.model, bad.id, bad.error)
+            self.bad_rows += 1
+            if self.bad_rows <= BAD_ROWS_RECORDED:
+                self.errors.append({
+                    "step": bad.model, "code": "bad_row", "id": bad.id, "error": bad.error, "payload": bad.payload,
+                    "at": timezone.now().isoformat(),
+                })
         return result
 
     def fail(self, step: str, exc: BaseException) -> None:
@@ -88,6 +101,11 @@ def recording(run: SyncRun) -> Iterator[SyncReport]:
 
 
 def _finish(run: SyncRun, report: SyncReport, calls: calllog.CallCount) -> None:
+    if report.bad_rows > BAD_ROWS_RECORDED:
+        report.errors.append({
+            "step": "run", "code": "bad_row", "error": f"{report.bad_rows - BAD_ROWS_RECORDED} more rows refused (not listed)",
+            "at": timezone.now().isoformat(),
+        })
     if not report.errors:
         status = SyncRun.Status.SUCCEEDED
     elif report.steps_ok:
@@ -106,7 +124,8 @@ def _finish(run: SyncRun, report: SyncReport, calls: calllog.CallCount) -> None:
 
 def advance_progress(run: SyncRun, *, done: int) -> None:
     total = run.progress_total
-    SyncRun.objects.filter(pk=run.pk).update(progress_done=min(done, total) if total is not None else done)
+    run.progress_done = min(done, total) if total is not None else done  # _finish writes it again
+    SyncRun.objects.filter(pk=run.pk).update(progress_done=run.progress_done)
 
 
 def call_parsec(report: SyncReport, step: str, fetch: Callable[[], T]) -> T | None:

@@ -26,9 +26,10 @@ from customers import sync as customers_sync
 from customers.enums import TRADING_EXCHANGES
 from customers.models import Customer, ExchangeLink
 from orders import sync as orders_sync
-from orders.models import Order
+from orders.selectors import live_orders
 from parsec import types
 from parsec.client import ParsecClient, get_client
+from parsec.errors import NotFound
 from sync.models import SyncRun
 from sync.report import ReadDigests, SyncReport, advance_progress, call_parsec, recording
 
@@ -45,7 +46,7 @@ def sync_users(*, run: SyncRun, client: ParsecClient | None = None) -> SyncRun:
     """Every end-user through the builder users list, following the keyset cursor to the end.
 
     Customers the complete list no longer shows are marked deactivated (Parsec lists active
-    users only); that happens only when every page was read.
+    users only); that happens only when every page was read, and see ``_deactivate_unlisted``.
     """
     client = client or get_client()
     now = timezone.now()
@@ -65,11 +66,45 @@ def sync_users(*, run: SyncRun, client: ParsecClient | None = None) -> SyncRun:
                 complete = True
                 break
             cursor = page.next_cursor
-        if complete:
-            gone = Customer.objects.filter(status=Customer.Status.ACTIVE).exclude(parsec_customer_id__in=seen) if len(seen) < 50_000 else None
-            if gone is not None:
-                report.updated += gone.update(status=Customer.Status.DEACTIVATED, deactivated_at=now, last_synced_at=now)
+        if complete and len(seen) < 50_000:
+            _deactivate_unlisted(client, report, seen=seen, started=now)
     return run
+
+
+_GONE = object()
+
+
+def _deactivate_unlisted(client: ParsecClient, report: SyncReport, *, seen: set[uuid.UUID], started: datetime) -> None:
+    """Deactivate the active customers the complete list did not show, once a second read says so.
+
+    The list is ordered by external id and read page by page, so an end-user created while the
+    sync was paging (say by an operator in the admin) may sort behind the cursor and be missing
+    although active. Customers first mirrored after this run started are not judged by it; each
+    other missing one is read again (``GET /builder/users/{id}``): gone (404) or deactivated, it is
+    marked; still active, it is kept and mirrored from that read; a failed read decides nothing.
+    """
+    unlisted = (
+        Customer.objects.filter(status=Customer.Status.ACTIVE, first_seen_at__lt=started)
+        .exclude(parsec_customer_id__in=seen).order_by("pk").values_list("pk", "parsec_customer_id")
+    )
+    gone = []
+    for pk, parsec_id in unlisted:
+        def read(customer_id=str(parsec_id)):
+            try:
+                return client.get_user(customer_id=customer_id)
+            except NotFound:
+                return _GONE
+
+        user = call_parsec(report, f"user {parsec_id}", read)
+        if user is _GONE or (user is not None and (user.status or "").lower() in customers_sync.DEACTIVATED_STATUSES):
+            gone.append(pk)
+        elif user is not None:
+            report.add(customers_sync.upsert_users([user], now=timezone.now()))
+    if gone:
+        now = timezone.now()
+        report.updated += Customer.objects.filter(pk__in=gone, status=Customer.Status.ACTIVE).update(
+            status=Customer.Status.DEACTIVATED, deactivated_at=now, last_synced_at=now,
+        )
 
 
 # --- markets -----------------------------------------------------------------------------
@@ -216,9 +251,7 @@ def sync_orders(*, client: ParsecClient, customer: Customer, exchange: str, sinc
     if listed is None:
         return False
     seen = {o.id for o in listed}
-    live = list(
-        Order.objects.filter(customer=customer, exchange=exchange, status__in=list(Order.LIVE_STATUSES)).values_list("parsec_order_id", flat=True)
-    )
+    live = list(live_orders(customer=customer, exchange=exchange).values_list("parsec_order_id", flat=True))
     polled, ok = [], True
     for order_id in (oid for oid in live if oid not in seen):
         got = call_parsec(
@@ -259,7 +292,7 @@ def sync_fills(*, client: ParsecClient, customer: Customer, exchange: str, repor
     result = report.add(upsert(orders_sync.FILL_SPEC, rows))
     if result.created:
         report.saw_activity(max((f.created_at for f in fills if f.created_at), default=None))
-    digests.settle("fills", digest, complete=all(row["order_id"] and row["market_id"] for row in rows))
+    digests.settle("fills", digest, complete=not result.rejected and all(row["order_id"] and row["market_id"] for row in rows))
     return True
 
 
@@ -277,6 +310,6 @@ def sync_positions(*, client: ParsecClient, customer: Customer, exchange: str, r
         return True
     now = timezone.now()
     rows = orders_sync.position_rows(positions, customer=customer, exchange=exchange, now=now)
-    report.add(orders_sync.replace_positions(rows, customer=customer, exchange=exchange, now=now))
-    digests.settle("positions", digest, complete=all(row["market_id"] for row in rows))
+    result = report.add(orders_sync.replace_positions(rows, customer=customer, exchange=exchange, now=now))
+    digests.settle("positions", digest, complete=not result.rejected and all(row["market_id"] for row in rows))
     return True

@@ -1,109 +1,21 @@
 """Shared fixtures: personas for the three roles and a real sandbox process.
 
-The sandbox runs as its own process (``manage.py parsec_sandbox``) on a free port
-with its own SQLite file, exactly as an operator starts it; tests reach it over
+The sandbox runs as its own process (``manage.py parsec_sandbox``, see tests/sandbox_client.py)
+on a free port with its own SQLite file, exactly as an operator starts it; tests reach it over
 HTTP, through the official SDK or through our gateway.
 """
 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-from dataclasses import dataclass
+import uuid
 from pathlib import Path
 
 import pytest
-import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-SANDBOX_ADMIN_KEY = "sandbox-admin-test-key"
-SANDBOX_BUILDER_KEY = "pk_sandbox_demo_builder_key"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class SandboxProcess:
-    base_url: str
-    builder_key: str
-    admin_key: str
-    process: subprocess.Popen
-    log_path: Path
-    database: Path | None = None  # its SQLite file
-
-    def control(self, method: str, path: str, **kwargs) -> requests.Response:
-        """Call the sandbox control plane (/_sandbox/...)."""
-        headers = {"X-Sandbox-Admin-Key": self.admin_key, **kwargs.pop("headers", {})}
-        response = requests.request(method, f"{self.base_url}/_sandbox/{path.lstrip('/')}", headers=headers, timeout=30, **kwargs)
-        response.raise_for_status()
-        return response
-
-    def mine(self) -> dict:
-        """Mine the sandbox chain now (what the sandbox queued goes into a block): no waiting for its cadence."""
-        return self.control("POST", "chain/mine").json()
-
-    def sdk(self, **kwargs):
-        import parsec_api
-
-        kwargs.setdefault("max_retries", 0)
-        return parsec_api.ParsecAPI(api_key=self.builder_key, base_url=self.base_url, **kwargs)
-
-
-def mine_chain(base_url: str, admin_key: str) -> dict:
-    """Mine the chain of the sandbox at ``base_url`` now (for tests that only have the settings)."""
-    response = requests.post(f"{base_url}/_sandbox/chain/mine", headers={"X-Sandbox-Admin-Key": admin_key}, timeout=60)
-    response.raise_for_status()
-    return response.json()
-
-
-def start_sandbox(tmp_dir: Path, *, seed: int = 7, extra_env: dict | None = None, database: Path | None = None,
-                  reset: bool = True) -> SandboxProcess:
-    """A sandbox process on a free port; ``database`` and ``reset=False`` restart one on its old file."""
-    port = free_port()
-    log_path = tmp_dir / f"sandbox-{port}.log"
-    database = database or tmp_dir / f"sandbox-{port}.sqlite3"
-    env = {
-        **os.environ,
-        "SANDBOX_DATABASE_URL": f"sqlite:///{database}",
-        "PARSEC_SANDBOX_ADMIN_KEY": SANDBOX_ADMIN_KEY,
-        "PYTHONUNBUFFERED": "1",
-        # Rate limits off unless a test turns them on (POST /_sandbox/limits); see tests/sandbox/test_ratelimit.py.
-        "SANDBOX_RATE_LIMITS_ENABLED": "false",
-        **(extra_env or {}),
-    }
-    log = open(log_path, "w")  # noqa: SIM115 (kept open for the process's life)
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "parsec_sandbox", "--port", str(port), "--seed", str(seed), *(["--reset"] if reset else [])],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"sandbox exited with {process.returncode}:\n{log_path.read_text()}")
-        try:
-            if requests.get(f"{base_url}/_sandbox/health", timeout=1).ok:
-                return SandboxProcess(base_url, SANDBOX_BUILDER_KEY, SANDBOX_ADMIN_KEY, process, log_path, database)
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"sandbox did not become healthy:\n{log_path.read_text()}")
-
-
-def stop_sandbox(sandbox: SandboxProcess) -> None:
-    sandbox.process.terminate()
-    try:
-        sandbox.process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        sandbox.process.kill()
+from tests.sandbox_client import ROOT, SandboxProcess, start_sandbox, stop_sandbox
 
 
 @pytest.fixture
@@ -140,6 +52,81 @@ def parsec_settings(settings, sandbox):
     settings.PARSEC_API_BASE_URL = sandbox.base_url
     settings.PARSEC_API_KEY = sandbox.builder_key
     return settings
+
+
+# --- Trading: a customer ready to trade, a real end-user at the sandbox, one-shot faults ---------
+
+@pytest.fixture
+def trading_customer(db):
+    """An active customer linked to both exchanges with 1,000 USDC on each (mirror rows only)."""
+    from tests import factories as f
+
+    customer = f.customer()
+    for exchange in ("polymarket", "kalshi"):
+        f.ExchangeLinkFactory(customer=customer, exchange=exchange)
+        f.balance(customer, exchange, "1000")
+    return customer
+
+
+@pytest.fixture
+def capture_enqueues(monkeypatch) -> list[tuple[str, tuple, float]]:
+    """Record the hints the services give the broker instead of sending them (tests run the
+    reconciliation themselves, at the moment they choose)."""
+    from orders import services
+
+    sent: list[tuple[str, tuple, float]] = []
+    monkeypatch.setattr(services, "_safe_delay", lambda task, *args, countdown=0: sent.append((task.name, args, countdown)))
+    return sent
+
+
+@pytest.fixture
+def sandbox_customer(parsec_settings, transactional_db):
+    """A fresh end-user at the sandbox, onboarded (managed) to Polymarket and (self) to Kalshi,
+    mirrored with its balances; plus the sandbox's active binary markets in the catalogue."""
+    from parsec.client import get_client
+    from tests.sandbox_client import sync_catalogue, sync_one_customer
+
+    client = get_client()
+    user = client.create_user(external_id=f"trading-test-{uuid.uuid4().hex[:10]}", email="t@example.com")
+    client.onboard(customer_id=user.customer_id, exchange="polymarket", mode="managed")
+    sync_catalogue()
+    customer = sync_one_customer(user.customer_id)
+    assert customer.exchange_links.filter(exchange="polymarket").exists()
+    assert customer.balance_snapshots.filter(exchange="polymarket").exists()
+    return customer
+
+
+@pytest.fixture
+def fault(sandbox, sandbox_customer):
+    """Inject one fault on this customer's next order creation (and clear it afterwards)."""
+    ids = []
+
+    def inject(kind: str, **extra):
+        rule = sandbox.control("POST", "faults", json={
+            "kind": kind, "endpoint": "orders.create", "customer_id": str(sandbox_customer.parsec_customer_id),
+            "count": 1, **extra,
+        }).json()
+        ids.append(rule["id"])
+
+    yield inject
+    for rule_id in ids:
+        sandbox.control("DELETE", f"faults/{rule_id}")
+
+
+@pytest.fixture
+def escrow_settings(parsec_settings, sandbox):
+    parsec_settings.PARSEC_SANDBOX_ADMIN_KEY = sandbox.admin_key
+    return parsec_settings
+
+
+@pytest.fixture
+def alice(escrow_settings):
+    """The sandbox's demo end-user whose wallet the sandbox signs for, mirrored with the catalogue."""
+    from tests.fee_escrow import demo_customer
+    from tests.sandbox_client import sync_catalogue
+
+    sync_catalogue()
+    return demo_customer()
 
 
 # --- Personas -----------------------------------------------------------------

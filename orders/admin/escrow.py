@@ -14,8 +14,14 @@ from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
 
 from core.admin import ReadOnlyAdminMixin
+from core.formatting import plain
+from core.money import usdc_from_base_units
 from orders import escrow, fees
 from orders.models import FeeEscrowRecord
+
+
+def _usdc(base_units: int | None) -> str:
+    return plain(usdc_from_base_units(base_units or 0))
 
 
 class FlaggedFilter(admin.SimpleListFilter):
@@ -58,19 +64,19 @@ class FeeEscrowRecordAdmin(ReadOnlyAdminMixin, ModelAdmin):
 
     @display(description="Fee (USDC)")
     def fee(self, obj):
-        return fees.usdc(obj.fee_base_units)
+        return _usdc(obj.fee_base_units)
 
     @display(description="Affiliate")
     def affiliate(self, obj):
-        return fees.usdc(obj.affiliate_base_units)
+        return _usdc(obj.affiliate_base_units)
 
     @display(description="Treasury")
     def treasury(self, obj):
-        return fees.usdc(obj.treasury_base_units)
+        return _usdc(obj.treasury_base_units)
 
     @display(description="Refunded")
     def refund(self, obj):
-        return fees.usdc(obj.refund_base_units)
+        return _usdc(obj.refund_base_units)
 
     @display(description="Check", label={"matches": "success", "differs": "danger", "unchecked": "info"})
     def flag(self, obj):
@@ -128,7 +134,7 @@ class FeeEscrowRecordAdmin(ReadOnlyAdminMixin, ModelAdmin):
             example = fees.fee_for_config(config=config, price=Decimal("0.55"), size=Decimal("100"))
         return TemplateResponse(request, "orders/escrow/configuration.html", {
             **self.admin_site.each_context(request), "opts": FeeEscrowRecord._meta, "config": config, "error": error,
-            "example_fee": fees.usdc(example) if example is not None else None,
-            "min_fee": fees.usdc(config.min_fee_usdc) if config else None,
+            "example_fee": _usdc(example) if example is not None else None,
+            "min_fee": _usdc(config.min_fee_usdc) if config else None,
             "title": "Fee escrow configuration (from Parsec)",
         })

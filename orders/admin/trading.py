@@ -182,7 +182,7 @@ class OrderIntentAdmin(TradingAdminMixin, ModelAdmin):
 
         return self.render_page(request, "orders/trading/intent_detail.html", {
             "intent": intent, "status_message": intent_status_message(intent),
-            "can_reconcile": intent.status in services.UNRESOLVED and request.user.has_perm("orders.reconcile_intent"),
+            "can_reconcile": intent.status in OrderIntent.UNRESOLVED_STATUSES and request.user.has_perm("orders.reconcile_intent"),
             "can_send": intent.status == OrderIntent.Status.NEW and request.user.has_perm("orders.place_order"),
         }, title=f"Order intent {str(intent.key)[:8]}")
 

@@ -9,14 +9,14 @@ from django.utils import timezone
 
 from customers import selectors as customer_selectors
 from customers.filters import BalanceSnapshotFilterSet, CustomerFilterSet
-from customers.models import BalanceSnapshot, ExchangeLink
+from customers.models import BalanceSnapshot
 from orders import selectors as order_selectors
 from orders.filters import FillFilterSet, MarketFilterSet, OrderFilterSet, PositionFilterSet
 from orders.models import Fill, Market, Order, Position
-from sync import selectors as sync_selectors
 from sync.filters import SyncRunFilterSet
 from sync.models import SyncRun
-from tests.admin.mirror_data import build_mirror
+from tests import factories as f
+from tests.factories import mirror_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +29,7 @@ def pks(filterset_class, queryset, **data) -> set[int]:
 
 @pytest.fixture
 def mirror():
-    return build_mirror(3)
+    return mirror_rows(3)
 
 
 def test_customer_is_named_by_id_parsec_id_or_external_id(mirror):
@@ -86,7 +86,7 @@ def test_fill_filters_by_parsec_order_id_and_position_by_open(mirror):
 
 def test_customer_filters_search_exchange_and_market_search(mirror):
     customer = mirror["customers"][0]
-    ExchangeLink.objects.create(customer=customer, exchange="kalshi", mode="self")
+    f.ExchangeLinkFactory(customer=customer, exchange="kalshi", mode="self")
     assert pks(CustomerFilterSet, customer_selectors.customer_list(), exchange="kalshi") == {customer.pk}
     assert pks(CustomerFilterSet, customer_selectors.customer_list(), q=customer.email.upper()) == {customer.pk}
     market = mirror["markets"][2]
@@ -106,21 +106,12 @@ def test_balance_and_sync_run_filters(mirror):
 def test_latest_balances_gives_the_newest_snapshot_per_exchange(mirror, django_assert_num_queries):
     customer = mirror["customers"][0]
     now = timezone.now()
-    newest_poly = BalanceSnapshot.objects.create(customer=customer, exchange="polymarket", usdc_base_units=7, taken_at=now)
-    BalanceSnapshot.objects.create(customer=customer, exchange="kalshi", usdc_base_units=1, taken_at=now - timedelta(days=1))
-    newest_kalshi = BalanceSnapshot.objects.create(customer=customer, exchange="kalshi", usdc_base_units=2, taken_at=now)
+    newest_poly = f.BalanceSnapshotFactory(customer=customer, exchange="polymarket", usdc_base_units=7, taken_at=now)
+    f.BalanceSnapshotFactory(customer=customer, exchange="kalshi", usdc_base_units=1, taken_at=now - timedelta(days=1))
+    newest_kalshi = f.BalanceSnapshotFactory(customer=customer, exchange="kalshi", usdc_base_units=2, taken_at=now)
     with django_assert_num_queries(1):
         latest = customer_selectors.latest_balances(customer=customer)
     assert {snap.pk for snap in latest} == {newest_poly.pk, newest_kalshi.pk}
-
-
-def test_latest_sync_runs_gives_one_row_per_kind(mirror):
-    now = timezone.now()
-    SyncRun.objects.create(kind="users", started_at=now - timedelta(hours=1))
-    newest_users = SyncRun.objects.create(kind="users", started_at=now)
-    latest = sync_selectors.latest_sync_runs()
-    assert sorted(run.kind for run in latest) == ["customer-full", "users"]
-    assert newest_users in latest
 
 
 def test_live_orders_are_the_not_terminal_ones(mirror):
@@ -128,5 +119,3 @@ def test_live_orders_are_the_not_terminal_ones(mirror):
     Order.objects.filter(pk=second.pk).update(status=Order.Status.CANCELLED)
     assert list(order_selectors.live_orders(customer=first.customer, exchange="kalshi")) == [first]
     assert not order_selectors.live_orders(customer=second.customer, exchange="kalshi").exists()
-    by_id = order_selectors.markets_by_order_market_id(exchange="kalshi", market_ids=[first.market_native_id, "nope"])
-    assert by_id == {first.market_native_id: first.market}

@@ -13,7 +13,7 @@ from core.admin import CappedCountPaginator
 from customers.models import Customer
 from orders.models import Order
 from sync.models import SyncRun
-from tests.admin.mirror_data import build_mirror
+from tests.factories import mirror_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -45,10 +45,10 @@ def count_queries(client, url: str) -> int:
 
 @pytest.mark.parametrize("label", sorted(CHANGELISTS))
 def test_changelist_query_count_does_not_grow_with_rows(operator_client, label):
-    build_mirror(3)
+    mirror_rows(3)
     url = changelist(label)
     small = count_queries(operator_client, url)
-    build_mirror(40)
+    mirror_rows(40)
     large = count_queries(operator_client, url)
     assert large == small, f"{label}: {small} queries with 3 rows, {large} with 43"
     assert large == CHANGELISTS[label], f"{label}: {large} queries, pinned at {CHANGELISTS[label]}"
@@ -56,7 +56,7 @@ def test_changelist_query_count_does_not_grow_with_rows(operator_client, label):
 
 @pytest.mark.parametrize("label", sorted(CHANGELISTS))
 def test_compliance_reads_every_mirror_list(reviewer_client, label):
-    build_mirror(2)
+    mirror_rows(2)
     assert reviewer_client.get(changelist(label)).status_code == 200
 
 
@@ -68,7 +68,7 @@ def test_staff_without_a_role_is_refused(client, django_user_model, label):
 
 
 def test_detail_pages_render_read_only_for_every_mirrored_model(operator_client):
-    data = build_mirror(1)
+    data = mirror_rows(1)
     order = data["orders"][0]
     objects = {
         "customers.customer": order.customer, "customers.wallet": order.customer.wallets.get(),
@@ -90,14 +90,14 @@ def test_detail_pages_render_read_only_for_every_mirrored_model(operator_client)
 
 
 def test_order_list_shows_market_titles_and_links_to_the_customer(operator_client):
-    order = build_mirror(1)["orders"][0]
+    order = mirror_rows(1)["orders"][0]
     content = operator_client.get(changelist("orders.order")).content.decode()
     assert order.market.question in content
     assert reverse("admin:customers_customer_change", args=[order.customer_id]) in content
 
 
 def test_customer_page_links_across_to_orders_fills_positions_and_balances(operator_client):
-    customer = build_mirror(1)["customers"][0]
+    customer = mirror_rows(1)["customers"][0]
     content = operator_client.get(reverse("admin:customers_customer_change", args=[customer.pk])).content.decode()
     for label in ("orders.order", "orders.fill", "orders.position", "customers.balancesnapshot"):
         assert f"{changelist(label)}?customer={customer.pk}" in content, label
@@ -105,7 +105,7 @@ def test_customer_page_links_across_to_orders_fills_positions_and_balances(opera
 
 
 def test_the_customer_filter_keeps_only_that_customers_rows(operator_client):
-    data = build_mirror(3)
+    data = mirror_rows(3)
     wanted = data["customers"][1]
     for label in ("orders.order", "orders.fill", "orders.position", "customers.balancesnapshot"):
         response = operator_client.get(changelist(label), {"customer": wanted.external_id})
@@ -115,7 +115,7 @@ def test_the_customer_filter_keeps_only_that_customers_rows(operator_client):
 
 
 def test_status_market_and_date_range_filters_narrow_the_order_list(operator_client):
-    data = build_mirror(3)
+    data = mirror_rows(3)
     first, second, third = data["orders"]
     Order.objects.filter(pk=third.pk).update(status=Order.Status.FILLED, filled=third.size)
 
@@ -142,7 +142,7 @@ def test_an_invalid_filter_value_is_reported_not_a_crash(operator_client):
 
 
 def test_search_finds_a_customer_by_parsec_id_and_an_order_by_its_id(operator_client):
-    data = build_mirror(3)
+    data = mirror_rows(3)
     customer, order = data["customers"][2], data["orders"][0]
     response = operator_client.get(changelist("customers.customer"), {"q": str(customer.parsec_customer_id)})
     assert [c.pk for c in response.context["cl"].result_list] == [customer.pk]
@@ -152,7 +152,7 @@ def test_search_finds_a_customer_by_parsec_id_and_an_order_by_its_id(operator_cl
 
 def test_list_count_is_capped_not_a_full_count(operator_client, monkeypatch):
     monkeypatch.setattr(CappedCountPaginator, "count_cap", 5)
-    build_mirror(12)
+    mirror_rows(12)
     with CaptureQueriesContext(connection) as queries:
         response = operator_client.get(changelist("orders.order"), {"exchange": "kalshi"})
     counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
@@ -163,7 +163,7 @@ def test_list_count_is_capped_not_a_full_count(operator_client, monkeypatch):
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="pg_class estimate is PostgreSQL's")
 def test_unfiltered_count_above_the_cap_uses_the_planner_estimate(operator_client, monkeypatch):
     monkeypatch.setattr(CappedCountPaginator, "count_cap", 5)
-    build_mirror(30)
+    mirror_rows(30)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE orders_order")
     response = operator_client.get(changelist("orders.order"))
@@ -189,7 +189,7 @@ def test_sync_progress_fragment_needs_a_role(client, django_user_model):
 
 
 def test_compliance_cannot_trigger_a_sync(reviewer_client):
-    customer = build_mirror(1)["customers"][0]
+    customer = mirror_rows(1)["customers"][0]
     start = reverse("admin:sync_syncrun_start")
     assert reviewer_client.get(reverse("admin:customers_customer_sync_now", args=[customer.pk])).status_code == 403
     assert reviewer_client.get(start, {"customer": customer.pk}).status_code == 403
@@ -201,7 +201,7 @@ def test_compliance_cannot_trigger_a_sync(reviewer_client):
 def test_sync_now_records_an_on_demand_run_audits_it_and_opens_its_progress(operator_client, operator):
     from audit.models import AuditEvent
 
-    customer = build_mirror(1)["customers"][0]
+    customer = mirror_rows(1)["customers"][0]
     button = operator_client.get(reverse("admin:customers_customer_sync_now", args=[customer.pk]))
     start = reverse("admin:sync_syncrun_start")
     assert button.status_code == 302 and button["Location"] == f"{start}?customer={customer.pk}"
@@ -221,7 +221,7 @@ def test_sync_now_records_an_on_demand_run_audits_it_and_opens_its_progress(oper
 
 
 def test_bulk_sync_action_starts_one_run_per_selected_customer(operator_client):
-    customers = build_mirror(2)["customers"]
+    customers = mirror_rows(2)["customers"]
     response = operator_client.post(
         changelist("customers.customer"), {"action": "sync_selected", "_selected_action": [c.pk for c in customers]},
     )

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from audit.models import AuditEvent
+from tests import factories as f
 from tests.api.conftest import new_key
-from tests.compliance import factories as f
 
 pytestmark = pytest.mark.django_db
 

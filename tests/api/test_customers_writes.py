@@ -7,7 +7,6 @@ import pytest
 from audit.models import AuditEvent
 from sync.models import SyncRun
 from tests.api.conftest import new_key
-from tests.orders.trading_fixtures import *  # noqa: F403
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -16,7 +16,6 @@ from audit.models import AuditEvent
 from customers.models import Customer, ExchangeLink
 from parsec.client import get_client
 from tests.api.conftest import new_key
-from tests.orders.trading_fixtures import *  # noqa: F403
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

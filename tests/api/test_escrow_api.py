@@ -18,10 +18,10 @@ from audit.models import AuditEvent
 from orders import escrow, fees
 from orders.models import FeeEscrowRecord, Market, OrderIntent
 from parsec.client import get_client
+from tests import factories as f
 from tests.api.conftest import new_key
-from tests.conftest import mine_chain
-from tests.orders.test_escrow import signed_by
-from tests.orders.trading_fixtures import make_customer, sync_catalogue, sync_one_customer
+from tests.fee_escrow import signed_by
+from tests.sandbox_client import mine_chain, sync_catalogue, sync_one_customer
 
 PLACE = "/api/order-intents/place/"
 PRICE, SIZE = "0.05", "10"
@@ -145,7 +145,7 @@ def test_escrow_config_is_read_from_parsec(compliance_api, alice):
 @pytest.fixture
 def records(db):
     now = timezone.now()
-    customers = [make_customer(), make_customer()]
+    customers = [f.customer(), f.customer()]
     rows = []
     for i in range(60):
         rows.append(FeeEscrowRecord(

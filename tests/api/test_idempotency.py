@@ -15,8 +15,8 @@ from rest_framework.test import APIRequestFactory
 from api import idempotency
 from api.models import IdempotencyRecord
 from orders.models import Order
-from tests.admin.mirror_data import build_mirror
 from tests.api.conftest import new_key
+from tests.factories import mirror_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +25,7 @@ PLACE = "/api/order-intents/place/"
 
 @pytest.fixture
 def filled_order(db):
-    order = build_mirror(1)["orders"][0]
+    order = mirror_rows(1)["orders"][0]
     Order.objects.filter(pk=order.pk).update(status=Order.Status.FILLED, filled=order.size)
     return order
 

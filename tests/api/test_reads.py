@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from customers.models import BalanceSnapshot
-from tests.admin.mirror_data import build_mirror
+from tests.factories import mirror_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +27,7 @@ PINNED_QUERIES = {
 
 @pytest.fixture
 def mirror(db):
-    return build_mirror(60)
+    return mirror_rows(60)
 
 
 def _queries(client, url: str) -> tuple[int, dict]:

@@ -8,6 +8,7 @@ from django.urls import get_resolver
 
 from api.models import ApiToken
 from audit.models import AuditEvent
+from tests.api.routes import api_routes
 
 pytestmark = pytest.mark.django_db
 
@@ -33,28 +34,11 @@ def test_every_api_route_is_in_the_schema(schema):
     routes = set()
     for pattern in get_resolver().url_patterns:
         if str(pattern.pattern) == "api/":
-            for route in _walk(pattern.url_patterns):
+            for route in api_routes(pattern.url_patterns):
                 routes.add(route)
     undocumented = {r for r in routes if r not in documented and not r.endswith(("/schema", "/docs")) and "[" not in r}
     assert not undocumented, undocumented
     assert len(documented) >= 20
-
-
-def _walk(patterns, prefix="/api/"):
-    import re
-
-    from django.urls import URLPattern, URLResolver
-
-    for entry in patterns:
-        if isinstance(entry, URLResolver):
-            yield from _walk(entry.url_patterns, prefix + str(entry.pattern))
-        elif isinstance(entry, URLPattern):
-            route = str(entry.pattern).lstrip("^").rstrip("$")
-            route = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", route)
-            route = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route)
-            if "format" in route:
-                continue
-            yield (prefix + route).replace("\\", "").rstrip("/").replace("{pk}", "{id}")
 
 
 def test_every_operation_documents_its_errors_and_every_write_its_idempotency_key(schema):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.admin.mirror_data import build_mirror
+from tests.factories import mirror_rows
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,7 +37,7 @@ def test_schemathesis_finds_nothing(live_server, parsec_settings, tmp_path):
     if not postgres and not os.environ.get("API_SCHEMATHESIS"):
         pytest.skip("runs in the PostgreSQL pass of CI (set API_SCHEMATHESIS=1 to run it on SQLite)")
 
-    build_mirror(5)
+    mirror_rows(5)
     _, plain = issue_token(name="schemathesis", role="Operations", throttle_rate="100000/min")
     command = [
         sys.executable, "-m", "schemathesis.cli", "--config-file", str(CONFIG), "run", f"{live_server.url}/api/schema/",

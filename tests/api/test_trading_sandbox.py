@@ -9,8 +9,8 @@ import pytest
 from audit.models import AuditEvent
 from orders import messages
 from orders.models import Market, OrderIntent
+from tests import factories as f
 from tests.api.conftest import new_key
-from tests.orders.trading_fixtures import *  # noqa: F403
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -110,9 +110,8 @@ def test_a_parsec_refusal_has_the_admins_code_and_message(ops_api, sandbox_custo
 
     # Linked locally, never onboarded at Parsec: Parsec answers 403 credentials_required.
     ExchangeLink.objects.get_or_create(customer=sandbox_customer, exchange="kalshi", defaults={"mode": "self"})
-    from tests.orders.trading_fixtures import make_balance
 
-    make_balance(sandbox_customer, "kalshi", "1000")
+    f.balance(sandbox_customer, "kalshi", "1000")
     market = Market.objects.filter(exchange="kalshi", market_type="binary", status="active").order_by("pk").first()
     response = ops_api.post(PLACE, resting_buy(sandbox_customer, market=market.parsec_id), format="json",
                             HTTP_IDEMPOTENCY_KEY=new_key())

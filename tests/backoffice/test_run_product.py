@@ -10,7 +10,7 @@ import time
 
 import requests
 
-from tests.conftest import ROOT, free_port
+from tests.sandbox_client import ROOT, free_port
 
 
 def _embedded_env(tmp_path) -> dict:

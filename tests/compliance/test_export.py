@@ -14,8 +14,7 @@ from django.urls import reverse
 from audit.models import AuditEvent
 from audit.services import record_action
 from compliance.exports import safe_cell
-from customers.models import BalanceSnapshot
-from tests.compliance import factories as f
+from tests import factories as f
 
 pytestmark = pytest.mark.django_db
 
@@ -91,8 +90,8 @@ def test_a_large_export_streams_every_row(reviewer_client):
 
 def test_the_monthly_statement_adds_up_balances_volume_and_average_cost_pnl(reviewer_client):
     cust, mkt = f.customer(), f.market()
-    BalanceSnapshot.objects.create(customer=cust, exchange="polymarket", usdc_base_units=100_000_000, taken_at=at(28, month=2))
-    BalanceSnapshot.objects.create(customer=cust, exchange="polymarket", usdc_base_units=104_000_000, taken_at=at(30))
+    f.BalanceSnapshotFactory(customer=cust, exchange="polymarket", usdc_base_units=100_000_000, taken_at=at(28, month=2))
+    f.BalanceSnapshotFactory(customer=cust, exchange="polymarket", usdc_base_units=104_000_000, taken_at=at(30))
     f.fill(cust, mkt, side="buy", price="0.40", size="10", at=at(25, month=2))  # before the month: cost basis
     f.fill(cust, mkt, side="buy", price="0.60", size="10", at=at(3))  # average 0.50 on 20
     f.fill(cust, mkt, side="sell", price="0.80", size="5", at=at(20), fee="0.02")  # realises (0.80-0.50)*5 = 1.50

@@ -10,7 +10,7 @@ from django.urls import reverse
 from audit.models import AuditEvent
 from compliance import services
 from compliance.models import Alert, Review
-from tests.compliance import factories as f
+from tests import factories as f
 
 pytestmark = pytest.mark.django_db
 
@@ -109,3 +109,14 @@ def test_compliance_is_refused_every_trading_write(reviewer_client):
         url = reverse(name) + query
         assert reviewer_client.get(url).status_code == 403, name
         assert reviewer_client.post(url, {"customer": cust.pk, "reason": "x"}).status_code == 403, name
+
+
+def test_the_alert_queue_finds_a_customers_alerts_by_any_of_its_ids(reviewer_client):
+    mine = f.large_notional_alert()
+    other = f.large_notional_alert()
+    changelist = reverse("admin:compliance_alert_changelist")
+    for ref in (str(mine.customer.pk), str(mine.customer.parsec_customer_id), mine.customer.external_id):
+        listed = reviewer_client.get(changelist, {"q": ref}).context["cl"].result_list
+        assert [alert.pk for alert in listed] == [mine.pk], ref
+    by_title = reviewer_client.get(changelist, {"q": "large order"}).context["cl"].result_list
+    assert {alert.pk for alert in by_title} == {mine.pk, other.pk}

@@ -10,10 +10,9 @@ from django.utils import timezone
 
 from compliance.models import Alert
 from compliance.surveillance import run_surveillance
-from customers.models import Wallet
 from orders.models import Order
 from sync.models import SyncRun
-from tests.compliance import factories as f
+from tests import factories as f
 
 pytestmark = pytest.mark.django_db
 
@@ -42,7 +41,7 @@ def test_running_the_rules_again_after_another_sync_raises_nothing_twice():
     f.order(cust, mkt, price="0.50", size="20000", at=f.ago(minutes=5))  # 10,000 USDC without history
     first = run_surveillance()
     second = run_surveillance()
-    assert first.raised >= 1 and second.raised == 0
+    assert first.raised == Alert.objects.count() > 0 and second.raised == 0
     assert Alert.objects.filter(rule="large_notional").count() == 1
 
 
@@ -58,7 +57,8 @@ def test_order_shortly_before_the_market_resolves_is_flagged_but_not_one_placed_
     run_surveillance(rules=["pre_resolution"])
     [alert] = alerts("pre_resolution")
     assert alert.evidence[0]["id"] == late.pk and alert.severity == "high"
-    assert alert.figures["minutes_before_end"] in (39, 40)  # placed 10 min ago, ends in 30
+    late.refresh_from_db()
+    assert alert.figures["minutes_before_end"] == int((soon.end_date - late.created_at).total_seconds() // 60) == 39  # 10 min ago, ends in 30
 
 
 def test_high_order_to_cancel_ratio_needs_both_the_ratio_and_enough_orders(settings):
@@ -81,8 +81,8 @@ def test_high_order_to_cancel_ratio_needs_both_the_ratio_and_enough_orders(setti
 def test_two_customers_crossing_at_the_same_price_raise_one_alert_high_when_they_share_a_wallet():
     mkt = f.market()
     a, b, c = f.customer(), f.customer(), f.customer()
-    Wallet.objects.create(customer=a, address="0xAbC0000000000000000000000000000000000001")
-    Wallet.objects.create(customer=b, address="0xabc0000000000000000000000000000000000001")  # the same wallet
+    f.WalletFactory(customer=a, address="0xAbC0000000000000000000000000000000000001")
+    f.WalletFactory(customer=b, address="0xabc0000000000000000000000000000000000001")  # the same wallet
     buy = f.fill(a, mkt, side="buy", price="0.42", at=f.ago(seconds=30))
     sell = f.fill(b, mkt, side="sell", price="0.42", at=f.ago(seconds=10))
     f.fill(c, mkt, side="sell", price="0.43", at=f.ago(seconds=10))  # another price: not a cross

@@ -12,13 +12,9 @@ from django.utils import timezone
 
 from customers.models import BalanceSnapshot, Customer, ExchangeLink, allowance_columns, scrub_user_payload
 from sync.models import SyncRun
+from tests import factories as f
 
 pytestmark = pytest.mark.django_db
-
-
-def make_customer(**overrides) -> Customer:
-    fields = {"parsec_customer_id": uuid.uuid4(), "external_id": f"ext-{uuid.uuid4().hex[:8]}"}
-    return Customer.objects.create(**(fields | overrides))
 
 
 def test_scrub_user_payload_drops_the_key_and_keeps_only_its_last_four():
@@ -53,7 +49,7 @@ def test_database_refuses_the_api_key_even_through_bulk_create():
 
 
 def test_database_refuses_the_api_key_through_update():
-    customer = make_customer(raw={"tier": "free"})
+    customer = f.customer(raw={"tier": "free"})
     with pytest.raises(IntegrityError), transaction.atomic():
         Customer.objects.filter(pk=customer.pk).update(raw={"api_key": "pk_live_secret"})
     customer.refresh_from_db()
@@ -61,20 +57,20 @@ def test_database_refuses_the_api_key_through_update():
 
 
 def test_parsec_customer_id_and_external_id_are_unique():
-    first = make_customer()
+    first = f.customer()
     with pytest.raises(IntegrityError), transaction.atomic():
-        make_customer(parsec_customer_id=first.parsec_customer_id)
+        f.customer(parsec_customer_id=first.parsec_customer_id)
     with pytest.raises(IntegrityError), transaction.atomic():
-        make_customer(external_id=first.external_id)
+        f.customer(external_id=first.external_id)
 
 
 def test_qps_limit_below_one_is_refused():
     with pytest.raises(IntegrityError), transaction.atomic():
-        make_customer(qps_limit=0)
+        f.customer(qps_limit=0)
 
 
 def test_one_exchange_link_per_customer_and_exchange():
-    customer = make_customer()
+    customer = f.customer()
     ExchangeLink.objects.create(customer=customer, exchange="polymarket", mode="managed")
     with pytest.raises(IntegrityError), transaction.atomic():
         ExchangeLink.objects.create(customer=customer, exchange="polymarket", mode="self")
@@ -83,7 +79,7 @@ def test_one_exchange_link_per_customer_and_exchange():
 
 
 def test_balance_snapshots_form_a_history_newest_first():
-    customer = make_customer()
+    customer = f.customer()
     now = timezone.now()
     for hours, units in [(2, 1_000_000), (1, 2_500_000), (0, 14_328_266)]:
         BalanceSnapshot.objects.create(

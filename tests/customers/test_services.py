@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from audit.models import AuditEvent
-from customers.models import Customer
 from sync.models import SyncRun
 from sync.services import sync_customer_now
+from tests import factories as f
 
 pytestmark = pytest.mark.django_db
 
 
 def test_a_requested_sync_is_audited_with_its_run_and_a_system_one_is_not(operator, django_capture_on_commit_callbacks):
-    customer = Customer.objects.create(parsec_customer_id=uuid.uuid4(), external_id="svc-sync")
+    customer = f.customer(external_id="svc-sync")
     with django_capture_on_commit_callbacks() as enqueued:
         run = sync_customer_now(customer=customer, requested_by=operator, exchange="kalshi", reason="Sync now (test)")
     assert len(enqueued) == 1  # handed to a worker only once the run and its audit row are committed

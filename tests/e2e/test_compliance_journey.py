@@ -14,7 +14,7 @@ from audit.models import AuditEvent
 from compliance.models import Alert, Review
 from compliance.surveillance import run_surveillance
 from orders.models import Order
-from tests.compliance import factories as f
+from tests import factories as f
 from tests.e2e.conftest import login, shot
 
 pytestmark = [pytest.mark.e2e]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.compliance import factories as f
+from tests import factories as f
 from tests.e2e.conftest import login, shot
 
 pytestmark = [pytest.mark.e2e]

@@ -14,7 +14,6 @@ from sync.models import SyncRun
 from sync.report import start_run
 from sync.steps import sync_customer
 from tests.e2e.conftest import login, shot
-from tests.orders.trading_fixtures import *  # noqa: F403 (sandbox_customer)
 
 pytestmark = [pytest.mark.e2e]
 

@@ -10,7 +10,6 @@ from django.utils import timezone
 
 from orders import services
 from orders.models import Market, Order, OrderIntent
-from tests.orders.trading_fixtures import *  # noqa: F403
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -9,38 +9,15 @@ from decimal import Decimal
 
 import pytest
 from eth_account import Account
-from eth_account.messages import encode_typed_data
 
 from audit.models import AuditEvent
 from orders import escrow, fees, services
-from orders.models import FeeEscrowRecord, Market, OrderIntent
+from orders.models import FeeEscrowRecord, OrderIntent
 from parsec.client import get_client
-from parsec.types import FeeAuthorization
-from tests.conftest import mine_chain
-from tests.orders.trading_fixtures import capture_enqueues, sync_catalogue, sync_one_customer  # noqa: F401
+from tests.fee_escrow import demo_customer, mine, polymarket_market, signed_by
+from tests.sandbox_client import sync_catalogue
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def escrow_settings(parsec_settings, sandbox):
-    parsec_settings.PARSEC_SANDBOX_ADMIN_KEY = sandbox.admin_key
-    return parsec_settings
-
-
-def demo_customer(external_id: str = "demo-alice"):
-    user = next(u for u in get_client().iter_users() if u.external_id == external_id)
-    return sync_one_customer(user.customer_id)
-
-
-@pytest.fixture
-def alice(escrow_settings):
-    sync_catalogue()
-    return demo_customer()
-
-
-def polymarket_market() -> Market:
-    return Market.objects.filter(exchange="polymarket", market_type="binary", status="active").order_by("pk").first()
 
 
 def fee_intent(customer, operator, *, price: str, size: str, order_type: str = "gtc", market=None) -> OrderIntent:
@@ -56,13 +33,6 @@ def fee_intent(customer, operator, *, price: str, size: str, order_type: str = "
 
 def chain(fee_order_id: str):
     return escrow.chain_reader().fee_record(fee_order_id)
-
-
-def mine() -> None:
-    """The sandbox queues escrow transactions for its next block: mine it now."""
-    from django.conf import settings
-
-    mine_chain(settings.PARSEC_API_BASE_URL, settings.PARSEC_SANDBOX_ADMIN_KEY)
 
 
 def assert_matches_chain(record: FeeEscrowRecord) -> None:
@@ -83,13 +53,6 @@ def place(intent, operator) -> FeeEscrowRecord:
     assert result.intent.status == OrderIntent.Status.PLACED, result.message
     mine()
     return FeeEscrowRecord.objects.get(intent=intent)
-
-
-def signed_by(key: str, *, contract: str, order_id: str, payer: str, fee: int, deadline: int) -> FeeAuthorization:
-    message = encode_typed_data(full_message=escrow.pull_fee_typed_data(
-        contract=contract, order_id=order_id, payer=payer, fee_amount=fee, deadline=deadline))
-    signature = "0x" + Account.sign_message(message, private_key=key).signature.hex().removeprefix("0x")
-    return FeeAuthorization(order_id=order_id, payer=payer, fee_amount=fee, deadline=deadline, signature=signature)
 
 
 # --- Local signature checks ---------------------------------------------------------------
@@ -144,7 +107,7 @@ def test_a_fee_below_the_minimum_is_refused(alice, operator):
     assert refused.value.code == "below_minimum"
 
 
-def test_a_reused_escrow_order_id_is_refused(alice, operator, capture_enqueues):  # noqa: F811
+def test_a_reused_escrow_order_id_is_refused(alice, operator, capture_enqueues):
     first = fee_intent(alice, operator, price="0.05", size="10")
     place(first, operator)
     second = fee_intent(alice, operator, price="0.05", size="10")
@@ -158,7 +121,7 @@ def test_a_reused_escrow_order_id_is_refused(alice, operator, capture_enqueues):
 # --- Lifecycle -------------------------------------------------------------------------------
 
 
-def test_a_filled_order_distributes_the_whole_fee(alice, operator, capture_enqueues):  # noqa: F811
+def test_a_filled_order_distributes_the_whole_fee(alice, operator, capture_enqueues):
     record = place(fee_intent(alice, operator, price="0.99", size="10"), operator)
     record = escrow.check_record(record=record)
     assert record.state == FeeEscrowRecord.State.DISTRIBUTED and record.refund_base_units == 0
@@ -166,7 +129,7 @@ def test_a_filled_order_distributes_the_whole_fee(alice, operator, capture_enque
     assert_matches_chain(record)
 
 
-def test_a_partly_filled_order_distributes_its_share_and_refunds_the_rest(alice, operator, capture_enqueues):  # noqa: F811
+def test_a_partly_filled_order_distributes_its_share_and_refunds_the_rest(alice, operator, capture_enqueues):
     market = polymarket_market()
     book = get_client().get_orderbook(parsec_id=market.parsec_id, outcome="Yes")
     best = book.asks[0]
@@ -179,7 +142,7 @@ def test_a_partly_filled_order_distributes_its_share_and_refunds_the_rest(alice,
     assert_matches_chain(record)
 
 
-def test_a_cancelled_order_refunds_the_fee(alice, operator, capture_enqueues):  # noqa: F811
+def test_a_cancelled_order_refunds_the_fee(alice, operator, capture_enqueues):
     record = place(fee_intent(alice, operator, price="0.05", size="10"), operator)
     record = escrow.check_record(record=record)
     assert record.state == FeeEscrowRecord.State.PULLED
@@ -193,7 +156,7 @@ def test_a_cancelled_order_refunds_the_fee(alice, operator, capture_enqueues):  
     assert_matches_chain(record)
 
 
-def test_a_record_that_disagrees_with_the_escrow_is_flagged(alice, operator, capture_enqueues):  # noqa: F811
+def test_a_record_that_disagrees_with_the_escrow_is_flagged(alice, operator, capture_enqueues):
     record = place(fee_intent(alice, operator, price="0.05", size="10"), operator)
     FeeEscrowRecord.objects.filter(pk=record.pk).update(fee_base_units=record.fee_base_units + 1)
     record = escrow.check_record(record=record)
@@ -201,7 +164,7 @@ def test_a_record_that_disagrees_with_the_escrow_is_flagged(alice, operator, cap
     assert AuditEvent.objects.filter(action="escrow.discrepancy").exists()
 
 
-def test_the_signature_is_stored_nowhere(alice, operator, capture_enqueues):  # noqa: F811
+def test_the_signature_is_stored_nowhere(alice, operator, capture_enqueues):
     intent = fee_intent(alice, operator, price="0.05", size="10")
     fee_auth = escrow.sandbox_fee_auth(intent=intent)
     escrow.place_with_fee(intent=intent, actor=operator, fee_auth=fee_auth)
@@ -215,7 +178,7 @@ def test_the_signature_is_stored_nowhere(alice, operator, capture_enqueues):  # 
 
 @pytest.fixture(scope="module")
 def pending_sandbox(tmp_path_factory):
-    from tests.conftest import start_sandbox, stop_sandbox
+    from tests.sandbox_client import start_sandbox, stop_sandbox
 
     proc = start_sandbox(tmp_path_factory.mktemp("pending-sandbox"), extra_env={"SANDBOX_PENDING_DELAY_SECONDS": "100000"})
     yield proc
@@ -223,7 +186,7 @@ def pending_sandbox(tmp_path_factory):
 
 
 @pytest.fixture
-def pending_record(settings, pending_sandbox, operator, capture_enqueues):  # noqa: F811
+def pending_record(settings, pending_sandbox, operator, capture_enqueues):
     """A fee-escrow order for the demo customer placed at the pending sandbox (it stays pending)."""
     settings.PARSEC_API_BASE_URL = pending_sandbox.base_url
     settings.PARSEC_API_KEY = pending_sandbox.builder_key

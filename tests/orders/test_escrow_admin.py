@@ -8,13 +8,12 @@ from django.urls import reverse
 
 from orders import escrow
 from orders.models import FeeEscrowRecord, OrderIntent
-from tests.orders.test_escrow import alice, escrow_settings, mine, polymarket_market  # noqa: F401
-from tests.orders.trading_fixtures import capture_enqueues  # noqa: F401
+from tests.fee_escrow import mine, polymarket_market
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_an_operator_places_an_order_with_a_fee_from_the_form(client, alice, operator, capture_enqueues):  # noqa: F811
+def test_an_operator_places_an_order_with_a_fee_from_the_form(client, alice, operator, capture_enqueues):
     client.force_login(operator)
     market = polymarket_market()
     page = client.get(reverse("admin:orders_orderintent_place") + f"?customer={alice.pk}").content.decode()
@@ -42,7 +41,7 @@ def test_an_operator_places_an_order_with_a_fee_from_the_form(client, alice, ope
     assert "Matches the escrow" in response.content.decode()
 
 
-def test_a_fee_on_kalshi_is_refused_by_the_form(client, alice, operator):  # noqa: F811
+def test_a_fee_on_kalshi_is_refused_by_the_form(client, alice, operator):
     from orders.models import Market
 
     client.force_login(operator)
@@ -55,14 +54,14 @@ def test_a_fee_on_kalshi_is_refused_by_the_form(client, alice, operator):  # noq
     assert not OrderIntent.objects.exists()
 
 
-def test_the_configuration_page_reads_parsec(client, escrow_settings, reviewer, operator):  # noqa: F811
+def test_the_configuration_page_reads_parsec(client, escrow_settings, reviewer, operator):
     client.force_login(reviewer)
     page = client.get(reverse("admin:orders_feeescrowrecord_configuration")).content.decode()
     assert "25 bps" in page and "0.1 USDC (100000 base units)" in page and "5000 bps" in page
     assert "100 contracts at 0.55 → fee 0.1375 USDC" in page
 
 
-def test_compliance_cannot_recheck_a_record(client, alice, operator, reviewer, capture_enqueues):  # noqa: F811
+def test_compliance_cannot_recheck_a_record(client, alice, operator, reviewer, capture_enqueues):
     from decimal import Decimal
 
     from orders import escrow, services
@@ -78,7 +77,7 @@ def test_compliance_cannot_recheck_a_record(client, alice, operator, reviewer, c
     assert client.get(reverse("admin:orders_orderintent_place") + f"?customer={alice.pk}").status_code == 403
 
 
-def test_without_a_sandbox_signer_an_order_with_a_fee_is_not_sent(alice, operator, settings, capture_enqueues):  # noqa: F811
+def test_without_a_sandbox_signer_an_order_with_a_fee_is_not_sent(alice, operator, settings, capture_enqueues):
     from decimal import Decimal
 
     from orders import escrow, services

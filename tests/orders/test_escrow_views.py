@@ -12,7 +12,7 @@ from backoffice import dashboard
 from compliance.exports import activity_rows
 from orders.escrow import new_fee_order_id
 from orders.models import FeeEscrowRecord, Order
-from tests.orders.trading_fixtures import make_customer
+from tests import factories as f
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +24,7 @@ def record(customer, **fields) -> FeeEscrowRecord:
 
 
 def test_dashboard_totals_stuck_and_flagged():
-    customer = make_customer()
+    customer = f.customer()
     now = timezone.now()
     pending = Order.objects.create(parsec_order_id="o-1", exchange="polymarket", customer=customer, market_native_id="m",
                                    outcome="Yes", side="buy", price="0.55", size="100", status=Order.Status.PENDING,
@@ -40,7 +40,7 @@ def test_dashboard_totals_stuck_and_flagged():
 
 
 def test_customer_360_and_the_export_show_the_fees(operator_client):
-    customer = make_customer()
+    customer = f.customer()
     record(customer, state="partially_distributed", affiliate_base_units=41_250, treasury_base_units=41_250,
            refund_base_units=55_000)
     page = operator_client.get(reverse("customer_360", args=[customer.pk]) + "?kinds=escrow").content.decode()

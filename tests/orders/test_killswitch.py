@@ -9,8 +9,7 @@ from django.db import IntegrityError, transaction
 
 from orders import services
 from orders.models import KillSwitch, OrderIntent
-from tests.orders.trading_fixtures import *  # noqa: F403
-from tests.orders.trading_fixtures import make_market
+from tests import factories as f
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -22,7 +21,7 @@ def intent_for(customer, market, operator, **overrides):
 
 
 def test_engaging_freezes_new_orders_and_releasing_allows_them_again(trading_customer, operator):
-    market = make_market("polymarket")
+    market = f.market("polymarket")
     switch, results = services.engage_kill_switch(scope="customer", customer=trading_customer, actor=operator, reason="fraud check")
     assert results == [] and switch.is_engaged
     with pytest.raises(services.OrderValidationError) as caught:
@@ -33,7 +32,7 @@ def test_engaging_freezes_new_orders_and_releasing_allows_them_again(trading_cus
 
 
 def test_an_intent_written_before_the_switch_is_not_sent_after_it(trading_customer, operator):
-    market = make_market("polymarket")
+    market = f.market("polymarket")
     intent = intent_for(trading_customer, market, operator)
     services.engage_kill_switch(scope="market", exchange="polymarket", market_native_id=market.order_market_id,
                                 actor=operator, reason="market halted")
@@ -47,7 +46,7 @@ def test_the_whole_builder_switch_stops_every_customer(trading_customer, operato
     services.engage_kill_switch(scope="builder", actor=operator, reason="exchange incident")
     for exchange in ("polymarket", "kalshi"):
         with pytest.raises(services.OrderValidationError):
-            intent_for(trading_customer, make_market(exchange, min_order_size=Decimal("1")), operator)
+            intent_for(trading_customer, f.market(exchange, min_order_size=Decimal("1")), operator)
 
 
 def test_one_engaged_switch_per_scope(trading_customer, operator):

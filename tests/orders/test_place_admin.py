@@ -12,15 +12,14 @@ from approvals import services as approvals
 from approvals.models import ApprovalRequest
 from orders import services
 from orders.models import KillSwitch, OrderIntent
-from tests.orders.trading_fixtures import *  # noqa: F403
-from tests.orders.trading_fixtures import make_market
+from tests import factories as f
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def intent(trading_customer, operator):
-    market = make_market("polymarket")
+    market = f.market("polymarket")
     return services.create_intent(actor=operator, customer=trading_customer, exchange="polymarket", market=market,
                                   outcome="Yes", side="buy", price=Decimal("0.50"), size=Decimal("10"), reason="r")
 
@@ -72,14 +71,14 @@ def test_operations_opens_the_order_form_from_a_customer(operator_client, tradin
 
 
 def test_the_market_search_finds_by_title(operator_client):
-    make_market("polymarket", question="Will the comet hit Jupiter?")
-    make_market("kalshi", question="Will it rain in Paris?")
+    f.market("polymarket", question="Will the comet hit Jupiter?")
+    f.market("kalshi", question="Will it rain in Paris?")
     response = operator_client.get(reverse("admin:orders_orderintent_market_search"), {"q": "comet", "exchange": "polymarket"})
     assert "comet" in response.content.decode() and "Paris" not in response.content.decode()
 
 
 def test_a_form_error_is_shown_next_to_its_field_and_nothing_is_written(operator_client, trading_customer):
-    market = make_market("polymarket")
+    market = f.market("polymarket")
     response = operator_client.post(reverse("admin:orders_orderintent_place"), {
         "key": str(uuid.uuid4()), "customer": trading_customer.pk, "exchange": "polymarket", "market": market.pk,
         "outcome": "Yes", "side": "buy", "price": "0.555", "size": "10", "order_type": "gtc", "reason": "r",
@@ -90,7 +89,7 @@ def test_a_form_error_is_shown_next_to_its_field_and_nothing_is_written(operator
 
 
 def test_submitting_the_form_twice_writes_one_intent_and_shows_the_confirmation(operator_client, trading_customer):
-    market = make_market("polymarket")
+    market = f.market("polymarket")
     data = {"key": str(uuid.uuid4()), "customer": trading_customer.pk, "exchange": "polymarket", "market": market.pk,
             "outcome": "Yes", "side": "buy", "price": "0.40", "size": "10", "order_type": "gtc", "reason": "client asked"}
     first = operator_client.post(reverse("admin:orders_orderintent_place"), data)

@@ -11,8 +11,7 @@ from django.db import connection
 from customers.models import ExchangeLink
 from orders import services
 from orders.models import Market, Order, OrderIntent
-from tests.orders.trading_fixtures import *  # noqa: F403
-from tests.orders.trading_fixtures import make_balance, make_market
+from tests import factories as f
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -103,7 +102,7 @@ def rejected(intent, operator) -> OrderIntent:
 def test_parsec_402_is_a_rejection_with_a_clear_message(sandbox, sandbox_customer, operator, capture_enqueues, settings):
     settings.ORDER_FOUR_EYES_NOTIONAL_USDC = Decimal("10000000")
     # the mirror believes in more money than Parsec holds (a stale balance)
-    make_balance(sandbox_customer, "polymarket", "1000000")
+    f.balance(sandbox_customer, "polymarket", "1000000")
     market = polymarket_market()
     intent = resting_buy(sandbox_customer, operator, market=market, price=Decimal("0.50"), size=Decimal("100000"))
     intent = rejected(intent, operator)
@@ -115,7 +114,7 @@ def test_parsec_402_is_a_rejection_with_a_clear_message(sandbox, sandbox_custome
 def test_parsec_403_credentials_required_says_to_onboard(sandbox, sandbox_customer, operator, capture_enqueues):
     # the mirror says Kalshi is linked, Parsec has no credentials for it
     ExchangeLink.objects.create(customer=sandbox_customer, exchange="kalshi", mode="self")
-    make_balance(sandbox_customer, "kalshi", "1000")
+    f.balance(sandbox_customer, "kalshi", "1000")
     market = Market.objects.filter(exchange="kalshi", market_type="binary", status="active").order_by("pk").first()
     intent = rejected(resting_buy(sandbox_customer, operator, market=market), operator)
     assert intent.status == OrderIntent.Status.REJECTED and intent.error_code == "credentials_required"
@@ -123,7 +122,7 @@ def test_parsec_403_credentials_required_says_to_onboard(sandbox, sandbox_custom
 
 
 def test_parsec_404_for_a_market_it_does_not_know(sandbox, sandbox_customer, operator, capture_enqueues):
-    ghost = make_market("polymarket", order_market_id="0x" + "ab" * 32, exchange_market_id="999999")
+    ghost = f.market("polymarket", order_market_id="0x" + "ab" * 32, exchange_market_id="999999")
     intent = rejected(resting_buy(sandbox_customer, operator, market=ghost), operator)
     assert intent.status == OrderIntent.Status.REJECTED and intent.error_code == "not_found"
     assert "does not know this market" in intent.error_message
@@ -152,7 +151,7 @@ def onboard_kalshi(customer) -> None:
                      "MIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8Qu\n-----END RSA PRIVATE KEY-----\n"},
     )
     ExchangeLink.objects.get_or_create(customer=customer, exchange="kalshi", defaults={"mode": "self"})
-    make_balance(customer, "kalshi", "1000")
+    f.balance(customer, "kalshi", "1000")
 
 
 def test_every_refusal_class_has_an_operator_message():

@@ -12,15 +12,14 @@ from approvals import services as approvals
 from customers.models import Customer, ExchangeLink
 from orders import services
 from orders.models import KillSwitch, Market, Order, OrderIntent
-from tests.orders.trading_fixtures import *  # noqa: F403
-from tests.orders.trading_fixtures import make_balance, make_customer, make_market, make_position
+from tests import factories as f
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def market(db) -> Market:
-    return make_market("polymarket")
+    return f.market("polymarket")
 
 
 def order(customer, market, **overrides) -> dict:
@@ -54,14 +53,14 @@ def test_a_customer_not_onboarded_to_the_exchange_is_refused(trading_customer, m
 
 
 def test_a_data_only_exchange_is_refused(trading_customer):
-    market = make_market("opinion")
+    market = f.market("opinion")
     errors = refusal(**order(trading_customer, market, exchange="opinion"))
     assert "only to Polymarket and Kalshi" in errors["exchange"][0]
 
 
 @pytest.mark.parametrize(("exchange", "order_type"), [("kalshi", "fok"), ("kalshi", "gtd")])
 def test_the_order_type_matrix_is_enforced_before_parsec(trading_customer, exchange, order_type):
-    market = make_market(exchange)
+    market = f.market(exchange)
     expiration = timezone.now() + timedelta(minutes=10) if order_type == "gtd" else None
     errors = refusal(**order(trading_customer, market, exchange=exchange, order_type=order_type, expiration=expiration))
     assert "Polymarket only, not on Kalshi" in errors["order_type"][0]
@@ -73,7 +72,7 @@ def test_polymarket_takes_gtc_ioc_fok(trading_customer, market, order_type):
 
 
 def test_kalshi_takes_ioc(trading_customer):
-    market = make_market("kalshi", min_order_size=Decimal("1"))
+    market = f.market("kalshi", min_order_size=Decimal("1"))
     services.validate_order(**order(trading_customer, market, exchange="kalshi", order_type="ioc"))
 
 
@@ -96,7 +95,7 @@ def test_price_must_be_within_the_band(trading_customer, market, price):
 
 def test_price_must_sit_on_the_tick(trading_customer, market):
     assert "tick size (0.01)" in refusal(**order(trading_customer, market, price=Decimal("0.555")))["price"][0]
-    fine = make_market("polymarket", tick_size=Decimal("0.001"))
+    fine = f.market("polymarket", tick_size=Decimal("0.001"))
     services.validate_order(**order(trading_customer, fine, price=Decimal("0.555")))
 
 
@@ -110,7 +109,7 @@ def test_an_unknown_outcome_is_refused(trading_customer, market):
 
 
 def test_a_closed_market_is_refused(trading_customer):
-    market = make_market("polymarket", status=Market.Status.RESOLVED)
+    market = f.market("polymarket", status=Market.Status.RESOLVED)
     assert "resolved" in refusal(**order(trading_customer, market))["market"][0]
 
 
@@ -127,20 +126,20 @@ def test_a_buy_needs_balance_minus_open_buys(trading_customer, market):
 
 
 def test_a_buy_without_a_known_balance_asks_for_a_sync(market):
-    customer = make_customer()
+    customer = f.customer()
     ExchangeLink.objects.create(customer=customer, exchange="polymarket")
     assert "sync the customer first" in refusal(**order(customer, market))[None][0]
 
 
 def test_the_latest_balance_snapshot_counts(trading_customer, market):
-    make_balance(trading_customer, "polymarket", "3")
+    f.balance(trading_customer, "polymarket", "3")
     assert "is available" in refusal(**order(trading_customer, market))["size"][0]
 
 
 def test_a_sell_needs_the_position(trading_customer, market):
     errors = refusal(**order(trading_customer, market, side="sell"))
     assert "Not enough position to sell" in errors["size"][0]
-    make_position(trading_customer, market, "Yes", "10")
+    f.position(trading_customer, market, "Yes", "10")
     services.validate_order(**order(trading_customer, market, side="sell"))
     assert "Not enough position" in refusal(**order(trading_customer, market, side="sell", size=Decimal("11")))["size"][0]
 

@@ -10,8 +10,7 @@ from django.utils import timezone
 
 from orders import services
 from orders.models import Market, OrderIntent
-from tests.conftest import free_port
-from tests.orders.trading_fixtures import *  # noqa: F403
+from tests.sandbox_client import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

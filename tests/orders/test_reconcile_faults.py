@@ -8,7 +8,6 @@ import pytest
 
 from orders import services
 from orders.models import Market, OrderIntent
-from tests.orders.trading_fixtures import *  # noqa: F403
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -14,8 +14,7 @@ from parsec import calllog, errors
 from parsec.models import OutboundCall
 from parsec.tasks import prune_call_log
 from parsec.types import FeeAuthorization
-
-from .conftest import BUILDER_KEY, Reply, error, make_client
+from tests.scripted_parsec import BUILDER_KEY, Reply, error, make_client
 
 USER_KEY = "pk_live_enduser_TOPSECRET_7c21"
 PRIVATE_KEY = "-----BEGIN RSA PRIVATE KEY-----MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"

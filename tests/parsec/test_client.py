@@ -10,8 +10,7 @@ from decimal import Decimal
 import pytest
 
 from parsec.types import FeeAuthorization
-
-from .conftest import BUILDER_KEY, Reply
+from tests.scripted_parsec import BUILDER_KEY, Reply
 
 USER_KEY = "pk_live_enduser_TOPSECRET_7c21"
 USER = {

@@ -8,8 +8,7 @@ import pytest
 
 from parsec import errors
 from parsec.errors import placement_outcome
-
-from .conftest import Reply, closed_port_url, error, make_client
+from tests.scripted_parsec import Reply, closed_port_url, error, make_client
 
 ORDER = {"customer_id": "cust-1", "exchange": "polymarket", "market_id": "0xabc", "outcome": "Yes", "side": "buy", "price": Decimal("0.55"), "size": Decimal(10)}
 

@@ -31,7 +31,7 @@ from parsec.errors import (
 )
 from parsec.escrow_chain import ChainEscrowReader
 from parsec.models import EscrowChainCursor
-from tests.conftest import start_sandbox, stop_sandbox
+from tests.sandbox_client import start_sandbox, stop_sandbox
 
 ESCROW = "0xbd25057b4d3252ca1ec26e1e5efb6480315ba142"
 BLOCK = {"number": "0x10", "hash": "0x" + "ab" * 32, "parentHash": "0x" + "cd" * 32, "timestamp": "0x6500", "transactions": [],

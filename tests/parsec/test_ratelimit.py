@@ -15,8 +15,7 @@ from django.db import connection
 
 from parsec import errors
 from parsec.ratelimit import DatabaseRateLimiter, RedisRateLimiter, set_customer_qps_source
-
-from .conftest import error, make_client
+from tests.scripted_parsec import error, make_client
 
 WORKER = Path(__file__).with_name("limiter_worker.py")
 ROOT = Path(__file__).resolve().parents[2]
@@ -143,3 +142,19 @@ def test_customer_limits_come_from_the_registered_source(db, parsec_server):
         set_customer_qps_source(None)
     assert waits[0] == 0 and waits[1] == 0  # the burst (2 tokens)
     assert waits[2] > 0.3 and waits[3] > 0.3  # then one call every 0.5 s
+
+
+def test_the_database_limiter_debits_its_buckets_without_relaxing_the_product_writes(transactional_db):
+    """Its take commits without waiting for the WAL flush (PostgreSQL): a statement-local setting,
+    so the writes after it on the same connection stay durable."""
+    from parsec.models import RateBucket
+
+    limiter = DatabaseRateLimiter(namespace=f"test:{uuid.uuid4().hex}", pool_qps=1, headroom=1.0, burst_seconds=10.0)
+    assert (limiter.acquire("cust-durable"), limiter.acquire("cust-durable")) == (0, 0)
+    tokens = dict(RateBucket.objects.filter(key__startswith=limiter.namespace).values_list("key", "tokens"))
+    assert sorted(tokens) == sorted([limiter.customer_key("cust-durable"), limiter.pool_key()])
+    assert tokens[limiter.pool_key()] == pytest.approx(10 - 2, abs=0.5)  # two calls debited (1 token/s refills the rest)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            assert cursor.fetchone() == ("on",)

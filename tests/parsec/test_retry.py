@@ -9,8 +9,7 @@ import pytest
 from parsec import errors
 from parsec.models import OutboundCall
 from parsec.retry import CONNECT_ONLY, NEVER, READS, backoff_delay
-
-from .conftest import Reply, closed_port_url, error, make_client
+from tests.scripted_parsec import Reply, closed_port_url, error, make_client
 
 EXCHANGES = [{"id": "kalshi", "name": "Kalshi", "has": {"create_order": True}}]
 ORDER = {"customer_id": "cust-1", "exchange": "polymarket", "market_id": "0xabc", "outcome": "Yes", "side": "buy", "price": Decimal("0.55"), "size": Decimal(10)}
@@ -66,6 +65,28 @@ def test_a_retry_after_longer_than_the_backoff_cap_is_not_slept_through(gateway,
         gateway.list_exchanges()
     assert caught.value.retry_after == 30
     assert len(parsec_server.seen("GET")) == 1
+
+
+@pytest.mark.parametrize("header", ["1.5s", "soon", "inf", "nan", "Thu, 99 Foo 2026 25:61:00 GMT"], ids=["unit", "word", "inf", "nan", "bad-date"])
+def test_an_unreadable_retry_after_counts_as_absent_and_the_gateway_backs_off_by_itself(gateway, parsec_server, header):
+    parsec_server.script("GET", "/exchanges", error(429, "rate_limit_exceeded", "slow down", **{"Retry-After": header}), EXCHANGES)
+    assert [e.id for e in gateway.list_exchanges()] == ["kalshi"]
+    assert len(parsec_server.seen("GET")) == 2
+    rows = list(OutboundCall.objects.order_by("attempt").values_list("attempt", "status_code", "retry_after"))
+    assert rows == [(1, 429, None), (2, 200, None)]
+
+
+def test_a_refusal_with_an_unreadable_retry_after_is_still_a_rate_limit_without_a_wait(gateway, parsec_server):
+    parsec_server.script("GET", "/exchanges", error(429, "rate_limit_exceeded", "slow down", **{"Retry-After": "1.5s"}))
+    with pytest.raises(errors.RateLimited) as caught:
+        gateway.list_exchanges()
+    assert caught.value.retry_after is None and len(parsec_server.seen("GET")) == 3
+
+
+def test_a_success_that_carries_an_unreadable_retry_after_is_a_success(gateway, parsec_server):
+    parsec_server.script("GET", "/exchanges", Reply(200, EXCHANGES, headers={"Retry-After": "1.5s"}))
+    assert [e.id for e in gateway.list_exchanges()] == ["kalshi"]
+    assert list(OutboundCall.objects.values_list("status_code", "error_code", "retry_after")) == [(200, "", None)]
 
 
 @pytest.mark.parametrize(

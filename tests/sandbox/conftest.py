@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import start_sandbox, stop_sandbox
+from tests.sandbox_client import start_sandbox, stop_sandbox
 
 
 def shared_state(sandbox) -> dict:

@@ -15,9 +15,9 @@ import requests
 from eth_account import Account
 from web3 import Web3
 
-from tests.conftest import start_sandbox, stop_sandbox
 from tests.sandbox import chain
 from tests.sandbox.test_escrow import FUNDED, Wallet, best, max_fee, new_user, place
+from tests.sandbox_client import start_sandbox, stop_sandbox
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import start_sandbox, stop_sandbox
 from tests.sandbox import chain
 from tests.sandbox.test_escrow import FUNDED, Wallet, balance, new_user, place, record
+from tests.sandbox_client import start_sandbox, stop_sandbox
 
 PENDING_DELAY = 100_000  # longer than a day: an order stays pending until the clock passes it
 

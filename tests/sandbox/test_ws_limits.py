@@ -16,9 +16,9 @@ import parsec_api
 import pytest
 import websockets
 
-from tests.conftest import start_sandbox, stop_sandbox
 from tests.sandbox.stream_client import Stream, Wire, same_as_rest, stream_errors, until
 from tests.sandbox.ws_schema import violations
+from tests.sandbox_client import start_sandbox, stop_sandbox
 
 
 @pytest.fixture(scope="module")

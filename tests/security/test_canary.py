@@ -18,7 +18,7 @@ from approvals.models import ApprovalRequest
 from customers.models import Customer
 from orders.models import FeeEscrowRecord, OrderIntent
 from parsec.models import OutboundCall
-from tests.orders.test_escrow import alice, escrow_settings, polymarket_market  # noqa: F401
+from tests.fee_escrow import polymarket_market
 from tests.security.dump import database_text
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -36,7 +36,7 @@ def published():
     before_task_publish.disconnect(keep)
 
 
-def test_no_secret_is_left_anywhere_after_a_full_run(client, sandbox, alice, operator, second_operator, caplog,  # noqa: F811
+def test_no_secret_is_left_anywhere_after_a_full_run(client, sandbox, alice, operator, second_operator, caplog,
                                                      published):
     caplog.set_level(logging.DEBUG)
     tag = secrets.token_hex(8)

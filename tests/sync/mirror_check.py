@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from customers.models import BalanceSnapshot, Customer
 from orders.models import Fill, Order, Position
-from tests.sync.conftest import as_user
+from tests.sandbox_client import as_user
 
 
 def dec(value) -> Decimal | None:

@@ -13,7 +13,7 @@ from sync.models import SyncRun
 from sync.report import start_run
 from sync.steps import sync_markets, sync_users
 from sync.tasks import sync_customer
-from tests.sync.conftest import new_customer, pick_markets, trade
+from tests.sandbox_client import new_customer, pick_markets, trade
 from tests.sync.mirror_check import assert_mirror_matches
 
 pytestmark = pytest.mark.worker

@@ -11,10 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.services import record_action
-from compliance.models import Alert
-from customers.models import BalanceSnapshot, ExchangeLink
 from orders.pnl import PnlLine, apply_fill, customer_pnl
-from tests.compliance import factories as f
+from tests import factories as f
 
 
 def line() -> PnlLine:
@@ -52,17 +50,17 @@ def test_customer_pnl_marks_at_the_positions_current_price():
 @pytest.fixture
 def busy_customer(db):
     cust = f.customer(api_key_last4="wxyz", tier="pro", qps_limit=20, fee_escrow_enabled=True)
-    ExchangeLink.objects.create(customer=cust, exchange="polymarket", mode="managed")
+    f.ExchangeLinkFactory(customer=cust, exchange="polymarket", mode="managed")
     mkt = f.market()
     live = f.order(cust, mkt, status="open", at=timezone.now() - timedelta(days=3))
     f.order(cust, mkt, status="cancelled", at=timezone.now() - timedelta(days=1))
     f.fill(cust, mkt, side="buy", price="0.40", size="10", at=timezone.now() - timedelta(days=2))
-    BalanceSnapshot.objects.create(customer=cust, exchange="polymarket", usdc_base_units=50_000_000,
+    f.BalanceSnapshotFactory(customer=cust, exchange="polymarket", usdc_base_units=50_000_000,
                                    taken_at=timezone.now() - timedelta(days=2))
-    BalanceSnapshot.objects.create(customer=cust, exchange="polymarket", usdc_base_units=46_000_000,
+    f.BalanceSnapshotFactory(customer=cust, exchange="polymarket", usdc_base_units=46_000_000,
                                    taken_at=timezone.now() - timedelta(days=1))
     record_action(actor="system", action="customer.sync", customer=cust, outcome="ok")
-    Alert.objects.create(rule="large_notional", customer=cust, dedup_key=f"x{cust.pk}", title="Large order test")
+    f.AlertFactory(rule="large_notional", customer=cust, dedup_key=f"x{cust.pk}", title="Large order test")
     return cust, live
 
 
@@ -100,12 +98,25 @@ def test_the_timeline_merges_every_kind_and_filters_by_kind_and_date(operator_cl
     assert b"The end date is before the start date." in refused.content
 
 
+def test_the_timeline_shows_this_customers_operator_actions_newest_first(operator_client, busy_customer):
+    cust, _ = busy_customer
+    other = f.customer()
+    for n in range(3):
+        record_action(actor="system", action="customer.qps_limit", customer=cust, reason=f"r{n}", outcome="ok")
+    record_action(actor="system", action="customer.qps_limit", customer=other, reason="not theirs", outcome="ok")
+    timeline = operator_client.get(reverse("customer_360", args=[cust.pk]), {"kind": ["action"]}).context["timeline"]
+    assert [e.detail for e in timeline] == ["r2", "r1", "r0", ""]  # the fixture's customer.sync has no reason
+
+
 def test_search_opens_the_only_match_and_lists_several(operator_client, db):
     one = f.customer(external_id="zeta-unique")
     f.customer(external_id="alpha-1")
     f.customer(external_id="alpha-2")
     search = reverse("customer_360_search")
-    assert operator_client.get(search, {"q": "zeta"})["Location"] == reverse("customer_360", args=[one.pk])
-    assert operator_client.get(search, {"q": str(one.parsec_customer_id)}).status_code == 302
+    opened = reverse("customer_360", args=[one.pk])
+    assert operator_client.get(search, {"q": "zeta"})["Location"] == opened
+    assert operator_client.get(search, {"q": str(one.parsec_customer_id)})["Location"] == opened
+    assert operator_client.get(search, {"q": "zeta-unique"})["Location"] == opened
+    assert operator_client.get(search, {"q": str(one.pk)})["Location"] == opened  # our id, as everywhere (customer_match)
     several = operator_client.get(search, {"q": "alpha"})
     assert several.status_code == 200 and len(several.context["results"]) == 2

@@ -12,11 +12,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from backoffice import dashboard
-from compliance.models import Alert
 from orders.models import OrderIntent
 from parsec.models import OutboundCall
 from sync.models import SyncRun
-from tests.compliance import factories as f
+from tests import factories as f
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +31,7 @@ def populate(n: int):
             f.order(cust, mkt, status="cancelled")
             f.fill(cust, mkt, price="0.50", size="4", fee="0.01")
             f.fill(cust, mkt, price="0.25", size="4", fee="0.02", at=timezone.now() - timedelta(days=10))
-        Alert.objects.create(rule="cancel_ratio", customer=cust, dedup_key=f"k{cust.pk}", title="t", severity="high")
+        f.AlertFactory(rule="cancel_ratio", customer=cust, dedup_key=f"k{cust.pk}", title="t", severity="high")
 
 
 def test_trading_figures_come_out_right():

@@ -65,5 +65,5 @@ def test_a_superuser_cannot_write_either(client, django_user_model, events):
     assert client.post(reverse("admin:audit_auditevent_delete", args=[events[0].pk]), {"post": "yes"}).status_code == 403
     changelist = client.post(reverse("admin:audit_auditevent_changelist"),
                              {"action": "delete_selected", "_selected_action": [events[0].pk]})
-    assert changelist.status_code in (200, 302)
+    assert changelist.status_code == 200  # the list again: delete_selected is not an action here
     assert AuditEvent.objects.count() == 2
