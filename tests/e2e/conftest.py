@@ -23,7 +23,10 @@ PASSWORD = "correct-horse-battery"  # the personas' password (tests/conftest.py)
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API keeps an event loop running in this thread
+# while it is started, and the tests after it on the same xdist worker (the stream tests run
+# ``asyncio.run``) need the thread without one.
+@pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium (apt-get install -y chromium)")
