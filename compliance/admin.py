@@ -28,6 +28,7 @@ EVIDENCE_LINKS = {
     "order": ("admin:orders_order_change", "id"), "fill": ("admin:orders_fill_change", "id"),
     "position": ("admin:orders_position_change", "id"), "market": ("admin:orders_market_change", "id"),
     "intent": ("admin:orders_orderintent_detail", "id"), "customer": ("customer_360", "id"),
+    "settlement": ("admin:orders_settlement_change", "id"),
 }
 
 
@@ -109,7 +110,7 @@ class AlertAdmin(ReadOnlyAdminMixin, ModelAdmin):
         return admin_page(self, request, template, context, title=title)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        alert = get_object_or_404(Alert.objects.select_related("customer", "assigned_to"), pk=object_id)
+        alert = get_object_or_404(Alert.objects.select_related("customer", "assigned_to", "requested_by", "approved_by"), pk=object_id)
         require_permission(request, "compliance.view_alert")
         form = ReviewForm()
         if request.method == "POST":
