@@ -65,7 +65,7 @@ class ExportForm(forms.Form):
 class StatementForm(forms.Form):
     month = forms.RegexField(regex=r"^\d{4}-(0[1-9]|1[0-2])$", error_messages={"invalid": "Give the month as YYYY-MM."},
                              widget=forms.TextInput(attrs={"type": "month"}))
-    format = forms.ChoiceField(choices=[("html", "Printable page"), ("csv", "CSV")], initial="html")
+    format = forms.ChoiceField(choices=[("html", "Printable page"), ("pdf", "PDF"), ("csv", "CSV")], initial="html")
 
     def month_date(self) -> date:
         year, month = self.cleaned_data["month"].split("-")
@@ -177,9 +177,13 @@ class AlertAdmin(ReadOnlyAdminMixin, ModelAdmin):
                                outcome="ok")
         if form.cleaned_data["format"] == "csv":
             response = HttpResponse(content_type="text/csv; charset=utf-8")
-            response["Content-Disposition"] = f'attachment; filename="statement-{customer.pk}-{month:%Y-%m}.csv"'
+            response["Content-Disposition"] = f'attachment; filename="{statement.file_stem}.csv"'
             for line in exports.csv_lines(exports.statement_csv_rows(statement)):
                 response.write(line)
+            return response
+        if form.cleaned_data["format"] == "pdf":
+            response = HttpResponse(exports.statement_pdf(statement), content_type="application/pdf")
+            response["Content-Disposition"] = f'attachment; filename="{statement.file_stem}.pdf"'
             return response
         return self._page(request, "compliance/statement.html", {"statement": statement, "customer": customer},
                           title=f"Statement {month:%B %Y} · {customer}")

@@ -202,6 +202,18 @@ class ExchangeStatement:
                 + self.settlements_units)
 
     @property
+    def bought_out_units(self) -> int:
+        return -self.bought_units
+
+    @property
+    def fees_out_units(self) -> int:
+        return -self.fees_units
+
+    @property
+    def escrow_out_units(self) -> int:
+        return -self.escrow_fees_units
+
+    @property
     def reconciles(self) -> bool:
         return self.reconciliation_units == 0
 
@@ -380,3 +392,12 @@ def statement_csv_rows(statement: Statement) -> Iterator[list]:
         for line in part.open_positions:
             yield ["", line.market_title, line.outcome, formatting.plain(line.quantity), formatting.plain(line.average_cost),
                    _units(line.cost_units)]
+
+
+def statement_pdf(statement: Statement) -> bytes:
+    """The statement as a PDF (WeasyPrint renders the same body as the printable page)."""
+    from django.template.loader import render_to_string
+    from weasyprint import HTML
+
+    html = render_to_string("compliance/statement_pdf.html", {"statement": statement, "customer": statement.customer})
+    return HTML(string=html).write_pdf()
