@@ -68,10 +68,10 @@ class Exposure:
 def exposure(market: Market, *, limit: int = 100) -> Exposure:
     result = Exposure()
     positions = (Position.objects.filter(market=market, is_open=True).values("customer_id", "customer__external_id", "outcome")
-                 .annotate(size=Sum("size"), cost=Sum(COST), mark=Sum(ExpressionWrapper(F("size") * Coalesce(F("current_price"), F("average_price")), output_field=DEC)))
+                 .annotate(held=Sum("size"), cost=Sum(COST), mark=Sum(ExpressionWrapper(F("size") * Coalesce(F("current_price"), F("average_price")), output_field=DEC)))
                  .order_by("-cost")[:limit])
     result.holders = [{"customer_id": row["customer_id"], "external_id": row["customer__external_id"], "outcome": row["outcome"],
-                       "size": row["size"], "cost": row["cost"] or ZERO, "value": row["mark"] or ZERO} for row in positions]
+                       "size": row["held"], "cost": row["cost"] or ZERO, "value": row["mark"] or ZERO} for row in positions]
     held = Position.objects.filter(market=market, is_open=True).aggregate(
         cost=Sum(COST), value=Sum(ExpressionWrapper(F("size") * Coalesce(F("current_price"), F("average_price")), output_field=DEC)),
         customers=Count("customer", distinct=True))
