@@ -177,6 +177,8 @@ def price_chart(history, *, width: int = 560, height: int = 160) -> dict | None:
         points.append(f"{x},{y(candle.close)}")
         ranges.append({"x": x, "y1": y(candle.high), "y2": y(candle.low),
                        "title": f"{candle.timestamp:%Y-%m-%d %H:%M} UTC: open {candle.open} high {candle.high} low {candle.low} close {candle.close}"})
+    if len(points) == 1:  # one candle: a flat line across the window at its close
+        points = [f"0,{y(candles[0].close)}", f"{width},{y(candles[0].close)}"]
     labels = [{"x": round(i * step + step / 2, 1), "text": f"{c.timestamp:%d %b %H:%M}"}
               for i, c in enumerate(candles) if c.timestamp and i % max(1, len(candles) // 6) == 0]
     return {"points": " ".join(points), "ranges": ranges, "labels": labels, "width": width, "height": height,
