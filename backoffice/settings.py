@@ -308,7 +308,7 @@ SURV_INSIDER = {
 SURV_CONCENTRATION = {
     "enabled": env.bool("SURV_CONCENTRATION_ENABLED", default=True),
     "share": Decimal(env.str("SURV_CONCENTRATION_SHARE", default="0.6")),
-    "min_exposure_usdc": Decimal(env.str("SURV_CONCENTRATION_MIN_EXPOSURE_USDC", default="500")),
+    "min_exposure_usdc": Decimal(env.str("SURV_CONCENTRATION_MIN_EXPOSURE_USDC", default="100")),
 }
 # 3. Two customers who share a wallet (or were onboarded from the same one) on opposite sides of
 #    one trade: opposite fills of one outcome at one price and size within `seconds`.
