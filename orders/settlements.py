@@ -27,7 +27,7 @@ from decimal import ROUND_DOWN, Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Case, DecimalField, F, Q, Sum, When
 from django.utils import timezone
 
 from core.money import BASE_UNITS_PER_USDC
@@ -65,14 +65,26 @@ def resolved_payout(market: Market, outcome: str) -> Decimal:
 
 
 def needs_market_read(*, customer_ids: Iterable[int] | None = None, exchange: str | None = None) -> set[int]:
-    """Market pks whose status the inference waits on: holdings no longer listed at a market the
-    mirror does not yet hold as settled."""
+    """Market pks whose status the inference waits on, where the mirror does not yet hold them as
+    settled: holdings no longer listed, and holdings the fills show that Parsec does not list
+    (a market that settled before the mirror ever read the position)."""
+    final = [*Market.SETTLED_STATUSES, Market.Status.ARCHIVED]
     closed = Position.objects.filter(is_open=False, closed_reason=ClosedReason.GONE, market__isnull=False, settlement__isnull=True)
+    fills = Fill.objects.filter(market__isnull=False).exclude(market__status__in=final)
+    listed = Position.objects.filter(is_open=True)
     if customer_ids is not None:
-        closed = closed.filter(customer_id__in=list(customer_ids))
+        ids = list(customer_ids)
+        closed, fills, listed = closed.filter(customer_id__in=ids), fills.filter(customer_id__in=ids), listed.filter(customer_id__in=ids)
     if exchange:
-        closed = closed.filter(exchange=exchange)
-    return set(closed.exclude(market__status__in=list(Market.SETTLED_STATUSES)).values_list("market_id", flat=True).distinct())
+        closed, fills, listed = closed.filter(exchange=exchange), fills.filter(exchange=exchange), listed.filter(exchange=exchange)
+    waiting = set(closed.exclude(market__status__in=list(Market.SETTLED_STATUSES)).values_list("market_id", flat=True).distinct())
+    signed = Case(When(side="buy", then=F("size")), default=-F("size"), output_field=DecimalField(max_digits=24, decimal_places=8))
+    held = {(row["customer_id"], row["market_id"], row["outcome"])
+            for row in fills.values("customer_id", "market_id", "outcome").annotate(net=Sum(signed)).filter(net__gt=0)}
+    if held:
+        shown = set(listed.filter(market_id__in={m for _, m, _ in held}).values_list("customer_id", "market_id", "outcome"))
+        waiting |= {market_id for customer_id, market_id, outcome in held - shown}
+    return waiting
 
 
 def infer_settlements(*, customer_ids: Iterable[int] | None = None, market_ids: Iterable[int] | None = None,

@@ -390,6 +390,9 @@ def sync_positions(*, client: ParsecClient, customer: Customer, exchange: str, r
     digest = ReadDigests.of([p.raw for p in positions])
     if digests.unchanged("positions", digest):
         report.unchanged += len(positions)
+        # A holding Parsec never listed (its market settled before the mirror read it) leaves
+        # the list unchanged: it still needs its settlement.
+        settle_ended_holdings(client=client, customer=customer, exchange=exchange, report=report, now=timezone.now())
         return True
     now = timezone.now()
     rows = orders_sync.position_rows(positions, customer=customer, exchange=exchange, now=now)
