@@ -425,7 +425,7 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {"MarketStatusEnum": "orders.models.Market.Status"},
     "SERVE_AUTHENTICATION": ["api.authentication.ApiTokenAuthentication", "api.authentication.StaffSessionAuthentication"],
     "SERVE_PERMISSIONS": ["api.permissions.HasApiRole"],
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "api.schema.strict_query_strings"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -65,6 +66,8 @@ class MarketAdmin(MirrorAdmin):
         ]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        if request.method != "GET":
+            raise PermissionDenied  # a read-only page: the catalogue is Parsec's
         return markets.market_page(self, request, object_id)
 
     def resolving_soon_view(self, request):

@@ -51,7 +51,7 @@ def test_the_market_page_shows_status_book_history_trades_event_and_our_exposure
 
 
 def test_resolving_soon_lists_markets_ending_within_the_days_largest_exposure_first(traded_market, operator_client):
-    market, sibling, holder = traded_market
+    market, sibling, _holder = traded_market
     page = operator_client.get(reverse("admin:orders_market_resolving_soon"), {"days": 5})
     assert page.status_code == 200
     listed = [m.parsec_id for m in page.context["markets"]]
