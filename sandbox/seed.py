@@ -189,8 +189,10 @@ def _surveillance_cases(seed_value: int, customers: dict, binaries: list[Market]
                                          api_key=f"pk_sandbox_demo_{external_id.removeprefix('demo-')}", email=f"{external_id}@example.com")
         Customer.objects.filter(pk=customer.pk).update(customer_id=_uuid(seed_value, external_id))
         key = shared_key if external_id in SHARED_WALLET_IDS else demo_private_key(seed_value, external_id)
+        # The shared wallet's key is kept once: the chain's genesis funds and approves each demo key once.
+        kept = None if external_id == SHARED_WALLET_IDS[1] else key
         Wallet.objects.create(customer=customer, wallet_type="eoa", eoa_address=Account.from_key(key).address,
-                              privy_wallet_id=f"wallet_demo_{index}", chain_id=137, demo_private_key=key, created_at=now)
+                              privy_wallet_id=f"wallet_demo_{index}", chain_id=137, demo_private_key=kept, created_at=now)
         for exchange in ("polymarket", "kalshi"):
             ExchangeLink.objects.create(customer=customer, exchange=exchange, mode="managed" if exchange == "polymarket" else "self",
                                         has_credentials=True, can_trade=True, created_at=now, steps_done=["exchange_linked"])
