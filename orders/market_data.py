@@ -15,7 +15,7 @@ from django.db.models import Count, DecimalField, ExpressionWrapper, F, OuterRef
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from core.db import in_caller_transaction
+from core.db import assert_no_transaction
 from orders.models import Fill, Market, Order, Position, Settlement
 
 DEC = DecimalField(max_digits=32, decimal_places=16)
@@ -29,11 +29,6 @@ def _client():
     from parsec.client import get_client
 
     return get_client()
-
-
-def assert_no_transaction(what: str) -> None:
-    if in_caller_transaction():
-        raise RuntimeError(f"{what} must not run inside a database transaction")
 
 
 def _failure(exc: BaseException) -> str:

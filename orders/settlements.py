@@ -87,6 +87,20 @@ def needs_market_read(*, customer_ids: Iterable[int] | None = None, exchange: st
     return waiting
 
 
+def unlisted_holdings_at_unknown_markets(*, customer, exchange: str) -> set[str]:
+    """Market ids the catalogue does not know where the fills show the customer holding shares
+    that Parsec does not list: a market that may have settled before the mirror ever saw it."""
+    signed = Case(When(side="buy", then=F("size")), default=-F("size"), output_field=DecimalField(max_digits=24, decimal_places=8))
+    held = set(Fill.objects.filter(customer=customer, exchange=exchange, market__isnull=True)
+               .values("market_native_id", "outcome").annotate(net=Sum(signed)).filter(net__gt=0)
+               .values_list("market_native_id", "outcome"))
+    if not held:
+        return set()
+    listed = set(Position.objects.filter(customer=customer, exchange=exchange, is_open=True)
+                 .values_list("market_native_id", "outcome"))
+    return {native for native, outcome in held - listed}
+
+
 def infer_settlements(*, customer_ids: Iterable[int] | None = None, market_ids: Iterable[int] | None = None,
                       exchange: str | None = None, now: datetime | None = None) -> InferenceResult:
     """Write the settlements the mirror can now explain (see the module docstring)."""

@@ -406,7 +406,7 @@ def settle_ended_holdings(*, client: ParsecClient, customer: Customer, exchange:
     """A holding no longer listed, or never listed, may have been settled: read the markets it
     waits on (by parsec_id, outside any transaction) and write the settlements they explain."""
     waiting = settlements.needs_market_read(customer_ids=[customer.pk], exchange=exchange)
-    unknown = unlinked_market_ids(exchanges=[exchange], customer=customer)
+    unknown = {(exchange, native) for native in settlements.unlisted_holdings_at_unknown_markets(customer=customer, exchange=exchange)}
     if waiting or unknown:
         follow_markets(client=client, report=report, market_pks=waiting, unknown=unknown, now=now)
     inferred = settlements.infer_settlements(customer_ids=[customer.pk], exchange=exchange, now=now)
