@@ -16,17 +16,19 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEvent
 from compliance.exports import day_range, escrow_rows
 from compliance.models import Alert, Review
+from core import formatting
 from core.money import usdc_from_base_units
 from customers.filters import customer_match
 from customers.models import BalanceSnapshot, Customer
 from customers.selectors import latest_balances
-from orders.models import Fill, Order, Position
-from orders.pnl import customer_pnl
+from orders.models import Fill, Order, Position, Settlement
+from orders.pnl import customer_pnl, totals
 
 
 def _n(value: Decimal) -> str:
@@ -35,7 +37,7 @@ def _n(value: Decimal) -> str:
 
 
 TIMELINE_KINDS = {
-    "order": "Orders", "fill": "Fills", "cancel": "Cancels", "escrow": "Escrow", "balance": "Balance changes",
+    "order": "Orders", "fill": "Fills", "cancel": "Cancels", "settlement": "Settlements", "escrow": "Escrow", "balance": "Balance changes",
     "action": "Operator actions", "alert": "Alerts", "review": "Review notes",
 }
 PER_SOURCE = 100
@@ -95,6 +97,15 @@ def timeline(*, customer: Customer, start: date | None, end: date | None, kinds:
         for f in newest(Fill.objects.filter(customer=customer), "created_at"):
             entries.append(TimelineEntry(f.created_at, "fill", f"Filled {f.side} {_n(f.size)} {f.outcome} @ {_n(f.price)}",
                                          f"{'taker' if f.is_taker else 'maker'} · fee {_n(f.fee)} · order {f.parsec_order_id}"))
+    if "settlement" in wanted:
+        for st in newest(Settlement.objects.filter(customer=customer).select_related("market"), "settled_at"):
+            entries.append(TimelineEntry(
+                st.settled_at, "settlement",
+                f"{st.get_result_display()}: {formatting.size(st.size)} {st.outcome} settled at {formatting.price(st.payout_per_share, '0.000001')}, "
+                f"paid {formatting.usdc(st.amount_usdc)} USDC",
+                f"{st.market.question[:90]} · {st.get_exchange_display()} · market {st.get_kind_display().lower()}"
+                + (f" ({st.void_rule} rule)" if st.void_rule else "") + f" · inferred from {st.get_basis_display().lower()}",
+                link=reverse("admin:orders_market_change", args=[st.market_id])))
     if "balance" in wanted:
         snapshots = list(BalanceSnapshot.objects.filter(customer=customer, taken_at__lt=until).order_by("-taken_at", "-id")[:PER_SOURCE * 3])
         snapshots.reverse()
@@ -144,13 +155,20 @@ def customer_360(request, pk: int):
     exchanges = sorted({link.exchange for link in customer.exchange_links.all()} | {line.exchange for line in pnl})
     balances = {snap.exchange: snap for snap in latest_balances(customer=customer)}
     positions = Position.objects.filter(customer=customer, is_open=True).select_related("market")
+    settled = list(Settlement.objects.filter(customer=customer).select_related("market").order_by("-settled_at", "-id")[:100])
+    realised_by_holding = {(line.exchange, line.market_native_id, line.outcome): line.realised for line in pnl}
+    for settlement in settled:
+        settlement.line_realised = realised_by_holding.get((settlement.exchange, settlement.market_native_id, settlement.outcome))
     per_exchange = []
     for exchange in sorted(set(exchanges) | set(balances)):
         lines = [line for line in pnl if line.exchange == exchange]
+        figures = totals(lines)
         per_exchange.append({
             "exchange": exchange, "balance": balances.get(exchange),
             "positions": [p for p in positions if p.exchange == exchange], "pnl": lines,
-            "realised": sum((line.realised for line in lines), Decimal("0")),
+            "settlements": [s for s in settled if s.exchange == exchange],
+            "realised": usdc_from_base_units(figures["realised_units"]), "fees": usdc_from_base_units(figures["fees_units"]),
+            "net": usdc_from_base_units(figures["net_units"]),
             "unrealised": sum((line.unrealised or Decimal("0") for line in lines), Decimal("0")),
         })
     context = {

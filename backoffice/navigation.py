@@ -6,7 +6,8 @@ from __future__ import annotations
 from django.apps import apps
 from django.urls import NoReverseMatch, reverse
 
-# (group title, [(item title, material icon, "app_label.model_name" or URL name)])
+# (group title, [(item title, material icon, "app_label.model_name", or "app_label.model_name@url name"
+# for a page of that model's admin)])
 GROUPS: list[tuple[str, list[tuple[str, str, str]]]] = [
     ("Customers", [
         ("End-users", "group", "customers.customer"),
@@ -20,6 +21,8 @@ GROUPS: list[tuple[str, list[tuple[str, str, str]]]] = [
         ("Fills", "done_all", "orders.fill"),
         ("Positions", "stacked_line_chart", "orders.position"),
         ("Markets", "storefront", "orders.market"),
+        ("Resolving soon", "event_upcoming", "orders.market@admin:orders_market_resolving_soon"),
+        ("Settlements", "gavel", "orders.settlement"),
         ("Approval requests", "how_to_reg", "approvals.approvalrequest"),
         ("Kill switches", "block", "orders.killswitch"),
     ]),
@@ -42,10 +45,11 @@ GROUPS: list[tuple[str, list[tuple[str, str, str]]]] = [
 
 
 def _model_item(request, title: str, icon: str, label: str) -> dict | None:
+    label, _, url_name = label.partition("@")
     app_label, _, model_name = label.partition(".")
     try:
         apps.get_model(app_label, model_name)
-        link = reverse(f"admin:{app_label}_{model_name}_changelist")
+        link = reverse(url_name or f"admin:{app_label}_{model_name}_changelist")
     except (LookupError, NoReverseMatch):
         return None
     if not request.user.has_perm(f"{app_label}.view_{model_name}"):

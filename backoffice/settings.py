@@ -279,22 +279,70 @@ KILL_SWITCH_INLINE_CANCELS = env.int("KILL_SWITCH_INLINE_CANCELS", default=20)
 # comparison (sync.report.ReadDigests), for at most this long: then the rows are compared again.
 SYNC_DIGEST_MAX_AGE_SECONDS = env.int("SYNC_DIGEST_MAX_AGE_SECONDS", default=6 * 3600)
 
+# --- Markets that end: settlement (orders.settlements) ----------------------------------------
+# What a voided (cancelled) market pays per share, per exchange: "even" = 1/N USDC per outcome
+# share, cut to the base unit (Polymarket resolves a cancelled market 50-50); "cost" = the
+# holding's average price back (Kalshi returns the cost). The sources do not say (NOTES §12.6).
+SETTLEMENT_VOID_RULE = {
+    "polymarket": env.str("SETTLEMENT_VOID_RULE_POLYMARKET", default="even"),
+    "kalshi": env.str("SETTLEMENT_VOID_RULE_KALSHI", default="cost"),
+}
+if not set(SETTLEMENT_VOID_RULE.values()) <= {"even", "cost"}:
+    raise ImproperlyConfigured("SETTLEMENT_VOID_RULE_* must be 'even' or 'cost'")
+# Markets that ended are looked for among Parsec's closed and resolved lists when the mirror
+# meets an id it cannot name by parsec_id (a Polymarket condition id): at most this many pages.
+SYNC_MARKET_DISCOVERY_PAGES = env.int("SYNC_MARKET_DISCOVERY_PAGES", default=10)
+# "Resolving soon": markets whose end date falls within this many days.
+MARKETS_RESOLVING_SOON_DAYS = env.int("MARKETS_RESOLVING_SOON_DAYS", default=14)
+
 # --- Surveillance (compliance.surveillance) and the dashboard ---------------------------------
-# Each rule looks at the last SURV_WINDOW_HOURS of activity; alerts are deduplicated.
-SURV_WINDOW_HOURS = env.int("SURV_WINDOW_HOURS", default=24)
-SURV_LARGE_NOTIONAL_MULTIPLE = env.float("SURV_LARGE_NOTIONAL_MULTIPLE", default=5.0)
-SURV_LARGE_NOTIONAL_MIN_USDC = Decimal(env.str("SURV_LARGE_NOTIONAL_MIN_USDC", default="250"))
-SURV_LARGE_NOTIONAL_NO_HISTORY_USDC = Decimal(env.str("SURV_LARGE_NOTIONAL_NO_HISTORY_USDC", default="5000"))
-SURV_LARGE_NOTIONAL_HISTORY_DAYS = env.int("SURV_LARGE_NOTIONAL_HISTORY_DAYS", default=30)
-SURV_LARGE_NOTIONAL_MIN_HISTORY = env.int("SURV_LARGE_NOTIONAL_MIN_HISTORY", default=5)
-SURV_PRE_RESOLUTION_HOURS = env.float("SURV_PRE_RESOLUTION_HOURS", default=2.0)
-SURV_PRE_RESOLUTION_MIN_USDC = Decimal(env.str("SURV_PRE_RESOLUTION_MIN_USDC", default="100"))
-SURV_CANCEL_RATIO = env.float("SURV_CANCEL_RATIO", default=0.8)
-SURV_CANCEL_MIN_ORDERS = env.int("SURV_CANCEL_MIN_ORDERS", default=20)
-SURV_SELF_CROSS_SECONDS = env.int("SURV_SELF_CROSS_SECONDS", default=60)
-SURV_CONCENTRATION_SHARE = env.float("SURV_CONCENTRATION_SHARE", default=0.6)
-SURV_CONCENTRATION_MIN_USDC = Decimal(env.str("SURV_CONCENTRATION_MIN_USDC", default="1000"))
-SURV_OPERATOR_PLACED = env.bool("SURV_OPERATOR_PLACED", default=True)
+# One named setting per rule, with its thresholds (each from the environment); alerts are
+# deduplicated, so the rules run after every customer sync and on a schedule.
+# 1. Bought the outcome that then won within hours_before_end of the market's end of trading.
+SURV_INSIDER = {
+    "enabled": env.bool("SURV_INSIDER_ENABLED", default=True),
+    "hours_before_end": env.float("SURV_INSIDER_HOURS_BEFORE_END", default=24.0),
+    "min_notional_usdc": Decimal(env.str("SURV_INSIDER_MIN_NOTIONAL_USDC", default="100")),
+}
+# 2. One market, or one event, holding at least `share` of a customer's open cost basis.
+SURV_CONCENTRATION = {
+    "enabled": env.bool("SURV_CONCENTRATION_ENABLED", default=True),
+    "share": Decimal(env.str("SURV_CONCENTRATION_SHARE", default="0.6")),
+    "min_exposure_usdc": Decimal(env.str("SURV_CONCENTRATION_MIN_EXPOSURE_USDC", default="100")),
+}
+# 3. Two customers who share a wallet (or were onboarded from the same one) on opposite sides of
+#    one trade: opposite fills of one outcome at one price and size within `seconds`.
+SURV_SELF_CROSSING = {
+    "enabled": env.bool("SURV_SELF_CROSSING_ENABLED", default=True),
+    "seconds": env.int("SURV_SELF_CROSSING_SECONDS", default=5),
+    "window_hours": env.int("SURV_SELF_CROSSING_WINDOW_HOURS", default=24),
+}
+# 4. Layering: at least min_cancels cancelled orders and cancels / orders-with-fills >= ratio, over window_hours.
+SURV_LAYERING = {
+    "enabled": env.bool("SURV_LAYERING_ENABLED", default=True),
+    "window_hours": env.int("SURV_LAYERING_WINDOW_HOURS", default=24),
+    "min_cancels": env.int("SURV_LAYERING_MIN_CANCELS", default=10),
+    "ratio": Decimal(env.str("SURV_LAYERING_RATIO", default="5")),
+}
+# 5. An order `multiple` times the customer's average order size over their previous
+#    min_history..(history_orders) orders in history_days.
+SURV_SIZE_CHANGE = {
+    "enabled": env.bool("SURV_SIZE_CHANGE_ENABLED", default=True),
+    "window_hours": env.int("SURV_SIZE_CHANGE_WINDOW_HOURS", default=24),
+    "history_days": env.int("SURV_SIZE_CHANGE_HISTORY_DAYS", default=30),
+    "min_history": env.int("SURV_SIZE_CHANGE_MIN_HISTORY", default=5),
+    "history_orders": env.int("SURV_SIZE_CHANGE_HISTORY_ORDERS", default=50),
+    "multiple": Decimal(env.str("SURV_SIZE_CHANGE_MULTIPLE", default="5")),
+}
+# 6. An order of at least min_notional_usdc from a customer with fewer than max_history earlier
+#    orders in history_days.
+SURV_LARGE_NOTIONAL = {
+    "enabled": env.bool("SURV_LARGE_NOTIONAL_ENABLED", default=True),
+    "window_hours": env.int("SURV_LARGE_NOTIONAL_WINDOW_HOURS", default=24),
+    "history_days": env.int("SURV_LARGE_NOTIONAL_HISTORY_DAYS", default=30),
+    "max_history": env.int("SURV_LARGE_NOTIONAL_MAX_HISTORY", default=3),
+    "min_notional_usdc": Decimal(env.str("SURV_LARGE_NOTIONAL_MIN_USDC", default="500")),
+}
 SURVEILLANCE_INTERVAL = env.int("SURVEILLANCE_INTERVAL", default=300)
 # Dashboard: exchange pings and the pool are cached this long; a sync kind is stale after this.
 DASHBOARD_PING_CACHE_SECONDS = env.int("DASHBOARD_PING_CACHE_SECONDS", default=30)
@@ -377,7 +425,7 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {"MarketStatusEnum": "orders.models.Market.Status"},
     "SERVE_AUTHENTICATION": ["api.authentication.ApiTokenAuthentication", "api.authentication.StaffSessionAuthentication"],
     "SERVE_PERMISSIONS": ["api.permissions.HasApiRole"],
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "api.schema.strict_query_strings"],

@@ -28,6 +28,7 @@ EVIDENCE_LINKS = {
     "order": ("admin:orders_order_change", "id"), "fill": ("admin:orders_fill_change", "id"),
     "position": ("admin:orders_position_change", "id"), "market": ("admin:orders_market_change", "id"),
     "intent": ("admin:orders_orderintent_detail", "id"), "customer": ("customer_360", "id"),
+    "settlement": ("admin:orders_settlement_change", "id"),
 }
 
 
@@ -64,7 +65,7 @@ class ExportForm(forms.Form):
 class StatementForm(forms.Form):
     month = forms.RegexField(regex=r"^\d{4}-(0[1-9]|1[0-2])$", error_messages={"invalid": "Give the month as YYYY-MM."},
                              widget=forms.TextInput(attrs={"type": "month"}))
-    format = forms.ChoiceField(choices=[("html", "Printable page"), ("csv", "CSV")], initial="html")
+    format = forms.ChoiceField(choices=[("html", "Printable page"), ("pdf", "PDF"), ("csv", "CSV")], initial="html")
 
     def month_date(self) -> date:
         year, month = self.cleaned_data["month"].split("-")
@@ -109,7 +110,7 @@ class AlertAdmin(ReadOnlyAdminMixin, ModelAdmin):
         return admin_page(self, request, template, context, title=title)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        alert = get_object_or_404(Alert.objects.select_related("customer", "assigned_to"), pk=object_id)
+        alert = get_object_or_404(Alert.objects.select_related("customer", "assigned_to", "requested_by", "approved_by"), pk=object_id)
         require_permission(request, "compliance.view_alert")
         form = ReviewForm()
         if request.method == "POST":
@@ -176,9 +177,13 @@ class AlertAdmin(ReadOnlyAdminMixin, ModelAdmin):
                                outcome="ok")
         if form.cleaned_data["format"] == "csv":
             response = HttpResponse(content_type="text/csv; charset=utf-8")
-            response["Content-Disposition"] = f'attachment; filename="statement-{customer.pk}-{month:%Y-%m}.csv"'
+            response["Content-Disposition"] = f'attachment; filename="{statement.file_stem}.csv"'
             for line in exports.csv_lines(exports.statement_csv_rows(statement)):
                 response.write(line)
+            return response
+        if form.cleaned_data["format"] == "pdf":
+            response = HttpResponse(exports.statement_pdf(statement), content_type="application/pdf")
+            response["Content-Disposition"] = f'attachment; filename="{statement.file_stem}.pdf"'
             return response
         return self._page(request, "compliance/statement.html", {"statement": statement, "customer": customer},
                           title=f"Statement {month:%B %Y} · {customer}")

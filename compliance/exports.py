@@ -8,16 +8,19 @@ a formula is defused. Each export is itself written to the audit log before the 
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.apps import apps
-from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, Sum
+from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q
 
 from audit.models import AuditEvent
-from core.money import usdc_from_base_units
+from core import formatting
+from core.money import base_units_from_usdc, usdc_from_base_units
+from customers.enums import Exchange
 from customers.models import BalanceSnapshot, Customer
 from orders.models import Fill, Order
 
@@ -28,11 +31,20 @@ ACTIVITY_HEADER = ["kind", "at (UTC)", "reference", "exchange", "market", "outco
 NOTIONAL = ExpressionWrapper(F("price") * F("size"), output_field=DecimalField(max_digits=32, decimal_places=16))
 
 
+PLAIN_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+
+
 def safe_cell(value) -> str:
-    """A CSV cell a spreadsheet shows as text: a leading = + - @ tab or CR gets a quote in front."""
+    """A CSV cell: numbers in plain decimal notation (``core.formatting.plain``: no ``E+``, no
+    ``0E-8``, a negative stays a number); text a spreadsheet could read as a formula (a leading
+    = + - @ tab or CR) gets a quote in front."""
     if value is None:
         return ""
+    if isinstance(value, Decimal | int) and not isinstance(value, bool):
+        return formatting.plain(value)
     text = value.isoformat() if isinstance(value, datetime) else str(value)
+    if PLAIN_NUMBER.match(text):
+        return text
     if text.startswith(FORMULA_PREFIXES):
         return "'" + text
     return text
@@ -85,16 +97,17 @@ def escrow_rows(customer: Customer, since: datetime, until: datetime):
 
 def activity_rows(*, customer: Customer, since: datetime, until: datetime) -> Iterator[list]:
     yield ACTIVITY_HEADER
+    plain = formatting.plain
     orders = (Order.objects.filter(customer=customer, created_at__gte=since, created_at__lt=until)
-              .annotate(value_usdc=NOTIONAL).select_related("placed_by_user").order_by("created_at", "id"))
+              .annotate(value_usdc=NOTIONAL).select_related("placed_by_user", "market").order_by("created_at", "id"))
     for o in orders.iterator(chunk_size=CHUNK):
         actor = o.placed_by_user.get_username() if o.placed_by_user_id else o.get_placed_by_display()
-        yield ["order", o.created_at, o.parsec_order_id, o.exchange, o.market_native_id, o.outcome, o.side, o.price,
-               o.size, o.filled, o.status, o.value_usdc.quantize(Decimal("0.000001")), "", actor, o.order_type]
-    fills = Fill.objects.filter(customer=customer, created_at__gte=since, created_at__lt=until).order_by("created_at", "id")
+        yield ["order", o.created_at, o.parsec_order_id, o.exchange, o.market_title, o.outcome, o.side, plain(o.price),
+               plain(o.size), plain(o.filled), o.status, plain(o.value_usdc.quantize(Decimal("0.000001"))), "", actor, o.order_type]
+    fills = Fill.objects.filter(customer=customer, created_at__gte=since, created_at__lt=until).select_related("market").order_by("created_at", "id")
     for f in fills.iterator(chunk_size=CHUNK):
-        yield ["fill", f.created_at, f.fill_id, f.exchange, f.market_native_id, f.outcome, f.side, f.price, f.size,
-               "", "taker" if f.is_taker else "maker", (f.price * f.size).quantize(Decimal("0.000001")), f.fee, "",
+        yield ["fill", f.created_at, f.fill_id, f.exchange, f.market_title, f.outcome, f.side, plain(f.price), plain(f.size),
+               "", "taker" if f.is_taker else "maker", plain((f.price * f.size).quantize(Decimal("0.000001"))), plain(f.fee), "",
                f"order {f.parsec_order_id}"]
     escrow, stamp = escrow_rows(customer, since, until)
     if escrow is not None:
@@ -130,6 +143,79 @@ def export_activity(*, actor, customer: Customer, start: date, end: date, reason
 
 
 # --- Monthly statement -----------------------------------------------------------------------
+#
+# Per customer, per exchange, per month. The balance is what Parsec reported at a read (the
+# mirror's balance history: a snapshot when it moved), so the statement reconciles between two
+# reads: the last one before the month (or, when the history starts inside the month, its first)
+# and the last one before the month's end. Everything that moved the balance between them is a
+# movement: fills (cash), the exchange's fees, the builder's escrow fees and their refunds,
+# settlements. opening + movements - closing must be zero; Kalshi reports whole cents, so a
+# difference under a cent there is its rounding, shown on its own line.
+
+KALSHI_CENT_UNITS = 10_000
+
+
+@dataclass
+class StatementFill:
+    fill: Fill
+    market_title: str
+    cash_units: int  # + for a sale, - for a purchase
+    fee_units: int
+    reconciled: bool  # between the two balance reads
+
+    def __getattr__(self, name):
+        return getattr(self.fill, name)
+
+
+@dataclass
+class ExchangeStatement:
+    exchange: str
+    since: datetime
+    until: datetime
+    opening_units: int | None = None
+    opening_at: datetime | None = None
+    opening_note: str = ""
+    closing_units: int | None = None
+    closing_at: datetime | None = None
+    closing_note: str = ""
+    fills: list[StatementFill] = field(default_factory=list)
+    settlements: list = field(default_factory=list)
+    bought_units: int = 0
+    sold_units: int = 0
+    fees_units: int = 0
+    escrow_fees_units: int = 0
+    escrow_refunds_units: int = 0
+    settlements_units: int = 0
+    outside_units: int = 0  # movements of the month after the closing read (next month's)
+    realised_units: int = 0
+    open_positions: list = field(default_factory=list)
+    rounding_units: int = 0
+    reconciliation_units: int | None = None
+
+    @property
+    def label(self) -> str:
+        return dict(Exchange.choices).get(self.exchange, self.exchange)
+
+    @property
+    def movements_units(self) -> int:
+        return (self.sold_units - self.bought_units - self.fees_units - self.escrow_fees_units + self.escrow_refunds_units
+                + self.settlements_units)
+
+    @property
+    def bought_out_units(self) -> int:
+        return -self.bought_units
+
+    @property
+    def fees_out_units(self) -> int:
+        return -self.fees_units
+
+    @property
+    def escrow_out_units(self) -> int:
+        return -self.escrow_fees_units
+
+    @property
+    def reconciles(self) -> bool:
+        return self.reconciliation_units == 0
 
 
 @dataclass
@@ -138,13 +224,29 @@ class Statement:
     month: date
     since: datetime
     until: datetime
-    balances: list[dict] = field(default_factory=list)
+    exchanges: list[ExchangeStatement] = field(default_factory=list)
     orders: dict = field(default_factory=dict)
-    volume: list[dict] = field(default_factory=list)
-    fills: list[Fill] = field(default_factory=list)
-    pnl: list = field(default_factory=list)
-    realised_total: Decimal = Decimal("0")
-    fees_total: Decimal = Decimal("0")
+
+    def exchange(self, code: str) -> ExchangeStatement:
+        return next(e for e in self.exchanges if e.exchange == code)
+
+    @property
+    def realised_units(self) -> int:
+        return sum(e.realised_units for e in self.exchanges)
+
+    @property
+    def fees_units(self) -> int:
+        return sum(e.fees_units + e.escrow_fees_units - e.escrow_refunds_units for e in self.exchanges)
+
+    @property
+    def period(self) -> str:
+        return self.month.strftime("%Y-%m")
+
+    @property
+    def file_stem(self) -> str:
+        """``statement-<external id>-<YYYY-MM>``, safe as a file name."""
+        external = re.sub(r"[^A-Za-z0-9._-]+", "_", self.customer.external_id).strip("._") or str(self.customer.pk)
+        return f"statement-{external}-{self.period}"
 
 
 def month_bounds(month: date) -> tuple[datetime, datetime]:
@@ -153,64 +255,149 @@ def month_bounds(month: date) -> tuple[datetime, datetime]:
     return datetime.combine(first, time.min, tzinfo=UTC), datetime.combine(nxt, time.min, tzinfo=UTC)
 
 
-def _balance_at(customer: Customer, exchange: str, moment: datetime) -> BalanceSnapshot | None:
-    return (BalanceSnapshot.objects.filter(customer=customer, exchange=exchange, taken_at__lt=moment)
-            .order_by("-taken_at", "-id").first())
+def _reads(customer: Customer, exchange: str, since: datetime, until: datetime):
+    """(opening read, its note, closing read, its note)."""
+    history = BalanceSnapshot.objects.filter(customer=customer, exchange=exchange)
+    opening = history.filter(taken_at__lt=since).order_by("-taken_at", "-id").first()
+    note = ""
+    if opening is None:
+        opening = history.filter(taken_at__gte=since, taken_at__lt=until).order_by("taken_at", "id").first()
+        if opening is not None:
+            note = (f"No balance history before {formatting.when(since, seconds=False)}: the first balance read, "
+                    f"{formatting.when(opening.taken_at)}, opens the statement; earlier movements of the month are not in it.")
+        else:
+            note = "No balance history for this month: the statement cannot be reconciled."
+    closing = history.filter(taken_at__lt=until).order_by("-taken_at", "-id").first()
+    closing_note = "" if closing is None else f"The last balance read before the month's end, {formatting.when(closing.taken_at)}."
+    if closing is not None and opening is not None and closing.pk == opening.pk and note:
+        closing_note = "Only one balance read this month."
+    return opening, note, closing, closing_note
+
+
+def exchange_statement(*, customer: Customer, exchange: str, since: datetime, until: datetime) -> ExchangeStatement:
+    from orders.models import FeeEscrowRecord, Settlement
+    from orders.pnl import customer_pnl, fill_cash_units
+
+    part = ExchangeStatement(exchange=exchange, since=since, until=until)
+    opening, part.opening_note, closing, part.closing_note = _reads(customer, exchange, since, until)
+    if opening is not None:
+        part.opening_units, part.opening_at = opening.usdc_base_units, opening.taken_at
+    if closing is not None:
+        part.closing_units, part.closing_at = closing.usdc_base_units, closing.taken_at
+    start = min(since, part.opening_at) if part.opening_at else since
+    end = part.closing_at or since
+
+    def reconciled(moment: datetime) -> bool:
+        return part.opening_at is not None and part.opening_at < moment <= end
+
+    def counted(moment: datetime) -> bool:
+        return reconciled(moment) or (since <= moment < until)
+
+    fills = (Fill.objects.filter(customer=customer, exchange=exchange, created_at__gte=start, created_at__lt=until)
+             .select_related("market").order_by("created_at", "id"))
+    for fill in fills.iterator(chunk_size=CHUNK):
+        if not counted(fill.created_at):
+            continue
+        cash = fill_cash_units(fill.price, fill.size)
+        row = StatementFill(fill=fill, market_title=fill.market_title, cash_units=cash if fill.side == "sell" else -cash,
+                            fee_units=base_units_from_usdc(fill.fee or 0), reconciled=reconciled(fill.created_at))
+        part.fills.append(row)
+        if row.reconciled:
+            part.sold_units += cash if fill.side == "sell" else 0
+            part.bought_units += cash if fill.side == "buy" else 0
+            part.fees_units += row.fee_units
+        else:
+            part.outside_units += row.cash_units - row.fee_units
+    settlements = (Settlement.objects.filter(customer=customer, exchange=exchange, settled_at__gte=start, settled_at__lt=until)
+                   .select_related("market").order_by("settled_at", "id"))
+    for settlement in settlements:
+        if not counted(settlement.settled_at):
+            continue
+        settlement.reconciled = reconciled(settlement.settled_at)
+        part.settlements.append(settlement)
+        if settlement.reconciled:
+            part.settlements_units += settlement.amount_base_units
+        else:
+            part.outside_units += settlement.amount_base_units
+    if exchange == "polymarket":
+        for record in FeeEscrowRecord.objects.filter(customer=customer).exclude(state=FeeEscrowRecord.State.AUTHORISED).filter(
+                Q(pulled_at__gte=start, pulled_at__lt=until) | Q(settled_at__gte=start, settled_at__lt=until)):
+            if record.pulled_at and reconciled(record.pulled_at):
+                part.escrow_fees_units += record.fee_base_units
+            if record.refund_base_units and record.settled_at and reconciled(record.settled_at):
+                part.escrow_refunds_units += record.refund_base_units
+    before = {(line.market_native_id, line.outcome): line.realised_units
+              for line in customer_pnl(customer=customer, until=since, exchange=exchange)}
+    at_end = customer_pnl(customer=customer, until=until, exchange=exchange)
+    part.realised_units = sum(line.realised_units - before.get((line.market_native_id, line.outcome), 0) for line in at_end)
+    part.open_positions = [line for line in at_end if line.quantity]
+    if part.opening_units is not None and part.closing_units is not None:
+        difference = part.opening_units + part.movements_units - part.closing_units
+        if exchange == "kalshi" and -KALSHI_CENT_UNITS < difference < KALSHI_CENT_UNITS:
+            part.rounding_units = difference  # Kalshi's balance is whole cents, cut down
+        part.reconciliation_units = difference - part.rounding_units
+    return part
 
 
 def monthly_statement(*, customer: Customer, month: date) -> Statement:
-    from orders.pnl import customer_pnl
-
     since, until = month_bounds(month)
     statement = Statement(customer=customer, month=since.date(), since=since, until=until)
     exchanges = sorted(set(customer.exchange_links.values_list("exchange", flat=True))
                        | set(BalanceSnapshot.objects.filter(customer=customer).values_list("exchange", flat=True).distinct()))
-    for exchange in exchanges:
-        opening, closing = _balance_at(customer, exchange, since), _balance_at(customer, exchange, until)
-        statement.balances.append({"exchange": exchange, "opening": opening.usdc if opening else None,
-                                   "closing": closing.usdc if closing else None})
+    statement.exchanges = [exchange_statement(customer=customer, exchange=e, since=since, until=until) for e in exchanges]
     orders = Order.objects.filter(customer=customer, created_at__gte=since, created_at__lt=until)
     statement.orders = orders.aggregate(
         placed=Count("id"), filled=Count("id", filter=Q(status=Order.Status.FILLED)),
         cancelled=Count("id", filter=Q(status=Order.Status.CANCELLED)),
     )
-    fills = Fill.objects.filter(customer=customer, created_at__gte=since, created_at__lt=until)
-    statement.volume = list(fills.values("exchange").annotate(
-        fills=Count("id"), notional=Sum(NOTIONAL), fees=Sum("fee")).order_by("exchange"))
-    statement.fills = list(fills.order_by("created_at", "id")[:1000])
-    # Realised P&L of the month = realised up to the month's end - realised before it starts.
-    before = {(pl.exchange, pl.market_native_id, pl.outcome): pl.realised for pl in customer_pnl(customer=customer, until=since)}
-    lines = customer_pnl(customer=customer, until=until)
-    for line in lines:
-        line.month_realised = line.realised - before.get((line.exchange, line.market_native_id, line.outcome), Decimal("0"))
-    statement.pnl = [line for line in lines if line.month_realised or line.quantity]
-    statement.realised_total = sum((line.month_realised for line in lines), Decimal("0"))
-    statement.fees_total = sum((row["fees"] or Decimal("0") for row in statement.volume), Decimal("0"))
     return statement
 
 
+def _units(value: int | None) -> str:
+    return "" if value is None else formatting.plain(usdc_from_base_units(value))
+
+
 def statement_csv_rows(statement: Statement) -> Iterator[list]:
+    """Numbers in plain decimal notation (a spreadsheet reads them as numbers); text cells are
+    formula-guarded by ``csv_lines``."""
     c = statement.customer
-    yield ["Monthly statement", statement.month.strftime("%Y-%m"), c.external_id, str(c.parsec_customer_id)]
-    yield []
-    yield ["Balances (USDC)", "exchange", "opening", "closing"]
-    for row in statement.balances:
-        yield ["", row["exchange"], row["opening"], row["closing"]]
-    yield []
-    yield ["Orders", "placed", "filled", "cancelled"]
-    yield ["", statement.orders["placed"], statement.orders["filled"], statement.orders["cancelled"]]
-    yield []
-    yield ["Volume", "exchange", "fills", "notional (USDC)", "exchange fees (USDC)"]
-    for row in statement.volume:
-        yield ["", row["exchange"], row["fills"], (row["notional"] or 0), row["fees"] or 0]
-    yield []
-    yield ["P&L (average cost)", "exchange", "market", "outcome", "held", "average cost", "realised this month",
-           "unrealised at mark"]
-    for line in statement.pnl:
-        yield ["", line.exchange, line.market_title, line.outcome, line.quantity.normalize(), line.average_cost.quantize(Decimal("0.0001")),
-               line.month_realised, line.unrealised if line.unrealised is not None else "no mark"]
-    yield ["", "", "", "", "", "total realised", statement.realised_total]
-    yield []
-    yield ["Fills", "at (UTC)", "fill id", "exchange", "market", "outcome", "side", "price", "size", "fee"]
-    for f in statement.fills:
-        yield ["", f.created_at, f.fill_id, f.exchange, f.market_native_id, f.outcome, f.side, f.price, f.size, f.fee]
+    yield ["Monthly statement", statement.period, c.external_id, str(c.parsec_customer_id)]
+    for part in statement.exchanges:
+        yield []
+        yield ["Exchange", part.label]
+        yield ["Opening balance (USDC)", _units(part.opening_units), formatting.when(part.opening_at, empty=""), part.opening_note]
+        yield ["Fills: sold (USDC)", _units(part.sold_units)]
+        yield ["Fills: bought (USDC)", _units(-part.bought_units)]
+        yield ["Exchange fees (USDC)", _units(-part.fees_units)]
+        yield ["Escrow fees (USDC)", _units(-part.escrow_fees_units)]
+        yield ["Escrow refunds (USDC)", _units(part.escrow_refunds_units)]
+        yield ["Settlements (USDC)", _units(part.settlements_units)]
+        yield ["Closing balance (USDC)", _units(part.closing_units), formatting.when(part.closing_at, empty=""), part.closing_note]
+        if part.rounding_units:
+            yield ["Kalshi whole-cent rounding (USDC)", _units(part.rounding_units)]
+        yield ["Reconciliation: opening + movements - closing (USDC)", _units(part.reconciliation_units)]
+        if part.outside_units:
+            yield ["After the closing read (next statement, USDC)", _units(part.outside_units)]
+        yield ["Realised P&L this month (USDC)", _units(part.realised_units)]
+        yield []
+        yield ["Fills", "at (UTC)", "fill id", "market", "outcome", "side", "price", "size", "cash (USDC)", "fee (USDC)", "reconciled"]
+        for f in part.fills:
+            yield ["", formatting.when(f.created_at), f.fill_id, f.market_title, f.outcome, f.side, formatting.plain(f.price),
+                   formatting.plain(f.size), _units(f.cash_units), _units(f.fee_units), "yes" if f.reconciled else "no"]
+        yield ["Settlements", "at (UTC)", "market", "outcome", "result", "size", "payout per share", "amount (USDC)", "inferred from"]
+        for s in part.settlements:
+            yield ["", formatting.when(s.settled_at), s.market.question, s.outcome, s.get_result_display(), formatting.plain(s.size),
+                   formatting.plain(s.payout_per_share), _units(s.amount_base_units), s.get_basis_display()]
+        yield ["Open positions at month end", "market", "outcome", "held", "average cost", "cost basis (USDC)"]
+        for line in part.open_positions:
+            yield ["", line.market_title, line.outcome, formatting.plain(line.quantity), formatting.plain(line.average_cost),
+                   _units(line.cost_units)]
+
+
+def statement_pdf(statement: Statement) -> bytes:
+    """The statement as a PDF (WeasyPrint renders the same body as the printable page)."""
+    from django.template.loader import render_to_string
+    from weasyprint import HTML
+
+    html = render_to_string("compliance/statement_pdf.html", {"statement": statement, "customer": statement.customer})
+    return HTML(string=html).write_pdf()

@@ -16,12 +16,12 @@ class Alert(models.Model):
     """
 
     class Rule(models.TextChoices):
-        LARGE_NOTIONAL = "large_notional", "Large notional vs history"
-        PRE_RESOLUTION = "pre_resolution", "Trading shortly before resolution"
-        CANCEL_RATIO = "cancel_ratio", "High order-to-cancel ratio"
-        SELF_CROSSING = "self_crossing", "Self-crossing between customers"
-        CONCENTRATION = "concentration", "Concentration in one market"
-        OPERATOR_PLACED = "operator_placed", "Order placed by an operator"
+        INSIDER = "insider", "Bought the winner shortly before the market ended"
+        CONCENTRATION = "concentration", "Concentration in one market or event"
+        SELF_CROSSING = "self_crossing", "Self-crossing between customers sharing a wallet"
+        LAYERING = "layering", "High cancel-to-fill ratio (layering)"
+        SIZE_CHANGE = "size_change", "Sudden change in size vs own history"
+        LARGE_NOTIONAL = "large_notional", "Large notional with little history"
 
     class Severity(models.TextChoices):
         LOW = "low", "Low"
@@ -42,7 +42,7 @@ class Alert(models.Model):
     dedup_key = models.CharField(max_length=255, unique=True)
     title = models.CharField(max_length=255)
     detail = models.TextField(blank=True)
-    # [{"type": "order" | "fill" | "position" | "intent" | "audit" | "customer", "id": pk, "label": str}]
+    # [{"type": "order" | "fill" | "position" | "settlement" | "market" | "intent" | "customer", "id": pk, "label": str}]
     evidence = models.JSONField(default=list, blank=True)
     figures = models.JSONField(default=dict, blank=True, help_text="The measured values and the thresholds.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
@@ -51,6 +51,9 @@ class Alert(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
     )
     assigned_at = models.DateTimeField(null=True, blank=True)
+    # Who asked for the order(s) behind the alert and who approved them (four eyes), when staff did.
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
 
     class Meta:
         ordering = ["-raised_at", "-id"]

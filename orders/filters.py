@@ -5,6 +5,7 @@ from __future__ import annotations
 import django_filters as filters
 from django.core.validators import EMPTY_VALUES
 from django.db.models import Q
+from django.utils import timezone
 
 from customers.enums import Exchange
 from customers.filters import MAX_PK_DIGITS, CustomerRefFilter
@@ -38,10 +39,15 @@ class MarketFilterSet(filters.FilterSet):
     market_type = filters.CharFilter()
     created = filters.IsoDateTimeFromToRangeFilter(field_name="first_seen_at")
     updated_since = filters.IsoDateTimeFilter(field_name="last_seen_at", lookup_expr="gte")
+    past_end_date = filters.BooleanFilter(method="filter_past_end_date", label="Listed active past its end date")
 
     class Meta:
         model = Market
         fields: list[str] = []
+
+    def filter_past_end_date(self, qs, name, value):
+        overdue = Q(status=Market.Status.ACTIVE, end_date__lte=timezone.now())
+        return qs.filter(overdue) if value else qs.exclude(overdue)
 
     def filter_q(self, qs, name, value):
         value = value.strip()

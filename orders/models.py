@@ -45,8 +45,13 @@ class Market(models.Model):
         ACTIVE = "active", "Active"
         CLOSED = "closed", "Closed"
         RESOLVED = "resolved", "Resolved"
+        VOIDED = "voided", "Voided"
         ARCHIVED = "archived", "Archived"
         UNKNOWN = "unknown", "Unknown"
+
+    # Trading has ended; "settled" ones have paid their positions (a winner, or the void rule).
+    ENDED_STATUSES = frozenset({Status.CLOSED, Status.RESOLVED, Status.VOIDED, Status.ARCHIVED})
+    SETTLED_STATUSES = frozenset({Status.RESOLVED, Status.VOIDED})
 
     parsec_id = models.CharField("Parsec id", max_length=255, unique=True)
     exchange = models.CharField(max_length=16, choices=Exchange.choices)
@@ -66,6 +71,11 @@ class Market(models.Model):
     min_order_size = quantity_field(null=True, blank=True)
     end_date = models.DateTimeField(null=True, blank=True)
     last_price = price_field(null=True, blank=True)
+    winning_outcome = models.CharField(max_length=255, blank=True, help_text="The outcome priced 1 once resolved.")
+    closed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When trading ended: Parsec's updated_at when first seen ended, else when the mirror saw it.",
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True, help_text="When it was resolved or voided (same sources).")
     raw = models.JSONField(default=dict, blank=True)
     first_seen_at = models.DateTimeField(default=timezone.now, editable=False)
     last_seen_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -83,7 +93,12 @@ class Market(models.Model):
                 condition=Q(last_price__isnull=True) | Q(last_price__gte=0, last_price__lte=1), name="market_last_price_in_unit",
             ),
         ]
-        indexes = [models.Index(fields=["exchange", "status"], name="market_exchange_status_idx")]
+        indexes = [
+            models.Index(fields=["exchange", "status"], name="market_exchange_status_idx"),
+            # "Resolving soon" and "past its end date": active markets by end date.
+            models.Index(fields=["status", "end_date"], name="market_status_end_idx"),
+            models.Index(fields=["event_id"], name="market_event_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.question
@@ -91,6 +106,44 @@ class Market(models.Model):
     @property
     def outcome_names(self) -> list[str]:
         return [outcome.get("name", "") for outcome in self.outcomes if isinstance(outcome, dict)]
+
+    def outcome_price(self, name: str) -> Decimal | None:
+        """The outcome's price as Parsec last listed it (final once settled), else None."""
+        for item in self.outcomes or ():
+            if isinstance(item, dict) and item.get("name") == name and item.get("price") not in (None, ""):
+                return Decimal(str(item["price"]))
+        return None
+
+    @property
+    def is_settled(self) -> bool:
+        return self.status in self.SETTLED_STATUSES
+
+    @property
+    def past_end_date(self) -> bool:
+        """Still listed as trading although its end date has passed: Parsec has not caught up."""
+        return self.status == self.Status.ACTIVE and self.end_date is not None and self.end_date <= timezone.now()
+
+    @property
+    def lifecycle_label(self) -> str:
+        if self.past_end_date:
+            return "Active, past its end date"
+        if self.status == self.Status.RESOLVED and self.winning_outcome:
+            return f"Resolved: {self.winning_outcome}"
+        return self.get_status_display()
+
+    @property
+    def description(self) -> str:
+        return str((self.raw or {}).get("description") or "")
+
+    @property
+    def rules(self) -> str:
+        return str((self.raw or {}).get("rules") or "")
+
+    @property
+    def canonical_event_id(self) -> str:
+        """Parsec's cross-exchange event id (``xref.event_id``), when it sent one."""
+        xref = (self.raw or {}).get("xref")
+        return str(xref.get("event_id") or "") if isinstance(xref, dict) else ""
 
 
 class MarketLeg:
@@ -272,8 +325,18 @@ class Fill(MarketLeg, models.Model):
         return f"{self.side} {self.size} {self.outcome} @ {self.price} ({self.fill_id})"
 
 
+class ClosedReason(models.TextChoices):
+    SOLD = "sold", "Sold (the fills account for it)"
+    SETTLED = "settled", "Settled at the market's resolution"
+    GONE = "gone", "No longer listed (not explained yet)"
+
+
 class Position(models.Model):
-    """What an end-user holds in one outcome of one market; a closed position is kept, not deleted."""
+    """What an end-user holds in one outcome of one market; a closed position is kept, not deleted.
+
+    ``size`` is 0 once closed; the raw payload keeps the last listing, and a settlement row
+    (``settlement``) what it paid.
+    """
 
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="positions")
     exchange = models.CharField(max_length=16, choices=Exchange.choices)
@@ -285,6 +348,7 @@ class Position(models.Model):
     current_price = price_field(null=True, blank=True)
     is_open = models.BooleanField(default=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    closed_reason = models.CharField(max_length=8, choices=ClosedReason.choices, blank=True)
     raw = models.JSONField(default=dict, blank=True)
     first_seen_at = models.DateTimeField(default=timezone.now, editable=False)
     last_seen_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -326,6 +390,73 @@ class Position(models.Model):
     def unrealized_pnl(self) -> Decimal | None:
         value = self.market_value
         return None if value is None else value - self.cost_basis
+
+
+class Settlement(models.Model):
+    """What a holding paid when its market was resolved or voided: the cause of a balance change.
+
+    Parsec writes no order or fill for a settlement and reports no settlement either: a resolved
+    market's positions simply stop being listed and the balance goes up. ``orders.settlements``
+    infers this row from what the mirror saw (the market's final status and prices, the position
+    it last listed, the fills) and records how (``basis`` and ``evidence``). Amounts are USDC base
+    units: size x payout per share, rounded toward zero.
+    """
+
+    class Kind(models.TextChoices):
+        RESOLVED = "resolved", "Resolved"
+        VOIDED = "voided", "Voided"
+
+    class Result(models.TextChoices):
+        WON = "won", "Won"
+        LOST = "lost", "Lost"
+        VOID = "void", "Void (stake returned per the rule)"
+
+    class Basis(models.TextChoices):
+        POSITION = "position", "The position Parsec last listed"
+        FILLS = "fills", "The mirrored fills (Parsec never listed the holding, or traded since)"
+        BOTH = "both", "The position Parsec last listed, matching the fills"
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="settlements")
+    exchange = models.CharField(max_length=16, choices=Exchange.choices)
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="settlements")
+    market_native_id = models.CharField(max_length=255)
+    outcome = models.CharField(max_length=255)
+    position = models.OneToOneField(Position, null=True, blank=True, on_delete=models.SET_NULL, related_name="settlement")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    result = models.CharField(max_length=4, choices=Result.choices)
+    void_rule = models.CharField(max_length=8, blank=True, help_text="even / cost, for a voided market (SETTLEMENT_VOID_RULE).")
+    size = quantity_field(help_text="Shares settled.")
+    average_price = price_field(help_text="The holding's average price per share, as Parsec last listed it (or the fills).")
+    payout_per_share = price_field()
+    amount_base_units = models.BigIntegerField(help_text="USDC base units paid into the balance.")
+    basis = models.CharField("inferred from", max_length=8, choices=Basis.choices)
+    evidence = models.JSONField(default=dict, blank=True, help_text="What the inference read: statuses, prices, sizes.")
+    settled_at = models.DateTimeField(help_text="When the market was resolved or voided.")
+    inferred_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-settled_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "exchange", "market_native_id", "outcome"], name="settlement_unique_per_holding"),
+            models.CheckConstraint(condition=Q(size__gt=0), name="settlement_size_positive"),
+            models.CheckConstraint(condition=Q(amount_base_units__gte=0), name="settlement_amount_not_negative"),
+            models.CheckConstraint(condition=Q(payout_per_share__gte=0) & Q(payout_per_share__lte=1), name="settlement_payout_in_unit"),
+        ]
+        indexes = [
+            models.Index(fields=["customer", "-settled_at"], name="settlement_customer_idx"),
+            models.Index(fields=["market"], name="settlement_market_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.size} {self.outcome} of {self.market_native_id}: {self.get_result_display()}"
+
+    @property
+    def amount_usdc(self) -> Decimal:
+        return Decimal(self.amount_base_units).scaleb(-6)
+
+    @property
+    def market_title(self) -> str:
+        return self.market.question
 
 
 # --- Operator trading: intents, four-eyes approvals, kill switches (issue 5) -------------------

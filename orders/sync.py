@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from core.upsert import UpsertResult, UpsertSpec, upsert
 from customers.models import Customer
-from orders.models import Fill, Market, Order, Position
+from orders.models import ClosedReason, Fill, Market, Order, Position
 from parsec import types
 
 logger = logging.getLogger(__name__)
@@ -53,20 +53,57 @@ def market_ids(exchange: str, native_ids: Iterable[str]) -> dict[str, int]:
 
 # --- markets -----------------------------------------------------------------------------
 
+VOID_STATUSES = frozenset({"voided", "void", "cancelled", "canceled"})
+
+
+def market_lifecycle(market: types.Market) -> tuple[str, str]:
+    """(the mirror's status, the winning outcome) from what Parsec lists.
+
+    Parsec's statuses are active, closed, resolved and archived (NOTES §7.2); a cancelled market
+    is listed under one of them with no outcome priced 1 (the sandbox: SANDBOX_VOID_STATUS), so a
+    "resolved" market without a winner is the mirror's ``voided``.
+    """
+    status = (market.status or "").lower()
+    winners = [o.name for o in market.outcomes if o.price is not None and o.price == 1]
+    winner = winners[0] if len(winners) == 1 else ""
+    if status in VOID_STATUSES:
+        return Market.Status.VOIDED, ""
+    if status == Market.Status.RESOLVED:
+        return (Market.Status.RESOLVED, winner) if winner else (Market.Status.VOIDED, "")
+    if status in Market.Status.values:
+        return status, winner if status == Market.Status.ARCHIVED else ""
+    return Market.Status.UNKNOWN, ""
+
+
+def merge_market(current: dict[str, Any] | None, incoming: dict[str, Any]) -> dict[str, Any]:
+    """When trading ended and when the market settled are first-seen facts: a later read (an
+    archived market's new updated_at) does not move them."""
+    merged = dict(incoming)
+    if current is not None:
+        for name in ("closed_at", "resolved_at"):
+            if merged[name] is not None and current.get(name) is not None:
+                merged[name] = current[name]
+    return merged
+
+
 MARKET_SPEC = UpsertSpec(
     model=Market,
     key=("parsec_id",),
     fields=(
         "exchange", "exchange_market_id", "order_market_id", "condition_id", "event_id", "question", "group_title",
-        "outcomes", "market_type", "status", "tick_size", "min_order_size", "end_date", "last_price", "raw",
+        "outcomes", "market_type", "status", "tick_size", "min_order_size", "end_date", "last_price", "winning_outcome",
+        "closed_at", "resolved_at", "raw",
     ),
     touch=("last_seen_at",),
     create_only=("first_seen_at",),
+    merge=merge_market,
 )
 
 
 def market_row(market: types.Market, *, now: datetime) -> dict[str, Any]:
-    status = market.status if market.status in Market.Status.values else Market.Status.UNKNOWN
+    status, winner = market_lifecycle(market)
+    changed_at = types.to_datetime(market.raw.get("updated_at")) if isinstance(market.raw, dict) else None
+    ended_at = min(changed_at or now, now)
     # Orders name a Polymarket market by its condition id, a Kalshi one by its ticker.
     order_market_id = market.condition_id if market.exchange == "polymarket" and market.condition_id else market.exchange_market_id
     outcomes = [
@@ -89,10 +126,38 @@ def market_row(market: types.Market, *, now: datetime) -> dict[str, Any]:
         "min_order_size": market.min_order_size,
         "end_date": market.end_date,
         "last_price": market.last_price,
+        "winning_outcome": winner,
+        "closed_at": ended_at if status in Market.ENDED_STATUSES else None,
+        "resolved_at": ended_at if status in Market.SETTLED_STATUSES else None,
         "raw": market.raw,
         "last_seen_at": now,
         "first_seen_at": now,
     }
+
+
+def upsert_markets(markets: Iterable[types.Market], *, now: datetime | None = None) -> UpsertResult:
+    """Catalogue rows for these markets, then the links of mirrored rows that named them before
+    the catalogue knew them (orders, fills and positions carry the exchange-native id)."""
+    now = now or timezone.now()
+    rows = [market_row(m, now=now) for m in markets]
+    result = upsert(MARKET_SPEC, rows)
+    if result.created:
+        link_unlinked_rows({(r["exchange"], r["order_market_id"]) for r in rows if r["order_market_id"]})
+    return result
+
+
+def link_unlinked_rows(keys: set[tuple[str, str]]) -> int:
+    """Point orders, fills and positions at catalogue rows that appeared after them."""
+    linked = 0
+    by_exchange: dict[str, set[str]] = {}
+    for exchange, native in keys:
+        by_exchange.setdefault(exchange, set()).add(native)
+    for exchange, natives in by_exchange.items():
+        pks = market_ids(exchange, natives)
+        for model in (Order, Fill, Position):
+            for native, pk in pks.items():
+                linked += model.objects.filter(exchange=exchange, market_native_id=native, market__isnull=True).update(market_id=pk)
+    return linked
 
 
 # --- orders ------------------------------------------------------------------------------
@@ -244,7 +309,7 @@ def upsert_fills(fills: list[types.Fill], *, customer: Customer, exchange: str, 
 POSITION_SPEC = UpsertSpec(
     model=Position,
     key=("customer_id", "exchange", "market_native_id", "outcome"),
-    fields=("market_id", "size", "average_price", "current_price", "is_open", "closed_at", "raw"),
+    fields=("market_id", "size", "average_price", "current_price", "is_open", "closed_at", "closed_reason", "raw"),
     touch=("last_seen_at",),
     create_only=("first_seen_at",),
 )
@@ -262,6 +327,7 @@ def position_row(position: types.Position, *, customer_pk: int, market_pk: int |
         "current_price": position.current_price,
         "is_open": True,
         "closed_at": None,
+        "closed_reason": "",
         "raw": position.raw,
         "last_seen_at": now,
         "first_seen_at": now,
@@ -275,13 +341,16 @@ def position_rows(positions: list[types.Position], *, customer: Customer, exchan
 
 def replace_positions(rows: list[dict[str, Any]], *, customer: Customer, exchange: str, now: datetime) -> UpsertResult:
     """Parsec's list is a snapshot of open positions: upsert it, and close (never delete) the
-    open rows it no longer shows (size 0; the raw payload keeps the last one seen)."""
+    open rows it no longer shows: size 0, reason ``gone`` until ``orders.settlements`` explains
+    it (sold, or settled at its market's end). The raw payload and ``last_seen_at`` keep the last
+    listing, which the settlement reads."""
     result = upsert(POSITION_SPEC, rows)
     listed = {(r["market_native_id"], r["outcome"]) for r in rows}
     open_rows = Position.objects.filter(customer=customer, exchange=exchange, is_open=True).values_list("pk", "market_native_id", "outcome")
     closed = [pk for pk, market, outcome in open_rows if (market, outcome) not in listed]
     if closed:
-        result.updated += Position.objects.filter(pk__in=closed, is_open=True).update(is_open=False, closed_at=now, size=0, last_seen_at=now)
+        result.updated += Position.objects.filter(pk__in=closed, is_open=True).update(
+            is_open=False, closed_at=now, size=0, closed_reason=ClosedReason.GONE)
     return result
 
 

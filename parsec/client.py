@@ -46,6 +46,7 @@ from .types import (
     BuilderUser,
     BuilderUserPage,
     EscrowConfig,
+    EventSummary,
     ExchangeInfo,
     ExecutionPrice,
     FeeAuthorization,
@@ -60,8 +61,10 @@ from .types import (
     PingResult,
     PoolStatus,
     Position,
+    PriceHistory,
     Side,
     SignedFeeAuth,
+    TradePage,
     to_unix_seconds,
 )
 
@@ -70,6 +73,8 @@ logger = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
 SECRET_QUERY_KEYS = frozenset({"api_key", "key", "token", "signature", "secret", "credentials"})
 ORDER_TYPES = frozenset({"gtc", "ioc", "fok", "gtd"})
+MARKETS_BATCH_MAX = 100
+PRICE_INTERVALS = frozenset({"1m", "1h", "6h", "1d", "1w", "max"})
 
 
 def _wire_number(value: Decimal | int | str, name: str) -> float | int:
@@ -485,6 +490,13 @@ class ParsecClient:
         limit: int = 100,
         cursor: str | None = None,
     ) -> MarketPage:
+        """One page of ``/markets``. ``parsec_ids`` (at most 100) fetches those markets whatever
+        their status; Parsec then refuses any other filter, so none is sent with it."""
+        if parsec_ids:
+            if len(parsec_ids) > MARKETS_BATCH_MAX:
+                raise ValueError(f"at most {MARKETS_BATCH_MAX} parsec_ids per call")
+            if exchanges or status or search:
+                raise ValueError("parsec_ids cannot be combined with other filters")
         params = {
             "exchanges": ",".join(exchanges) if exchanges else None,
             "parsec_ids": ",".join(parsec_ids) if parsec_ids else None,
@@ -516,6 +528,41 @@ class ParsecClient:
         params = {"parsec_id": parsec_id, "exchange": exchange, "market_id": market_id, "outcome": outcome, "limit": depth}
         _, data = self._request("GET", "/orderbook", params=params, exchange=exchange or "")
         return Orderbook.from_wire(data)
+
+    def get_markets(self, *, parsec_ids: list[str]) -> list[Market]:
+        """Markets by ``parsec_id``, whatever their status, in batches of at most 100."""
+        found: list[Market] = []
+        wanted = list(dict.fromkeys(parsec_ids))
+        for start in range(0, len(wanted), MARKETS_BATCH_MAX):
+            found.extend(self.list_markets(parsec_ids=wanted[start:start + MARKETS_BATCH_MAX], limit=MARKETS_BATCH_MAX).markets)
+        return found
+
+    def get_price_history(
+        self, *, parsec_id: str, outcome: str | None = None, interval: str = "1h", start: datetime | None = None, end: datetime | None = None,
+    ) -> PriceHistory:
+        """``/price``: OHLCV candles of one outcome (Parsec's default window per interval when ``start`` is None)."""
+        if interval not in PRICE_INTERVALS:
+            raise ValueError(f"interval must be one of {sorted(PRICE_INTERVALS)}")
+        params = {"parsec_id": parsec_id, "outcome": outcome, "interval": interval,
+                  "start_ts": to_unix_seconds(start), "end_ts": to_unix_seconds(end)}
+        _, data = self._request("GET", "/price", params=params)
+        return PriceHistory.from_wire(data)
+
+    def list_trades(
+        self, *, parsec_id: str, outcome: str | None = None, limit: int = 50, cursor: str | None = None,
+        start: datetime | None = None, end: datetime | None = None,
+    ) -> TradePage:
+        """``/trades``: an outcome's public trades, newest first."""
+        params = {"parsec_id": parsec_id, "outcome": outcome, "limit": limit, "cursor": cursor,
+                  "start_ts": to_unix_seconds(start), "end_ts": to_unix_seconds(end)}
+        _, data = self._request("GET", "/trades", params=params)
+        return TradePage.from_wire(data)
+
+    def get_event(self, *, event_id: str) -> EventSummary | None:
+        """``/events?event_id=``: one event with its markets, or None when Parsec lists none."""
+        _, data = self._request("GET", "/events", params={"event_id": event_id, "include_markets": "true", "limit": 1})
+        events = data.get("events") or ()
+        return EventSummary.from_wire(events[0]) if events else None
 
     def get_execution_price(self, *, parsec_id: str, side: Side, amount: Decimal, outcome: str | None = None) -> ExecutionPrice:
         params = {"parsec_id": parsec_id, "side": side, "amount": str(amount), "outcome": outcome}

@@ -534,6 +534,98 @@ class Orderbook:
 
 
 @dataclass(frozen=True)
+class Candle:
+    timestamp: datetime | None  # the period's start (UTC)
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+
+
+@dataclass(frozen=True)
+class PriceHistory:
+    """``/price``: OHLCV candles of one outcome, oldest first."""
+
+    parsec_id: str
+    exchange: str
+    outcome: str | None
+    interval: str
+    candles: tuple[Candle, ...]
+    raw: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_wire(cls, data: dict) -> PriceHistory:
+        candles = tuple(
+            Candle(timestamp=to_datetime(c.get("timestamp")), open=to_decimal(c.get("open")), high=to_decimal(c.get("high")),
+                   low=to_decimal(c.get("low")), close=to_decimal(c.get("close")), volume=to_decimal(c.get("volume")) or Decimal(0))
+            for c in data.get("candles") or ()
+        )
+        return cls(parsec_id=data.get("parsec_id", ""), exchange=data.get("exchange", ""), outcome=data.get("outcome"),
+                   interval=data.get("interval", ""), candles=tuple(sorted(candles, key=lambda c: c.timestamp or datetime.min.replace(tzinfo=UTC))),
+                   raw=raw_payload(data))
+
+
+@dataclass(frozen=True)
+class PublicTrade:
+    id: str | None
+    price: Decimal
+    size: Decimal
+    side: str | None
+    timestamp: datetime | None
+    outcome: str | None
+
+
+@dataclass(frozen=True)
+class TradePage:
+    """``/trades``: public trades of one outcome, newest first."""
+
+    parsec_id: str
+    exchange: str
+    outcome: str | None
+    trades: tuple[PublicTrade, ...]
+    has_more: bool
+    next_cursor: str | None
+    raw: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_wire(cls, data: dict) -> TradePage:
+        trades = tuple(
+            PublicTrade(id=t.get("id"), price=to_decimal(t.get("price")), size=to_decimal(t.get("size")),
+                        side=t.get("aggressor_side") or t.get("side"), timestamp=to_datetime(t.get("timestamp")),
+                        outcome=t.get("outcome"))
+            for t in data.get("trades") or ()
+        )
+        return cls(parsec_id=data.get("parsec_id", ""), exchange=data.get("exchange", ""), outcome=data.get("outcome"),
+                   trades=trades, has_more=bool(data.get("has_more")), next_cursor=data.get("next_cursor") or None,
+                   raw=raw_payload(data))
+
+
+@dataclass(frozen=True)
+class EventSummary:
+    """``/events``: one event (markets grouped across exchanges)."""
+
+    event_id: str
+    title: str
+    market_count: int
+    total_volume: Decimal | None
+    exchanges: tuple[str, ...]
+    status: str
+    close_time: datetime | None
+    markets: tuple[Market, ...]
+    raw: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_wire(cls, data: dict) -> EventSummary:
+        return cls(
+            event_id=data.get("event_id", ""), title=data.get("title", ""), market_count=int(data.get("market_count") or 0),
+            total_volume=to_decimal(data.get("total_volume")), exchanges=_tuple(data.get("exchanges")),
+            status=data.get("status", ""), close_time=to_datetime(data.get("close_time")),
+            markets=tuple(Market.from_wire(m) for m in data.get("markets") or ()), raw=raw_payload(data),
+        )
+
+
+@dataclass(frozen=True)
 class ExecutionPrice:
     avg_price: Decimal | None
     total_cost: Decimal

@@ -136,25 +136,109 @@ def _market(seed_value, rng, number, exchange, kind, event, question, names, tic
     return market
 
 
+# Demo customers that exist only with --demo-activity: two onboarded from one wallet, one new.
+SHARED_WALLET_IDS = ("demo-erin", "demo-frank")
+NEWCOMER_ID = "demo-grace"
+DEMO_RESOLVED_QUESTION = "Demo: will the demo bill pass by Friday?"
+
+
 def demo_activity(seed_value: int) -> int:
     """A little history for the demo customers, so a fresh back-office has something to show:
     on a few binary markets each buys at the market (fills against the makers) and rests a bid
-    below it. Deterministic for the seed. Returns the number of orders placed."""
+    below it. Then one true case of each surveillance rule the back-office runs (compliance
+    sees real alerts on a fresh start): carol buys the winner of a market that resolves at once
+    (insider); dave puts most of his money in one market (concentration); erin and frank, onboarded
+    from one wallet, trade with each other (self-crossing); bob places and cancels twenty bids
+    (layering); alice places an order ten times her usual size (size change); grace, new, places
+    a large first order (large notional). Deterministic for the seed. Returns the orders placed."""
     rng = random.Random(seed_value * 7919)
     binaries = [m for m in Market.objects.prefetch_related("outcomes").order_by("pk") if m.market_type == "binary"]
     placed = 0
-    for customer in Customer.objects.filter(kind=Customer.Kind.END_USER, external_id__in=DEMO_EXTERNAL_IDS).order_by("pk"):
+    customers = {c.external_id: c for c in Customer.objects.filter(kind=Customer.Kind.END_USER, external_id__in=DEMO_EXTERNAL_IDS)}
+    for external_id in DEMO_EXTERNAL_IDS:
         for market in rng.sample(binaries, k=min(3, len(binaries))):
-            outcome = next(o for o in market.outcomes.all() if o.name.lower() == "yes")
+            outcome = _yes(market)
             size = max(Decimal(10), market.min_order_size)
             for side_price, order_type in ((outcome.mid + Decimal("0.05"), "ioc"), (outcome.mid - Decimal("0.05"), "gtc")):
-                price = (side_price / market.tick_size).quantize(Decimal(1)) * market.tick_size
-                price = min(max(price, Decimal("0.01")), Decimal("0.99"))
-                engine.place_order(engine.NewOrder(
-                    customer=customer, exchange=market.exchange, market=market, outcome=outcome,
-                    side="buy", price=price, size=size, order_type=order_type,
-                ))
+                _order(customers[external_id], market, outcome, "buy", side_price, size, order_type)
                 placed += 1
+    return placed + _surveillance_cases(seed_value, customers, binaries)
+
+
+def _yes(market: Market) -> Outcome:
+    return next(o for o in market.outcomes.all() if o.name.lower() == "yes")
+
+
+def _order(customer, market, outcome, side, price, size, order_type="gtc"):
+    price = (price / market.tick_size).quantize(Decimal(1)) * market.tick_size
+    price = min(max(price, Decimal("0.01")), Decimal("0.99"))
+    return engine.place_order(engine.NewOrder(customer=customer, exchange=market.exchange, market=market, outcome=outcome,
+                                              side=side, price=price, size=size, order_type=order_type))
+
+
+def _surveillance_cases(seed_value: int, customers: dict, binaries: list[Market]) -> int:
+    from sandbox import lifecycle
+
+    rng = random.Random(seed_value * 104729)
+    now = engine.clock.now()
+    builder = Builder.objects.order_by("pk").first()
+    extra = {}
+    shared_key = demo_private_key(seed_value, SHARED_WALLET_IDS[0])
+    for index, external_id in enumerate((*SHARED_WALLET_IDS, NEWCOMER_ID), start=len(DEMO_EXTERNAL_IDS)):
+        customer = accounts.open_account(builder=builder, kind=Customer.Kind.END_USER, external_id=external_id, now=now,
+                                         api_key=f"pk_sandbox_demo_{external_id.removeprefix('demo-')}", email=f"{external_id}@example.com")
+        Customer.objects.filter(pk=customer.pk).update(customer_id=_uuid(seed_value, external_id))
+        key = shared_key if external_id in SHARED_WALLET_IDS else demo_private_key(seed_value, external_id)
+        # The shared wallet's key is kept once: the chain's genesis funds and approves each demo key once.
+        kept = None if external_id == SHARED_WALLET_IDS[1] else key
+        Wallet.objects.create(customer=customer, wallet_type="eoa", eoa_address=Account.from_key(key).address,
+                              privy_wallet_id=f"wallet_demo_{index}", chain_id=137, demo_private_key=kept, created_at=now)
+        for exchange in ("polymarket", "kalshi"):
+            ExchangeLink.objects.create(customer=customer, exchange=exchange, mode="managed" if exchange == "polymarket" else "self",
+                                        has_credentials=True, can_trade=True, created_at=now, steps_done=["exchange_linked"])
+        extra[external_id] = customer
+    by_key = {m.exchange_group_id: m for m in binaries}
+    placed = 0
+
+    # Insider: carol buys Yes across the makers' asks of a market that then resolves Yes.
+    seeded_at = now.replace(minute=0, second=0, microsecond=0)
+    market = _market(seed_value, rng, len(MARKETS), "kalshi", "binary", "demo-bill", DEMO_RESOLVED_QUESTION, ["Yes", "No"],
+                     Decimal("0.01"), Decimal("1"), Decimal("0.55"), now, end_date=seeded_at + timedelta(days=1))
+    engine.move_makers(now=now)
+    market = Market.objects.prefetch_related("outcomes").get(pk=market.pk)
+    _order(customers["demo-carol"], market, _yes(market), "buy", Decimal("0.60"), Decimal(400), "ioc")
+    lifecycle.resolve_market(market=market, winning_outcome="Yes")
+    placed += 1
+
+    # Concentration: dave buys the asks of one market, most of his open exposure.
+    heavy = by_key.get("event_560008") or binaries[-1]
+    _order(customers["demo-dave"], heavy, _yes(heavy), "buy", _yes(heavy).mid + Decimal("0.05"), Decimal(400), "ioc")
+    placed += 1
+
+    # Self-crossing: erin (who bought first) offers inside the spread and frank takes it.
+    crossed = by_key.get("event_560001") or binaries[1]
+    yes = _yes(crossed)
+    _order(extra["demo-erin"], crossed, yes, "buy", yes.mid + Decimal("0.05"), Decimal(50), "ioc")
+    _order(extra["demo-erin"], crossed, yes, "sell", yes.mid, Decimal(50), "gtc")
+    _order(extra["demo-frank"], crossed, yes, "buy", yes.mid, Decimal(50), "ioc")
+    placed += 3
+
+    # Layering: bob rests twenty bids far below the market and cancels every one.
+    layered = binaries[0]
+    for _ in range(20):
+        order = _order(customers["demo-bob"], layered, _yes(layered), "buy", Decimal("0.02"), max(Decimal(10), layered.min_order_size))
+        engine.cancel_order(order=order)
+        placed += 1
+
+    # Size change: alice bids ten times her usual size.
+    usual = binaries[2]
+    _order(customers["demo-alice"], usual, _yes(usual), "buy", _yes(usual).mid - Decimal("0.05"), Decimal(150))
+    placed += 1
+
+    # Large notional with little history: grace's first order is a 1,200-share bid.
+    first = by_key.get("event_560001") or binaries[1]
+    _order(extra[NEWCOMER_ID], first, _yes(first), "buy", Decimal("0.50"), Decimal(1200))
+    placed += 1
     return placed
 
 

@@ -18,14 +18,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from core.upsert import upsert
 from customers import sync as customers_sync
 from customers.enums import TRADING_EXCHANGES
 from customers.models import Customer, ExchangeLink
+from orders import settlements
 from orders import sync as orders_sync
+from orders.models import ClosedReason, Fill, Market, Order, Position
 from orders.selectors import live_orders
 from parsec import types
 from parsec.client import ParsecClient, get_client
@@ -34,6 +36,7 @@ from sync.models import SyncRun
 from sync.report import ReadDigests, SyncReport, advance_progress, call_parsec, recording
 
 USERS_PAGE_SIZE = 100
+MARKETS_BATCH = 100  # parsec_ids per /markets call (Parsec's maximum)
 ORDERS_PAGE_LIMIT = 500  # Parsec's clamp for status=all
 FILLS_LIMIT = 1000
 MARKETS_PAGE_SIZE = 100
@@ -111,12 +114,16 @@ def _deactivate_unlisted(client: ParsecClient, report: SyncReport, *, seen: set[
 
 
 def sync_markets(*, run: SyncRun, client: ParsecClient | None = None, exchanges: list[str] | None = None) -> SyncRun:
-    """The market catalogue of the trading exchanges, page by page to the end."""
+    """The active catalogue of the trading exchanges, page by page to the end; then every market
+    the mirror follows (a position, a live order or a fill in it) that the list no longer shows,
+    read by ``parsec_id`` in batches of 100, so a market that closed, resolved or was voided is
+    seen so; then the settlements that those ends explain."""
     client = client or get_client()
     exchanges = exchanges or list(TRADING_EXCHANGES)
     now = timezone.now()
     with recording(run) as report:
         cursor, pages, seen = None, 0, 0
+        listed: set[str] = set()
         while True:
             page = call_parsec(
                 report, f"markets page {pages + 1}",
@@ -124,7 +131,9 @@ def sync_markets(*, run: SyncRun, client: ParsecClient | None = None, exchanges:
             )
             if page is None:
                 break
-            report.add(upsert(orders_sync.MARKET_SPEC, [orders_sync.market_row(m, now=now) for m in page.markets if m.exchange in exchanges]))
+            wanted = [m for m in page.markets if m.exchange in exchanges]
+            listed.update(m.parsec_id for m in wanted)
+            report.add(orders_sync.upsert_markets(wanted, now=now))
             report.steps_ok += 1
             pages += 1
             seen += len(page.markets)
@@ -132,7 +141,81 @@ def sync_markets(*, run: SyncRun, client: ParsecClient | None = None, exchanges:
             if not page.has_more or not page.next_cursor or page.next_cursor == cursor:
                 break
             cursor = page.next_cursor
+        followed = set(followed_markets(exchanges=exchanges).exclude(parsec_id__in=listed).values_list("pk", flat=True))
+        unknown = unlinked_market_ids(exchanges=exchanges)
+        settled = follow_markets(client=client, report=report, market_pks=followed, unknown=unknown, now=now)
+        if settled:
+            inferred = settlements.infer_settlements(market_ids=settled, now=now)
+            report.created += inferred.settled
     return run
+
+
+def followed_markets(*, exchanges: list[str]):
+    """Markets not yet settled that the mirror holds a position, a live order or a fill in."""
+    held = (Exists(Position.objects.filter(market=OuterRef("pk"), is_open=True))
+            | Exists(Position.objects.filter(market=OuterRef("pk"), closed_reason=ClosedReason.GONE))
+            | Exists(Order.objects.filter(market=OuterRef("pk"), status__in=list(Order.LIVE_STATUSES)))
+            | Exists(Fill.objects.filter(market=OuterRef("pk"))))
+    final = [*Market.SETTLED_STATUSES, Market.Status.ARCHIVED]
+    return Market.objects.filter(exchange__in=exchanges).exclude(status__in=final).filter(held)
+
+
+def unlinked_market_ids(*, exchanges: list[str], customer: Customer | None = None) -> set[tuple[str, str]]:
+    """(exchange, market id) that orders, fills or positions name but the catalogue does not hold."""
+    found: set[tuple[str, str]] = set()
+    for model in (Fill, Position, Order):
+        rows = model.objects.filter(exchange__in=exchanges, market__isnull=True)
+        if customer is not None:
+            rows = rows.filter(customer=customer)
+        found.update(rows.values_list("exchange", "market_native_id").distinct()[:MARKETS_BATCH])
+    return found
+
+
+def follow_markets(*, client: ParsecClient, report: SyncReport, market_pks: set[int], unknown: set[tuple[str, str]],
+                   now: datetime) -> set[int]:
+    """Read markets by ``parsec_id`` (batches of 100), look for the ids the catalogue does not
+    know, and return the pks of the markets now held as resolved or voided."""
+    parsec_ids = list(Market.objects.filter(pk__in=market_pks).values_list("parsec_id", flat=True))
+    # A Kalshi market's parsec_id is "kalshi:" + its ticker, the id its orders carry (NOTES §1);
+    # a Polymarket order carries the condition id, which no parsec_id shows.
+    parsec_ids += [f"{exchange}:{native}" for exchange, native in sorted(unknown) if exchange == "kalshi"]
+    touched: set[str] = set()
+    for start in range(0, len(parsec_ids), MARKETS_BATCH):
+        batch = parsec_ids[start:start + MARKETS_BATCH]
+        page = call_parsec(report, f"markets by id ({len(batch)})", lambda b=batch: client.list_markets(parsec_ids=b, limit=MARKETS_BATCH))
+        if page is not None:
+            report.add(orders_sync.upsert_markets(page.markets, now=now))
+            touched.update(m.parsec_id for m in page.markets)
+    missing = {(e, n) for e, n in unknown if not Market.objects.filter(exchange=e, order_market_id=n).exists()}
+    if missing:
+        touched.update(_discover_ended_markets(client=client, report=report, missing=missing, now=now))
+    return set(Market.objects.filter(parsec_id__in=touched, status__in=list(Market.SETTLED_STATUSES)).values_list("pk", flat=True))
+
+
+def _discover_ended_markets(*, client: ParsecClient, report: SyncReport, missing: set[tuple[str, str]], now: datetime) -> set[str]:
+    """Walk Parsec's closed and resolved lists (SYNC_MARKET_DISCOVERY_PAGES at most) for markets
+    the mirror meets only by the id orders carry; store only those."""
+    found: set[str] = set()
+    for exchange in sorted({e for e, _ in missing}):
+        wanted = {n for e, n in missing if e == exchange}
+        for status in (Market.Status.RESOLVED, Market.Status.CLOSED):
+            cursor = None
+            for number in range(settings.SYNC_MARKET_DISCOVERY_PAGES):
+                page = call_parsec(report, f"{status} {exchange} markets page {number + 1}", lambda c=cursor, s=status, e=exchange: client.list_markets(
+                    exchanges=[e], status=s, limit=MARKETS_PAGE_SIZE, cursor=c))
+                if page is None:
+                    break
+                hits = [m for m in page.markets if {m.condition_id, m.exchange_market_id} & wanted]
+                if hits:
+                    report.add(orders_sync.upsert_markets(hits, now=now))
+                    found.update(m.parsec_id for m in hits)
+                    wanted -= {m.condition_id for m in hits} | {m.exchange_market_id for m in hits}
+                if not wanted or not page.has_more or not page.next_cursor or page.next_cursor == cursor:
+                    break
+                cursor = page.next_cursor
+            if not wanted:
+                break
+    return found
 
 
 # --- one customer, every step ------------------------------------------------------------
@@ -307,9 +390,24 @@ def sync_positions(*, client: ParsecClient, customer: Customer, exchange: str, r
     digest = ReadDigests.of([p.raw for p in positions])
     if digests.unchanged("positions", digest):
         report.unchanged += len(positions)
+        # A holding Parsec never listed (its market settled before the mirror read it) leaves
+        # the list unchanged: it still needs its settlement.
+        settle_ended_holdings(client=client, customer=customer, exchange=exchange, report=report, now=timezone.now())
         return True
     now = timezone.now()
     rows = orders_sync.position_rows(positions, customer=customer, exchange=exchange, now=now)
     result = report.add(orders_sync.replace_positions(rows, customer=customer, exchange=exchange, now=now))
+    settle_ended_holdings(client=client, customer=customer, exchange=exchange, report=report, now=now)
     digests.settle("positions", digest, complete=not result.rejected and all(row["market_id"] for row in rows))
     return True
+
+
+def settle_ended_holdings(*, client: ParsecClient, customer: Customer, exchange: str, report: SyncReport, now: datetime) -> None:
+    """A holding no longer listed, or never listed, may have been settled: read the markets it
+    waits on (by parsec_id, outside any transaction) and write the settlements they explain."""
+    waiting = settlements.needs_market_read(customer_ids=[customer.pk], exchange=exchange)
+    unknown = {(exchange, native) for native in settlements.unlisted_holdings_at_unknown_markets(customer=customer, exchange=exchange)}
+    if waiting or unknown:
+        follow_markets(client=client, report=report, market_pks=waiting, unknown=unknown, now=now)
+    inferred = settlements.infer_settlements(customer_ids=[customer.pk], exchange=exchange, now=now)
+    report.created += inferred.settled

@@ -190,9 +190,9 @@ def order(cust: Customer, mkt: Market, *, side="buy", price="0.50", size="10", s
 
 
 def fill(cust: Customer, mkt: Market, *, side="buy", price="0.50", size="10", at: datetime | None = None, fee="0",
-         outcome="Yes", order_row: Order | None = None) -> Fill:
+         outcome="Yes", order_row: Order | None = None, is_taker: bool = True) -> Fill:
     return FillFactory(customer=cust, market=mkt, side=side, price=Decimal(price), size=Decimal(size),
-                       created_at=at or timezone.now(), fee=Decimal(fee), outcome=outcome, order=order_row)
+                       created_at=at or timezone.now(), fee=Decimal(fee), outcome=outcome, order=order_row, is_taker=is_taker)
 
 
 def position(cust: Customer, mkt: Market, outcome: str = "Yes", size: str | Decimal = "100", *, average_price="0.50",

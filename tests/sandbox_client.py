@@ -63,7 +63,7 @@ def mine_chain(base_url: str, admin_key: str) -> dict:
 
 
 def start_sandbox(tmp_dir: Path, *, seed: int = 7, extra_env: dict | None = None, database: Path | None = None,
-                  reset: bool = True) -> SandboxProcess:
+                  reset: bool = True, demo_activity: bool = False) -> SandboxProcess:
     """A sandbox process on a free port; ``database`` and ``reset=False`` restart one on its old file."""
     port = free_port()
     log_path = tmp_dir / f"sandbox-{port}.log"
@@ -79,7 +79,8 @@ def start_sandbox(tmp_dir: Path, *, seed: int = 7, extra_env: dict | None = None
     }
     log = open(log_path, "w")  # noqa: SIM115 (kept open for the process's life)
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "parsec_sandbox", "--port", str(port), "--seed", str(seed), *(["--reset"] if reset else [])],
+        [sys.executable, "manage.py", "parsec_sandbox", "--port", str(port), "--seed", str(seed), *(["--reset"] if reset else []),
+         *(["--demo-activity"] if demo_activity else [])],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     base_url = f"http://127.0.0.1:{port}"

@@ -28,13 +28,17 @@ class ReviewOutSerializer(serializers.ModelSerializer):
 class AlertSerializer(serializers.ModelSerializer):
     customer_external_id = serializers.CharField(source="customer.external_id", read_only=True)
     assigned_to = serializers.CharField(source="assigned_to.get_username", read_only=True, allow_null=True, default=None)
+    requested_by = serializers.CharField(source="requested_by.get_username", read_only=True, allow_null=True, default=None,
+                                         help_text="The staff member who asked for the order(s) behind the alert.")
+    approved_by = serializers.CharField(source="approved_by.get_username", read_only=True, allow_null=True, default=None,
+                                        help_text="The second operator who approved them (four eyes), if any.")
     review = serializers.SerializerMethodField()
 
     class Meta:
         model = Alert
         fields = [
             "id", "rule", "severity", "status", "customer", "customer_external_id", "title", "detail", "evidence", "figures",
-            "raised_at", "assigned_to", "assigned_at", "review",
+            "raised_at", "assigned_to", "assigned_at", "requested_by", "approved_by", "review",
         ]
 
     @extend_schema_field(ReviewOutSerializer(allow_null=True))

@@ -65,7 +65,7 @@ class AlertFilterSet(filters.FilterSet):
 
 
 class AlertViewSet(MirrorReadViewSet):
-    queryset = Alert.objects.select_related("customer", "assigned_to").prefetch_related(
+    queryset = Alert.objects.select_related("customer", "assigned_to", "requested_by", "approved_by").prefetch_related(
         Prefetch("review", queryset=Review.objects.select_related("reviewer", "closed_by")),
     )
     serializer_class = serializers.AlertSerializer

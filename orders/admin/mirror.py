@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 from unfold.decorators import action, display
 
 from core.admin import MirrorAdmin, changelist_link, filterset_filter, filterset_range
 from customers.admin import customer_link
+from orders.admin import markets
 from orders.filters import FillFilterSet, MarketFilterSet, OrderFilterSet, PositionFilterSet
-from orders.models import Fill, Market, Order, Position
+from orders.models import Fill, Market, Order, Position, Settlement
 
 
 def market_label(obj) -> str:
@@ -43,13 +45,33 @@ class MarketAdmin(MirrorAdmin):
     search_fields = ("question",)
     search_help_text = "Question, parsec_id or native id"
     list_display = (
-        "question_display", "exchange", "status", "market_type", "outcomes_display", "tick_size", "min_order_size",
+        "question_display", "exchange", "lifecycle_display", "market_type", "outcomes_display", "tick_size", "min_order_size",
         "last_price", "end_date", "last_seen_at",
     )
     list_filter = (
         filterset_filter(MarketFilterSet, "exchange", "exchange"),
         filterset_filter(MarketFilterSet, "status", "status"),
+        filterset_filter(MarketFilterSet, "past_end_date", "active past its end date"),
     )
+
+    @display(description="Status", ordering="status", label={"Active": "success", "Active, past its end date": "warning"})
+    def lifecycle_display(self, obj: Market) -> str:
+        return obj.lifecycle_label
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("resolving-soon/", view(self.resolving_soon_view), name="orders_market_resolving_soon"),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if request.method != "GET":
+            raise PermissionDenied  # a read-only page: the catalogue is Parsec's
+        return markets.market_page(self, request, object_id)
+
+    def resolving_soon_view(self, request):
+        return markets.resolving_soon_page(self, request)
     readonly_fields = ("related", "raw_payload")
     exclude = ("raw",)
 
@@ -180,3 +202,15 @@ class PositionAdmin(CustomerMarketColumns, MirrorAdmin):
     @display(description="Unrealized P&L")
     def unrealized_pnl(self, obj: Position):
         return obj.unrealized_pnl
+
+
+@admin.register(Settlement)
+class SettlementAdmin(CustomerMarketColumns, MirrorAdmin):
+    """What each holding paid when its market was resolved or voided, and how the sync inferred it."""
+
+    list_display = ("customer_display", "exchange", "market_display", "outcome", "result", "size", "payout_per_share",
+                    "amount_base_units", "basis", "settled_at")
+    list_select_related = ("customer", "market")
+    list_filter = ("exchange", "result", "kind", "basis")
+    readonly_fields = ("customer_display", "market_display")
+    exclude = ("customer", "market", "position")

@@ -7,16 +7,110 @@ from rest_framework import serializers
 from api.fields import DecimalStringField, StrictCharField, StrictIntegerField, StrictRegexField
 from api.schema import ErrorDetailSerializer
 from customers.enums import Exchange
-from orders.models import FeeEscrowRecord, Fill, Market, Order, OrderIntent, OrderType, Position, Side
+from orders.models import FeeEscrowRecord, Fill, Market, Order, OrderIntent, OrderType, Position, Settlement, Side
 
 
 class MarketSerializer(serializers.ModelSerializer):
+    past_end_date = serializers.BooleanField(read_only=True, help_text="Still listed active although its end date has passed.")
+    lifecycle = serializers.CharField(source="lifecycle_label", read_only=True)
+
     class Meta:
         model = Market
         fields = [
             "id", "parsec_id", "exchange", "exchange_market_id", "order_market_id", "question", "outcomes", "market_type",
-            "status", "tick_size", "min_order_size", "end_date", "last_price", "last_seen_at",
+            "status", "lifecycle", "winning_outcome", "past_end_date", "tick_size", "min_order_size", "end_date", "closed_at",
+            "resolved_at", "last_price", "event_id", "last_seen_at",
         ]
+
+
+class MarketDetailSerializer(MarketSerializer):
+    description = serializers.CharField(read_only=True)
+    rules = serializers.CharField(read_only=True)
+    canonical_event_id = serializers.CharField(read_only=True)
+
+    class Meta(MarketSerializer.Meta):
+        fields = [*MarketSerializer.Meta.fields, "description", "rules", "canonical_event_id", "group_title"]
+
+
+class SettlementSerializer(serializers.ModelSerializer):
+    customer_external_id = serializers.CharField(source="customer.external_id", read_only=True)
+    market_title = serializers.CharField(source="market.question", read_only=True)
+
+    class Meta:
+        model = Settlement
+        fields = [
+            "id", "customer", "customer_external_id", "exchange", "market", "market_native_id", "market_title", "outcome",
+            "position", "kind", "result", "void_rule", "size", "average_price", "payout_per_share", "amount_base_units",
+            "basis", "evidence", "settled_at", "inferred_at",
+        ]
+
+
+class HolderSerializer(serializers.Serializer):
+    customer_id = serializers.IntegerField()
+    external_id = serializers.CharField()
+    outcome = serializers.CharField()
+    size = serializers.DecimalField(max_digits=24, decimal_places=8)
+    cost = serializers.DecimalField(max_digits=32, decimal_places=8, help_text="USDC paid for the holding (average cost).")
+    value = serializers.DecimalField(max_digits=32, decimal_places=8, help_text="USDC at the current price.")
+
+
+class ExposureSerializer(serializers.Serializer):
+    customers = serializers.IntegerField(help_text="Customers holding the market.")
+    held_cost = serializers.DecimalField(max_digits=32, decimal_places=8)
+    held_value = serializers.DecimalField(max_digits=32, decimal_places=8)
+    open_order_count = serializers.IntegerField()
+    open_order_notional = serializers.DecimalField(max_digits=32, decimal_places=8)
+    total = serializers.DecimalField(max_digits=32, decimal_places=8, help_text="held_cost + open_order_notional")
+    traded_notional = serializers.DecimalField(max_digits=32, decimal_places=8)
+    fees = serializers.DecimalField(max_digits=32, decimal_places=8, help_text="Exchange fees on our customers' fills.")
+    fills = serializers.IntegerField()
+    holders = HolderSerializer(many=True)
+    open_orders = serializers.SerializerMethodField()
+    settlements = SettlementSerializer(many=True)
+
+    def get_open_orders(self, exposure) -> list[dict]:
+        return OrderSerializer(exposure.open_orders, many=True).data
+
+
+class ResolvingSoonSerializer(MarketSerializer):
+    exposure = serializers.DecimalField(max_digits=32, decimal_places=8, read_only=True)
+    exposure_cost = serializers.DecimalField(max_digits=32, decimal_places=8, read_only=True)
+    exposure_orders = serializers.DecimalField(max_digits=32, decimal_places=8, read_only=True)
+    holders = serializers.IntegerField(read_only=True)
+
+    class Meta(MarketSerializer.Meta):
+        fields = [*MarketSerializer.Meta.fields, "exposure", "exposure_cost", "exposure_orders", "holders"]
+
+
+class TradeSerializer(serializers.Serializer):
+    id = serializers.CharField(allow_null=True)
+    price = serializers.DecimalField(max_digits=12, decimal_places=8)
+    size = serializers.DecimalField(max_digits=24, decimal_places=8)
+    side = serializers.CharField(allow_null=True)
+    timestamp = serializers.DateTimeField(allow_null=True)
+
+
+class CandleSerializer(serializers.Serializer):
+    timestamp = serializers.DateTimeField(allow_null=True)
+    open = serializers.DecimalField(max_digits=12, decimal_places=8)
+    high = serializers.DecimalField(max_digits=12, decimal_places=8)
+    low = serializers.DecimalField(max_digits=12, decimal_places=8)
+    close = serializers.DecimalField(max_digits=12, decimal_places=8)
+    volume = serializers.DecimalField(max_digits=24, decimal_places=8)
+
+
+class PnlLineSerializer(serializers.Serializer):
+    exchange = serializers.CharField()
+    market_native_id = serializers.CharField()
+    market_title = serializers.CharField()
+    outcome = serializers.CharField()
+    quantity = serializers.DecimalField(max_digits=24, decimal_places=8)
+    average_cost = serializers.DecimalField(max_digits=12, decimal_places=8)
+    realised_base_units = serializers.IntegerField(source="realised_units")
+    fees_base_units = serializers.IntegerField(source="fees_units")
+    payout_base_units = serializers.IntegerField(source="payout_units")
+    settled = serializers.BooleanField(source="is_settled")
+    incomplete = serializers.BooleanField()
 
 
 class OrderSerializer(serializers.ModelSerializer):
@@ -56,7 +150,7 @@ class PositionSerializer(serializers.ModelSerializer):
         model = Position
         fields = [
             "id", "customer", "customer_external_id", "exchange", "market", "market_native_id", "outcome", "size",
-            "average_price", "current_price", "unrealized_pnl", "is_open", "closed_at", "first_seen_at", "last_seen_at",
+            "average_price", "current_price", "unrealized_pnl", "is_open", "closed_at", "closed_reason", "first_seen_at", "last_seen_at",
         ]
 
 
@@ -165,3 +259,12 @@ class CancelResultSerializer(serializers.Serializer):
 
 class CancelResponseSerializer(serializers.Serializer):
     results = CancelResultSerializer(many=True)
+
+
+class PnlSerializer(serializers.Serializer):
+    customer = serializers.IntegerField()
+    realised_base_units = serializers.IntegerField(help_text="Σ realised by average cost (fills and settlements), before fees.")
+    fees_base_units = serializers.IntegerField()
+    payout_base_units = serializers.IntegerField(help_text="Σ settlement payouts.")
+    net_base_units = serializers.IntegerField(help_text="realised - fees: what the balance gained on closed holdings.")
+    lines = PnlLineSerializer(many=True)

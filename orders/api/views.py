@@ -5,10 +5,12 @@ from __future__ import annotations
 import uuid
 
 import django_filters as filters
+from django.conf import settings
 from django.db.models import Q
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from api.errors import ApiError, error_body
@@ -18,10 +20,12 @@ from audit.services import record_action
 from customers.enums import Exchange
 from customers.filters import MAX_PK_DIGITS, CustomerRefFilter, customer_match
 from customers.models import Customer
-from orders import escrow, messages, selectors, services
+from orders import escrow, market_data, messages, selectors, services
 from orders.api import serializers
-from orders.filters import FillFilterSet, MarketFilterSet, OrderFilterSet, PositionFilterSet
-from orders.models import FeeEscrowRecord, Market, Order, OrderIntent
+from orders.filters import FillFilterSet, MarketFilterSet, MarketRefFilter, OrderFilterSet, PositionFilterSet
+from orders.models import FeeEscrowRecord, Fill, Market, Order, OrderIntent, Settlement
+from orders.pnl import customer_pnl, totals
+from parsec.client import PRICE_INTERVALS
 from parsec.types import FeeAuthorization
 
 
@@ -40,11 +44,121 @@ class OrderIntentFilterSet(filters.FilterSet):
 
 
 class MarketViewSet(MirrorReadViewSet):
+    """The market catalogue: lifecycle (status, winner, past its end date), our exposure, and
+    Parsec's trades and price history read live through the gateway."""
+
     queryset = Market.objects.all()
     serializer_class = serializers.MarketSerializer
     filterset_class = MarketFilterSet
-    ordering_fields = ["first_seen_at", "last_seen_at"]
+    ordering_fields = ["first_seen_at", "last_seen_at", "end_date"]
     ordering = ["-first_seen_at"]
+    parsec_read_error_statuses = [502, 503]
+
+    def get_serializer_class(self):
+        return serializers.MarketDetailSerializer if self.action == "retrieve" else super().get_serializer_class()
+
+    def _outcome(self, market: Market) -> str:
+        outcome = self.request.query_params.get("outcome") or (market.outcome_names[0] if market.outcome_names else "")
+        if market.outcome_names and outcome not in market.outcome_names:
+            raise ApiError(status_code=400, code="invalid", message=f"outcome must be one of: {', '.join(market.outcome_names)}", fields={"outcome": [f"outcome must be one of: {', '.join(market.outcome_names)}"]})
+        return outcome
+
+    @extend_schema(summary="Our exposure to a market: holders, open orders, notional, fees, settlements",
+                   responses={200: serializers.ExposureSerializer})
+    @action(detail=True, methods=["get"])
+    def exposure(self, request, pk=None):
+        return Response(serializers.ExposureSerializer(market_data.exposure(self.get_object())).data)
+
+    @extend_schema(summary="Recent public trades of one outcome (Parsec /trades, live)",
+                   parameters=[OpenApiParameter("outcome", str), OpenApiParameter("limit", int)],
+                   responses={200: serializers.TradeSerializer(many=True)})
+    @action(detail=True, methods=["get"])
+    def trades(self, request, pk=None):
+        market = self.get_object()
+        limit = _bounded_int(request.query_params.get("limit"), default=50, low=1, high=500, name="limit")
+        page = _client().list_trades(parsec_id=market.parsec_id, outcome=self._outcome(market) or None, limit=limit)
+        return Response(serializers.TradeSerializer(page.trades, many=True).data)
+
+    @extend_schema(summary="Price history of one outcome (Parsec /price candles, live)",
+                   parameters=[OpenApiParameter("outcome", str), OpenApiParameter("interval", str, enum=sorted(PRICE_INTERVALS))],
+                   responses={200: serializers.CandleSerializer(many=True)})
+    @action(detail=True, methods=["get"], url_path="price-history")
+    def price_history(self, request, pk=None):
+        market = self.get_object()
+        interval = request.query_params.get("interval") or "1h"
+        if interval not in PRICE_INTERVALS:
+            raise ApiError(status_code=400, code="invalid", message=f"interval must be one of: {', '.join(sorted(PRICE_INTERVALS))}", fields={"interval": [f"interval must be one of: {', '.join(sorted(PRICE_INTERVALS))}"]})
+        history = _client().get_price_history(parsec_id=market.parsec_id, outcome=self._outcome(market) or None, interval=interval)
+        return Response(serializers.CandleSerializer(history.candles, many=True).data)
+
+    @extend_schema(summary="Markets ending within `days`, with our customers' exposure, largest first",
+                   parameters=[OpenApiParameter("days", int)], responses={200: serializers.ResolvingSoonSerializer(many=True)})
+    @action(detail=False, methods=["get"], url_path="resolving-soon", filterset_class=None, pagination_class=None)
+    def resolving_soon(self, request):
+        days = _bounded_int(request.query_params.get("days"), default=settings.MARKETS_RESOLVING_SOON_DAYS, low=1, high=365, name="days")
+        return Response(serializers.ResolvingSoonSerializer(market_data.resolving_soon(days=days), many=True).data)
+
+
+def _bounded_int(raw, *, default: int, low: int, high: int, name: str) -> int:
+    if raw in (None, ""):
+        return default
+    if not str(raw).isdigit() or not low <= int(raw) <= high:
+        message = f"{name} must be a whole number from {low} to {high}"
+        raise ApiError(status_code=400, code="invalid", message=message, fields={name: [message]})
+    return int(raw)
+
+
+def _client():
+    from parsec.client import get_client
+
+    return get_client()
+
+
+class SettlementFilterSet(filters.FilterSet):
+    customer = CustomerRefFilter(field_name="customer")
+    exchange = filters.ChoiceFilter(choices=Exchange.choices)
+    market = MarketRefFilter(label="Market")
+    result = filters.ChoiceFilter(choices=Settlement.Result.choices)
+    settled = filters.IsoDateTimeFromToRangeFilter(field_name="settled_at")
+
+    class Meta:
+        model = Settlement
+        fields: list[str] = []
+
+
+class SettlementViewSet(MirrorReadViewSet):
+    """What each holding paid when its market was resolved or voided (inferred by the sync)."""
+
+    queryset = Settlement.objects.select_related("customer", "market")
+    serializer_class = serializers.SettlementSerializer
+    filterset_class = SettlementFilterSet
+    ordering_fields = ["settled_at"]
+    ordering = ["-settled_at"]
+
+
+class PnlView(viewsets.ViewSet):
+    """A customer's P&L by average cost over fills and settlements, in USDC base units."""
+
+    required_permissions = {"GET": "orders.view_fill"}
+    queryset = Fill.objects.none()
+
+    @extend_schema(operation_id="pnl_retrieve", tags=["pnl"], summary="A customer's realised P&L, fees and payouts",
+                   parameters=[OpenApiParameter("customer", str, required=True), OpenApiParameter("exchange", str)],
+                   responses={200: serializers.PnlSerializer})
+    def retrieve(self, request):
+        ref = request.query_params.get("customer", "").strip()
+        customer = Customer.objects.filter(customer_match(ref)).first() if ref else None
+        if customer is None:
+            raise ApiError(status_code=404, code="not_found", message="No such customer.", fields={"customer": ["No such customer."]})
+        exchange = request.query_params.get("exchange") or None
+        if exchange is not None and exchange not in Exchange.values:
+            raise ApiError(status_code=400, code="invalid", message="Unknown exchange.", fields={"exchange": ["Unknown exchange."]})
+        lines = customer_pnl(customer=customer, exchange=exchange)
+        figures = totals(lines)
+        return Response(serializers.PnlSerializer({
+            "customer": customer.pk, "realised_base_units": figures["realised_units"], "fees_base_units": figures["fees_units"],
+            "payout_base_units": figures["payout_units"], "net_base_units": figures["net_units"], "lines": lines,
+        }).data)
 
 
 class OrderViewSet(MirrorReadViewSet):

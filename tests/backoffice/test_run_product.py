@@ -42,7 +42,7 @@ def test_run_product_serves_everything_with_demo_data_and_stops_on_ctrl_c(tmp_pa
             time.sleep(1)
             output = (tmp_path / "run.log").read_text()
         assert re.search(r"demo Operations user 'operator' / '[^']+' \(printed once\)", output)
-        assert "placed 24 demo orders" in output
+        assert "placed 51 demo orders" in output and "surveillance: " in output
 
         session = requests.Session()
         login = session.get(f"http://127.0.0.1:{web_port}/admin/login/", timeout=10)

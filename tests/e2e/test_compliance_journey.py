@@ -34,12 +34,12 @@ def flagged(transactional_db, operator):
 def test_reviewer_reviews_an_alert_exports_csv_and_cannot_place_orders(page, flagged, reviewer, parsec_settings):
     login(page, reviewer.username)
     page.wait_for_selector("text=Parsec up")
-    assert int(page.locator('[data-figure="open-alerts"]').inner_text()) == 2
+    assert int(page.locator('[data-figure="open-alerts"]').inner_text()) == 1  # operator orders raise none of their own
     shot(page, "10-compliance-dashboard")
 
-    page.click("text=Large order")
+    page.click("text=Order of 2,000 is 200")
     page.wait_for_selector("#alert-detail")
-    alert = Alert.objects.get(rule="large_notional")
+    alert = Alert.objects.get(rule="size_change")
     assert page.locator("[data-status]").get_attribute("data-status") == "open"
     page.click("#assign-alert")
     page.wait_for_selector("#review-form")

@@ -12,6 +12,7 @@ from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from compliance.surveillance import run_surveillance
 from core.roles import COMPLIANCE, OPERATIONS
 
 PERSONAS = [("operator", OPERATIONS), ("operator2", OPERATIONS), ("compliance", COMPLIANCE)]
@@ -34,3 +35,7 @@ class Command(BaseCommand):
             self.stdout.write(f"  demo {role} user {username!r} / {password!r} (printed once)")
         if not opts["no_sync"]:
             call_command("sync_parsec", "--all")
+            # The rules also run after each customer's sync (a worker) and on the beat; running them
+            # once here means compliance finds the demo's alerts as soon as the product is up.
+            result = run_surveillance()
+            self.stdout.write(f"  surveillance: {result.raised} alerts raised ({', '.join(f'{k} {v}' for k, v in sorted(result.per_rule.items()))})")
