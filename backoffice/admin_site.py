@@ -9,6 +9,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
 from unfold.sites import UnfoldAdminSite
 
 from backoffice import staff_auth
@@ -33,7 +34,13 @@ class BackofficeAdminSite(UnfoldAdminSite):
         return super().login(request, extra_context)
 
     def get_urls(self):
-        return [path("security/two-factor/", self.otp_enrol_view, name="otp_enrol"), *super().get_urls()]
+        return [
+            path("security/two-factor/", self.otp_enrol_view, name="otp_enrol"),
+            # Signing out works for every signed-in session, verified or not: Django's admin wraps
+            # logout in its permission check and would send an unenrolled member back to the index.
+            path("logout/", csrf_protect(self.logout), name="logout"),
+            *super().get_urls(),
+        ]
 
     @method_decorator(never_cache)
     def otp_enrol_view(self, request):
