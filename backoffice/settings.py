@@ -28,9 +28,9 @@ DJANGO_ENV = env.str("DJANGO_ENV", default="development")
 PRODUCTION = DJANGO_ENV == "production"
 
 
-def _development_secret_key() -> str:
-    """A random key kept in var/ so sessions survive restarts of a development machine."""
-    path = VAR_DIR / "secret_key"
+def _development_secret_key(name: str = "secret_key") -> str:
+    """A random key kept in var/ so sessions (and the audit chain) survive restarts of a development machine."""
+    path = VAR_DIR / name
     if not path.exists():
         path.write_text(secrets.token_urlsafe(64))
         path.chmod(0o600)
@@ -43,6 +43,12 @@ if PRODUCTION:
         raise ImproperlyConfigured(f"DJANGO_ENV=production needs these environment variables: {', '.join(missing)}")
 
 SECRET_KEY = env.str("SECRET_KEY", default="") or _development_secret_key()
+# The audit chain's HMAC key (audit.chain): from the environment, never in the database, and not
+# SECRET_KEY (which signs sessions and so lives on every web process that renders a page).
+AUDIT_CHAIN_KEY = env.str("AUDIT_CHAIN_KEY", default="") or _development_secret_key("audit_chain_key")
+# Checkpoints of the chain's head, appended outside the database (and to the log stream).
+AUDIT_CHECKPOINT_DIR = env.str("AUDIT_CHECKPOINT_DIR", default=str(VAR_DIR / "audit-checkpoints"))
+AUDIT_CHECKPOINT_INTERVAL = env.int("AUDIT_CHECKPOINT_INTERVAL", default=300)
 DEBUG = env.bool("DEBUG", default=not PRODUCTION)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -139,6 +145,11 @@ for _alias, _db in DATABASES.items():
     else:
         _db.setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
         _db.setdefault("CONN_HEALTH_CHECKS", True)
+# Least privilege on PostgreSQL (README, "Security model"): DATABASE_URL is the app's role, which owns
+# nothing and may not touch the audit log but to append; DATABASE_OWNER_URL, where set, is the role
+# that owns the schema: migrate and flush run as it, and migrate grants the app's role its rights.
+DATABASE_OWNER = env.db("DATABASE_OWNER_URL") if env.str("DATABASE_OWNER_URL", default="") else None
+DATABASE_APP_ROLE = env.str("DATABASE_APP_ROLE", default="") or (DATABASES["default"].get("USER", "") if DATABASE_OWNER else "")
 DATABASE_ROUTERS = ["backoffice.routers.SandboxRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -455,8 +466,16 @@ UNFOLD = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # One JSON object per line (python-json-logger): a value with a newline or a quote in it stays
+    # inside its field and cannot forge another record; a traceback is one field of its record.
+    "formatters": {"json": {"()": "pythonjsonlogger.json.JsonFormatter",
+                            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s", "json_ensure_ascii": True}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # Django's own loggers keep their plain default handlers unless told otherwise: one stream, one format.
+    "loggers": {
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.db.backends": {"level": "WARNING"},
+    },
 }

@@ -29,6 +29,13 @@ def eager_celery():
 
 
 @pytest.fixture(autouse=True)
+def _own_audit_checkpoints(settings, tmp_path):
+    """Each test checkpoints the audit chain into its own folder: another test's flushed database
+    would otherwise look like a wiped log."""
+    settings.AUDIT_CHECKPOINT_DIR = str(tmp_path / "audit-checkpoints")
+
+
+@pytest.fixture(autouse=True)
 def _fresh_market_pk_cache():
     """orders.sync caches market pks; a rolled-back test's pks must not leak into the next test."""
     from orders.sync import forget_market_pks
