@@ -181,9 +181,9 @@ READ_PAGES = {
 
 def _url_with_rows(route: str, rows) -> str:
     """The page's URL with the ids of real rows (a missing row would answer 404 before the check)."""
-    route = route.replace("<uuid:key>", str(rows.intent.key)).replace("<int:object_id>", str(rows.customer.pk))
     route = route.replace("approvalrequest/<int:pk>", f"approvalrequest/{rows.approval.pk}")
     route = route.replace("syncrun/<int:object_id>", f"syncrun/{rows.run.pk}").replace("<path:object_id>", str(rows.customer.pk))
+    route = route.replace("<uuid:key>", str(rows.intent.key)).replace("<int:object_id>", str(rows.customer.pk))
     route = route.replace("<int:pk>", "1").replace("<int:customer_id>", str(rows.customer.pk))
     return concrete(route)
 
