@@ -37,10 +37,38 @@ def _development_secret_key(name: str = "secret_key") -> str:
     return path.read_text().strip()
 
 
-if PRODUCTION:
-    missing = [name for name in ("SECRET_KEY", "ALLOWED_HOSTS", "PARSEC_API_KEY", "DATABASE_URL") if not env.str(name, default="")]
+def _weak_key(value: str) -> bool:
+    """Django's own measure of a weak SECRET_KEY (check --deploy's W009)."""
+    return len(value) < 50 or len(set(value)) < 5 or value.startswith("django-insecure-")
+
+
+def _production_guards() -> None:
+    """Production refuses to start without its secrets, and with a guard down unless that guard is
+    named in INSECURE_PRODUCTION_ACKNOWLEDGED (e.g. "OTP_REQUIRED" on a rehearsal system)."""
+    needed = ("SECRET_KEY", "AUDIT_CHAIN_KEY", "ALLOWED_HOSTS", "PARSEC_API_KEY", "DATABASE_URL")
+    missing = [name for name in needed if not env.str(name, default="")]
     if missing:
         raise ImproperlyConfigured(f"DJANGO_ENV=production needs these environment variables: {', '.join(missing)}")
+    secret_key, chain_key = env.str("SECRET_KEY"), env.str("AUDIT_CHAIN_KEY")
+    if chain_key == secret_key:
+        raise ImproperlyConfigured("AUDIT_CHAIN_KEY must differ from SECRET_KEY (each is a key of its own).")
+    acknowledged = set(env.list("INSECURE_PRODUCTION_ACKNOWLEDGED", default=[]))
+    down = {
+        "SECRET_KEY": "SECRET_KEY is weak (at least 50 characters, 5 different, not django-insecure-…)"
+        if _weak_key(secret_key) else "",
+        "AUDIT_CHAIN_KEY": "AUDIT_CHAIN_KEY is weak (at least 50 characters, 5 different)" if _weak_key(chain_key) else "",
+        "DEBUG": "DEBUG is on (tracebacks and settings would be shown to anyone)" if env.bool("DEBUG", default=False) else "",
+        "OTP_REQUIRED": "OTP_REQUIRED is off (staff would sign in with a password alone)"
+        if not env.bool("OTP_REQUIRED", default=True) else "",
+    }
+    refused = [f"{problem}; set INSECURE_PRODUCTION_ACKNOWLEDGED={name} to start anyway"
+               for name, problem in down.items() if problem and name not in acknowledged]
+    if refused:
+        raise ImproperlyConfigured("DJANGO_ENV=production refuses to start: " + " / ".join(refused))
+
+
+if PRODUCTION:
+    _production_guards()
 
 SECRET_KEY = env.str("SECRET_KEY", default="") or _development_secret_key()
 # The audit chain's HMAC key (audit.chain): from the environment, never in the database, and not
@@ -159,7 +187,9 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    # Stricter than Django's 0.7: "operator2operator2" is too close to "operator2".
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator", "OPTIONS": {"max_similarity": 0.5}},
+    {"NAME": "backoffice.staff_auth.UsernameNotInPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
@@ -169,8 +199,15 @@ OTP_REQUIRED = env.bool("OTP_REQUIRED", default=PRODUCTION)
 OTP_TOTP_ISSUER = "Parsec back-office"
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_RESET_ON_SUCCESS = True
+# Locked by the account alone and by the address alone: one address cannot try a few passwords on
+# every account, nor many addresses many passwords on one. A success does not wipe the failures
+# (it would let a member's own sign-in reset the count of guesses made from their address).
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = False
+# The client's address: REMOTE_ADDR, or behind TRUSTED_PROXY_COUNT proxies (the production TLS proxy
+# is one) the address the outermost of them saw, read from the right of X-Forwarded-For.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "backoffice.staff_auth.client_ip"
 AXES_VERBOSE = False
 AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"  # a clear page (status 429), not a bare line of text
 

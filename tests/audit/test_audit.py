@@ -142,7 +142,7 @@ def test_the_database_refuses_update_and_delete_in_raw_sql():
         "DELETE FROM compliance_auditevent WHERE id = %s",
     ):
         # The trigger refuses; on PostgreSQL the app's role lacks the privilege before that.
-        with pytest.raises(DatabaseError, match="append-only|permission denied"), transaction.atomic(), \
+        with pytest.raises(DatabaseError, match=r"append-only|permission denied"), transaction.atomic(), \
                 connection.cursor() as cursor:
             cursor.execute(sql, [event.pk])
     event.refresh_from_db()
@@ -161,7 +161,7 @@ def test_the_orm_cannot_update_or_delete_either():
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="TRUNCATE is PostgreSQL's")
 def test_postgresql_refuses_truncate(transactional_db):
     record()
-    with pytest.raises(DatabaseError, match="append-only|permission denied"), transaction.atomic(), \
+    with pytest.raises(DatabaseError, match=r"append-only|permission denied"), transaction.atomic(), \
             connection.cursor() as cursor:
         cursor.execute("TRUNCATE compliance_auditevent")
     assert AuditEvent.objects.count() == 1

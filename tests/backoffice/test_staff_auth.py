@@ -140,7 +140,8 @@ def test_wrong_codes_count_towards_the_lockout(client, otp_required, enrolled, s
 
 
 def _manage(*args: str, env: dict) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SECRET_KEY", "ALLOWED_HOSTS", "DEBUG"))}
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith(("DJANGO_", "SECRET_KEY", "ALLOWED_HOSTS", "DEBUG", "AUDIT_", "OTP_REQUIRED", "INSECURE_"))}
     return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env={**clean, **env},
                           capture_output=True, text=True, timeout=120)
 
@@ -148,6 +149,7 @@ def _manage(*args: str, env: dict) -> subprocess.CompletedProcess:
 PRODUCTION_ENV = {
     "DJANGO_ENV": "production",
     "SECRET_KEY": "k3y-" + "x9Qz!" * 12 + str(time.time_ns()),
+    "AUDIT_CHAIN_KEY": "ch41n-" + "Rw7#p" * 10 + str(time.time_ns()),
     "ALLOWED_HOSTS": "backoffice.example.com",
     "PARSEC_API_KEY": "pk_live_example",
     "DATABASE_URL": "sqlite:////tmp/backoffice-check-deploy.sqlite3",
