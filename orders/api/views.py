@@ -370,6 +370,9 @@ class PlaceOrderView(viewsets.ViewSet):
     @idempotent
     def reconcile(self, request, pk=None):
         intent = get_object_or_404(OrderIntent, pk=pk)
+        data = validated(serializers.ReasonSerializer, request)
+        record_action(actor=request.user, action="order.reconcile_requested", customer=intent.customer,
+                      reason=data["reason"], request={"intent": str(intent.key)}, outcome="ok")
         intent = services.reconcile_intent(intent=intent, actor=request.user)
         return Response(serializers.OrderIntentSerializer(intent).data)
 
