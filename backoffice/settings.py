@@ -418,6 +418,10 @@ SURVEILLANCE_INTERVAL = env.int("SURVEILLANCE_INTERVAL", default=300)
 DASHBOARD_PING_CACHE_SECONDS = env.int("DASHBOARD_PING_CACHE_SECONDS", default=30)
 DASHBOARD_REFRESH_SECONDS = env.int("DASHBOARD_REFRESH_SECONDS", default=15)
 DASHBOARD_SYNC_STALE_SECONDS = env.int("DASHBOARD_SYNC_STALE_SECONDS", default=900)
+# The beat sends a heartbeat task this often; the dashboard shows the scheduler late (red) past
+# SCHEDULER_LATE_SECONDS without one.
+SCHEDULER_HEARTBEAT_INTERVAL = env.int("SCHEDULER_HEARTBEAT_INTERVAL", default=15)
+SCHEDULER_LATE_SECONDS = env.int("SCHEDULER_LATE_SECONDS", default=90)
 ESCROW_STUCK_SECONDS = env.int("ESCROW_STUCK_SECONDS", default=600)
 # How often open or flagged fee-escrow records are re-derived and compared with the escrow (seconds; 0 = off).
 ESCROW_CHECK_INTERVAL = env.int("ESCROW_CHECK_INTERVAL", default=60)
