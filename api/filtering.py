@@ -56,8 +56,11 @@ class StrictFilterBackend(DjangoFilterBackend):
         filterset_class = self.get_filterset_class(view, queryset)
         params = _param_names(filterset_class) if filterset_class is not None else {}
         allowed = sorted({*params, *LIST_PARAMETERS})
-        unknown = [name for name in request.query_params if name not in allowed]
-        if unknown:  # a misspelt filter would otherwise return every row
+        # A list's query string is its filters, paging and ordering: a misspelt filter would otherwise
+        # return every row. (An action on one object reads its own parameters.)
+        listing = getattr(view, "action", "list") == "list"
+        unknown = [name for name in request.query_params if name not in allowed] if listing else []
+        if unknown:
             raise ValidationError({name: [f"Unknown query parameter. Allowed: {', '.join(allowed)}."] for name in unknown})
         if filterset_class is None:
             return queryset
