@@ -70,7 +70,8 @@ class MarketViewSet(MirrorReadViewSet):
         return Response(serializers.ExposureSerializer(market_data.exposure(self.get_object())).data)
 
     @extend_schema(summary="Recent public trades of one outcome (Parsec /trades, live)",
-                   parameters=[OpenApiParameter("outcome", str), OpenApiParameter("limit", int)],
+                   parameters=[OpenApiParameter("outcome", str),
+                               OpenApiParameter("limit", {"type": "integer", "minimum": 1, "maximum": 500})],
                    responses={200: serializers.TradeSerializer(many=True)})
     @action(detail=True, methods=["get"])
     def trades(self, request, pk=None):
@@ -92,7 +93,7 @@ class MarketViewSet(MirrorReadViewSet):
         return Response(serializers.CandleSerializer(history.candles, many=True).data)
 
     @extend_schema(summary="Markets ending within `days`, with our customers' exposure, largest first",
-                   parameters=[OpenApiParameter("days", int)], responses={200: serializers.ResolvingSoonSerializer(many=True)})
+                   parameters=[OpenApiParameter("days", {"type": "integer", "minimum": 1, "maximum": 365})], responses={200: serializers.ResolvingSoonSerializer(many=True)})
     @action(detail=False, methods=["get"], url_path="resolving-soon", filterset_class=None, pagination_class=None)
     def resolving_soon(self, request):
         days = _bounded_int(request.query_params.get("days"), default=settings.MARKETS_RESOLVING_SOON_DAYS, low=1, high=365, name="days")
