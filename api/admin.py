@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from unfold.admin import ModelAdmin
 
 from api.models import ApiToken
@@ -16,6 +17,12 @@ class IssueTokenForm(forms.ModelForm):
     class Meta:
         model = ApiToken
         fields = ["name", "role", "expires_at", "throttle_rate"]
+
+    def clean_expires_at(self):
+        expires_at = self.cleaned_data["expires_at"]
+        if expires_at is not None and expires_at <= timezone.now():
+            raise forms.ValidationError("The expiry must be in the future (leave it empty for a token that does not expire).")
+        return expires_at
 
     def clean_throttle_rate(self):
         from rest_framework.throttling import SimpleRateThrottle

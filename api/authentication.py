@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import authentication, exceptions
 
 from api.tokens import find_token
+from core.staff import second_factor_pending
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):
@@ -37,14 +38,16 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
 
 
 class StaffSessionAuthentication(authentication.SessionAuthentication):
-    """A logged-in staff member's session; DRF enforces CSRF on unsafe methods."""
+    """A logged-in staff member's session that has passed the second factor where OTP_REQUIRED
+    (the site-wide gate refuses it first; this holds even without the gate). DRF enforces CSRF
+    on unsafe methods."""
 
     def authenticate(self, request):
         result = super().authenticate(request)
         if result is None:
             return None
         user, _ = result
-        if not user.is_staff:
+        if not user.is_staff or second_factor_pending(user):
             return None
         return result
 

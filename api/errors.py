@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
@@ -80,6 +81,9 @@ def _translate(exc):
     """Turn Django's and the domain's exceptions into ApiError / DRF exceptions."""
     if isinstance(exc, Http404):
         return exceptions.NotFound()
+    if isinstance(exc, RequestDataTooBig):
+        return ApiError(status_code=413, code="request_too_large",
+                        message="The request body is larger than the API accepts (DATA_UPLOAD_MAX_MEMORY_SIZE).")
     if isinstance(exc, DjangoPermissionDenied):
         return exceptions.PermissionDenied()
     if isinstance(exc, DjangoValidationError):

@@ -35,7 +35,8 @@ DATETIME_FILTERS = (django_filters.IsoDateTimeFilter, django_filters.IsoDateTime
 def utc_iso(value: str) -> str:
     """A date-time in UTC. Offsets are legal up to ±23:59 in ISO 8601 but PostgreSQL refuses
     those past ±15:59, so times are converted here; one past year 1..9999 in UTC is clamped
-    (asking for rows after year 0 means all of them)."""
+    (asking for rows after year 0 means all of them). An offset of a day or more is no time at
+    all: ValueError."""
     parsed = parse_datetime(value)
     if parsed is None or parsed.tzinfo is None:
         return value
@@ -46,21 +47,36 @@ def utc_iso(value: str) -> str:
         return edge.replace(tzinfo=UTC).isoformat()
 
 
+# Query parameters every list takes besides its filters (paging and ordering).
+LIST_PARAMETERS = ("cursor", "page_size", "ordering")
+
+
 class StrictFilterBackend(DjangoFilterBackend):
     def filter_queryset(self, request, queryset, view):
         filterset_class = self.get_filterset_class(view, queryset)
+        params = _param_names(filterset_class) if filterset_class is not None else {}
+        allowed = sorted({*params, *LIST_PARAMETERS})
+        # A list's query string is its filters, paging and ordering: a misspelt filter would otherwise
+        # return every row. (An action on one object reads its own parameters.)
+        listing = getattr(view, "action", "list") == "list"
+        unknown = [name for name in request.query_params if name not in allowed] if listing else []
+        if unknown:
+            raise ValidationError({name: [f"Unknown query parameter. Allowed: {', '.join(allowed)}."] for name in unknown})
         if filterset_class is None:
             return queryset
         errors = {}
         data = request.query_params.copy()
-        for name, declared in _param_names(filterset_class).items():
+        for name, declared in params.items():
             for value in data.getlist(name):
                 if value == "":
                     errors.setdefault(name, []).append("This value may not be empty.")
                 elif isinstance(declared, django_filters.BooleanFilter) and value.lower() not in BOOLEAN_VALUES:
                     errors.setdefault(name, []).append("Must be true or false.")
             if isinstance(declared, DATETIME_FILTERS):
-                data.setlist(name, [utc_iso(value) for value in data.getlist(name)])
+                try:
+                    data.setlist(name, [utc_iso(value) for value in data.getlist(name)])
+                except ValueError:
+                    errors.setdefault(name, []).append("Not a date-time: a UTC offset is under 24 hours (e.g. +02:00).")
         if errors:
             raise ValidationError(errors)
         filterset = filterset_class(data=data, queryset=queryset, request=request)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
@@ -16,6 +16,7 @@ ERROR_DESCRIPTIONS = {
     401: "No credentials, or a token that is unknown, expired or revoked.",
     403: "The caller's role does not allow this (or a session write without its CSRF token).",
     404: "No such object, or an invalid cursor.",
+    413: "The request body is larger than the API accepts.",
     409: "A request with the same Idempotency-Key is still in flight; retry after `Retry-After` seconds.",
     422: "The Idempotency-Key was already used for a different request.",
     429: "Too many requests for this token; retry after `Retry-After` seconds.",
@@ -40,7 +41,7 @@ class BackofficeAutoSchema(AutoSchema):
         if self.method == "GET" or "{" in self.path:
             statuses.append(404)
         if self.method in WRITE_METHODS:
-            statuses += [409, 422]
+            statuses += [409, 413, 422]
             statuses += getattr(self.view, "parsec_error_statuses", [])
         elif self.method == "GET":
             statuses += getattr(self.view, "parsec_read_error_statuses", [])  # reads answered live from Parsec
@@ -83,6 +84,18 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
             "type": "http", "scheme": "bearer", "bearerFormat": "pbo_<prefix>_<secret>",
             "description": "A service-account token issued in the admin (API tokens); shown once at creation.",
         }
+
+
+class ClosedSerializerScheme(OpenApiSerializerExtension):
+    """A serializer that refuses unknown keys is a closed object in the schema."""
+
+    target_class = "api.serializers.ClosedSerializer"
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        schema["additionalProperties"] = False
+        return schema
 
 
 class StaffSessionScheme(OpenApiAuthenticationExtension):

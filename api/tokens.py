@@ -27,6 +27,8 @@ def issue_token(*, name: str, role: str, created_by=None, expires_at=None, throt
     """Create a token and its service account; the plain token is returned once and never stored."""
     if role not in ApiToken.Role.values:
         raise ValueError(f"unknown role {role!r}")
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValueError("The expiry must be in the future.")
     prefix = secrets.token_hex(4)
     plain = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     with transaction.atomic():

@@ -1,6 +1,6 @@
 """The audit log's only writer.
 
-``record_action`` appends one row to the hash chain. Call it *after* the work, outside any
+``record_action`` appends one row to the keyed hash chain (``audit.chain``). Call it *after* the work, outside any
 transaction, so the row survives whatever the work did; inside a caller's transaction the row
 is written in a savepoint and commits (or rolls back) with that transaction, which is right only
 when the row describes that same transaction's writes. To record an action even when the work
@@ -10,20 +10,20 @@ the row, in its own transaction, once the block has finished, however it finishe
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from audit.chain import ChainBreak, canonical_content, compute_hash, verify_chain  # noqa: F401 (the chain's public names)
 from audit.models import AuditEvent
 from core.db import assert_no_transaction, in_caller_transaction
 
@@ -71,50 +71,6 @@ def _redact(value: Any) -> Any:
     if isinstance(value, list):
         return [_redact(v) for v in value]
     return value
-
-
-# --- The chain ------------------------------------------------------------------------------
-
-
-def canonical_content(*, seq: int, at: datetime, actor_id: int | None, actor_name: str, action: str,
-                      customer_id: int | None, customer_ref: str, reason: str, request: Any, outcome: str,
-                      response: Any, prev_hash: str) -> bytes:
-    """The bytes a row's hash covers: sorted keys, no whitespace, UTC microsecond time."""
-    content = {
-        "seq": seq, "at": at.astimezone(UTC).isoformat(timespec="microseconds"), "actor_id": actor_id,
-        "actor_name": actor_name, "action": action, "customer_id": customer_id, "customer_ref": customer_ref,
-        "reason": reason, "request": request, "outcome": outcome, "response": response, "prev_hash": prev_hash,
-    }
-    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
-
-
-def compute_hash(event: AuditEvent) -> str:
-    return hashlib.sha256(canonical_content(
-        seq=event.seq, at=event.at, actor_id=event.actor_id, actor_name=event.actor_name, action=event.action,
-        customer_id=event.customer_id, customer_ref=event.customer_ref, reason=event.reason,
-        request=event.request, outcome=event.outcome, response=event.response, prev_hash=event.prev_hash,
-    )).hexdigest()
-
-
-@dataclass(frozen=True)
-class ChainBreak:
-    seq: int
-    pk: int
-    problem: str
-
-
-def verify_chain(*, chunk_size: int = 2000) -> tuple[int, ChainBreak | None]:
-    """Recompute every row's hash in order; return (rows checked, the first break or None)."""
-    checked, prev_seq, prev_hash = 0, 0, ""
-    for event in AuditEvent.objects.order_by("seq").iterator(chunk_size=chunk_size):
-        if event.seq != prev_seq + 1:
-            return checked, ChainBreak(event.seq, event.pk, f"sequence jumps from {prev_seq} to {event.seq} (rows missing)")
-        if event.prev_hash != prev_hash:
-            return checked, ChainBreak(event.seq, event.pk, "prev_hash does not match the previous row's hash")
-        if compute_hash(event) != event.hash:
-            return checked, ChainBreak(event.seq, event.pk, "content does not match its hash (row altered)")
-        checked, prev_seq, prev_hash = checked + 1, event.seq, event.hash
-    return checked, None
 
 
 # --- Writing --------------------------------------------------------------------------------

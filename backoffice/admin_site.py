@@ -1,17 +1,65 @@
 """The admin site: django-unfold's look, a TOTP second factor where required."""
 
+from functools import wraps
+
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.admin.options import BaseModelAdmin
+from django.contrib.admin.utils import NotRelationField, get_fields_from_path
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import FieldDoesNotExist
+from django.db import models
+from django.db.models.constants import LOOKUP_SEP
+from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
 from unfold.sites import UnfoldAdminSite
 
 from backoffice import staff_auth
+
+BIGINT = 2**63
+
+
+def _integer_target(model, param: str) -> bool:
+    """Whether a changelist parameter (``customer``, ``id__in``, ``order__id__exact``...) compares
+    an integer column: the model field its path ends on, or the primary key a relation points at."""
+    parts = [part for part in param.split(LOOKUP_SEP) if part not in ("in", "exact", "gt", "gte", "lt", "lte")]
+    if parts[:1] == ["pk"]:
+        parts[0] = model._meta.pk.name
+    try:
+        fields = get_fields_from_path(model, LOOKUP_SEP.join(parts)) if parts else []
+    except (FieldDoesNotExist, NotRelationField):
+        return False
+    if not fields:
+        return False
+    field = fields[-1]
+    if field.is_relation and field.related_model is not None:
+        field = field.target_field
+    return isinstance(field, models.IntegerField | models.AutoField)
+
+
+def refuse_out_of_range_ids(view, model):
+    """A changelist view that answers 400 to an id no database integer can hold (SQLite raises
+    OverflowError on 20-digit numbers; PostgreSQL would compare them, but they are never ids)."""
+
+    @wraps(view)
+    def checked(request, *args, **kwargs):
+        for param, values in request.GET.lists():
+            if not _integer_target(model, param):
+                continue
+            for value in values:
+                for part in value.split(","):
+                    part = part.strip()
+                    if part.lstrip("-").isdigit() and not -BIGINT <= int(part) < BIGINT:
+                        return HttpResponseBadRequest(f"{param}: {part[:30]} is not an id.", content_type="text/plain")
+        return view(request, *args, **kwargs)
+
+    return checked
 
 
 class BackofficeAdminSite(UnfoldAdminSite):
@@ -19,6 +67,12 @@ class BackofficeAdminSite(UnfoldAdminSite):
     site_title = "Parsec back-office"
     index_title = "Operations"
     login_form = staff_auth.StaffLoginForm
+
+    def admin_view(self, view, cacheable=False):
+        model_admin = getattr(view, "__self__", None)
+        if isinstance(model_admin, BaseModelAdmin) and getattr(view, "__name__", "") == "changelist_view":
+            view = refuse_out_of_range_ids(view, model_admin.model)
+        return super().admin_view(view, cacheable)
 
     def has_permission(self, request) -> bool:
         if not super().has_permission(request):
@@ -33,7 +87,13 @@ class BackofficeAdminSite(UnfoldAdminSite):
         return super().login(request, extra_context)
 
     def get_urls(self):
-        return [path("security/two-factor/", self.otp_enrol_view, name="otp_enrol"), *super().get_urls()]
+        return [
+            path("security/two-factor/", self.otp_enrol_view, name="otp_enrol"),
+            # Signing out works for every signed-in session, verified or not: Django's admin wraps
+            # logout in its permission check and would send an unenrolled member back to the index.
+            path("logout/", csrf_protect(self.logout), name="logout"),
+            *super().get_urls(),
+        ]
 
     @method_decorator(never_cache)
     def otp_enrol_view(self, request):

@@ -25,6 +25,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from backoffice.models import SchedulerHeartbeat
 from compliance.models import Alert
 from core.money import usdc_from_base_units
 from customers.enums import Exchange
@@ -129,7 +130,10 @@ def sync_health(now) -> dict:
                .annotate(last_status=latest_status)
                .filter(last_status__in=[SyncRun.Status.FAILED, SyncRun.Status.PARTIAL]))
     running = SyncRun.objects.filter(status=SyncRun.Status.RUNNING).count()
-    return {"kinds": kinds, "stale": any(k["stale"] for k in kinds), "failing_count": failing.count(),
+    beat_at = SchedulerHeartbeat.objects.filter(name="beat").values_list("beat_at", flat=True).first()
+    scheduler = {"beat_at": beat_at, "late": beat_at is None or (now - beat_at).total_seconds() > settings.SCHEDULER_LATE_SECONDS,
+                 "late_after_seconds": settings.SCHEDULER_LATE_SECONDS}
+    return {"scheduler": scheduler, "kinds": kinds, "stale": any(k["stale"] for k in kinds), "failing_count": failing.count(),
             "failing": list(failing.order_by("external_id")[:5]), "running": running,
             "stale_after_minutes": int(stale_after.total_seconds() // 60)}
 

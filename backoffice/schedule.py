@@ -14,6 +14,8 @@ def beat_schedule() -> dict:
 
 # (entry name, task path, setting holding the interval in seconds, default)
 SCHEDULE: list[tuple[str, str, str, int]] = [
+    ("scheduler-heartbeat", "backoffice.tasks.scheduler_heartbeat", "SCHEDULER_HEARTBEAT_INTERVAL", 15),
+    ("audit-checkpoint", "audit.tasks.write_audit_checkpoint", "AUDIT_CHECKPOINT_INTERVAL", 300),
     ("prune-parsec-call-log", "parsec.tasks.prune_call_log", "PARSEC_CALL_LOG_PRUNE_INTERVAL", 3600),
     ("prune-idempotency-keys", "api.tasks.prune_idempotency_records", "API_IDEMPOTENCY_PRUNE_INTERVAL", 3600),
     ("sweep-order-intents", "orders.tasks.sweep_order_intents", "ORDER_INTENT_SWEEP_INTERVAL", 20),

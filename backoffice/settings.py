@@ -28,21 +28,55 @@ DJANGO_ENV = env.str("DJANGO_ENV", default="development")
 PRODUCTION = DJANGO_ENV == "production"
 
 
-def _development_secret_key() -> str:
-    """A random key kept in var/ so sessions survive restarts of a development machine."""
-    path = VAR_DIR / "secret_key"
+def _development_secret_key(name: str = "secret_key") -> str:
+    """A random key kept in var/ so sessions (and the audit chain) survive restarts of a development machine."""
+    path = VAR_DIR / name
     if not path.exists():
         path.write_text(secrets.token_urlsafe(64))
         path.chmod(0o600)
     return path.read_text().strip()
 
 
-if PRODUCTION:
-    missing = [name for name in ("SECRET_KEY", "ALLOWED_HOSTS", "PARSEC_API_KEY", "DATABASE_URL") if not env.str(name, default="")]
+def _weak_key(value: str) -> bool:
+    """Django's own measure of a weak SECRET_KEY (check --deploy's W009)."""
+    return len(value) < 50 or len(set(value)) < 5 or value.startswith("django-insecure-")
+
+
+def _production_guards() -> None:
+    """Production refuses to start without its secrets, and with a guard down unless that guard is
+    named in INSECURE_PRODUCTION_ACKNOWLEDGED (e.g. "OTP_REQUIRED" on a rehearsal system)."""
+    needed = ("SECRET_KEY", "AUDIT_CHAIN_KEY", "ALLOWED_HOSTS", "PARSEC_API_KEY", "DATABASE_URL")
+    missing = [name for name in needed if not env.str(name, default="")]
     if missing:
         raise ImproperlyConfigured(f"DJANGO_ENV=production needs these environment variables: {', '.join(missing)}")
+    secret_key, chain_key = env.str("SECRET_KEY"), env.str("AUDIT_CHAIN_KEY")
+    if chain_key == secret_key:
+        raise ImproperlyConfigured("AUDIT_CHAIN_KEY must differ from SECRET_KEY (each is a key of its own).")
+    acknowledged = set(env.list("INSECURE_PRODUCTION_ACKNOWLEDGED", default=[]))
+    down = {
+        "SECRET_KEY": "SECRET_KEY is weak (at least 50 characters, 5 different, not django-insecure-…)"
+        if _weak_key(secret_key) else "",
+        "AUDIT_CHAIN_KEY": "AUDIT_CHAIN_KEY is weak (at least 50 characters, 5 different)" if _weak_key(chain_key) else "",
+        "DEBUG": "DEBUG is on (tracebacks and settings would be shown to anyone)" if env.bool("DEBUG", default=False) else "",
+        "OTP_REQUIRED": "OTP_REQUIRED is off (staff would sign in with a password alone)"
+        if not env.bool("OTP_REQUIRED", default=True) else "",
+    }
+    refused = [f"{problem}; set INSECURE_PRODUCTION_ACKNOWLEDGED={name} to start anyway"
+               for name, problem in down.items() if problem and name not in acknowledged]
+    if refused:
+        raise ImproperlyConfigured("DJANGO_ENV=production refuses to start: " + " / ".join(refused))
+
+
+if PRODUCTION:
+    _production_guards()
 
 SECRET_KEY = env.str("SECRET_KEY", default="") or _development_secret_key()
+# The audit chain's HMAC key (audit.chain): from the environment, never in the database, and not
+# SECRET_KEY (which signs sessions and so lives on every web process that renders a page).
+AUDIT_CHAIN_KEY = env.str("AUDIT_CHAIN_KEY", default="") or _development_secret_key("audit_chain_key")
+# Checkpoints of the chain's head, appended outside the database (and to the log stream).
+AUDIT_CHECKPOINT_DIR = env.str("AUDIT_CHECKPOINT_DIR", default=str(VAR_DIR / "audit-checkpoints"))
+AUDIT_CHECKPOINT_INTERVAL = env.int("AUDIT_CHECKPOINT_INTERVAL", default=300)
 DEBUG = env.bool("DEBUG", default=not PRODUCTION)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -64,6 +98,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "axes",
+    "csp",
     "django_filters",
     "django_htmx",
     "rest_framework",
@@ -91,8 +126,11 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "backoffice.middleware.SecondFactorMiddleware",
+    "backoffice.middleware.ApiNoStoreMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
@@ -137,6 +175,11 @@ for _alias, _db in DATABASES.items():
     else:
         _db.setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
         _db.setdefault("CONN_HEALTH_CHECKS", True)
+# Least privilege on PostgreSQL (README, "Security model"): DATABASE_URL is the app's role, which owns
+# nothing and may not touch the audit log but to append; DATABASE_OWNER_URL, where set, is the role
+# that owns the schema: migrate and flush run as it, and migrate grants the app's role its rights.
+DATABASE_OWNER = env.db("DATABASE_OWNER_URL") if env.str("DATABASE_OWNER_URL", default="") else None
+DATABASE_APP_ROLE = env.str("DATABASE_APP_ROLE", default="") or (DATABASES["default"].get("USER", "") if DATABASE_OWNER else "")
 DATABASE_ROUTERS = ["backoffice.routers.SandboxRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -146,7 +189,9 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    # Stricter than Django's 0.7: "operator2operator2" is too close to "operator2".
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator", "OPTIONS": {"max_similarity": 0.5}},
+    {"NAME": "backoffice.staff_auth.UsernameNotInPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
@@ -156,8 +201,15 @@ OTP_REQUIRED = env.bool("OTP_REQUIRED", default=PRODUCTION)
 OTP_TOTP_ISSUER = "Parsec back-office"
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_RESET_ON_SUCCESS = True
+# Locked by the account alone and by the address alone: one address cannot try a few passwords on
+# every account, nor many addresses many passwords on one. A success does not wipe the failures
+# (it would let a member's own sign-in reset the count of guesses made from their address).
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = False
+# The client's address: REMOTE_ADDR, or behind TRUSTED_PROXY_COUNT proxies (the production TLS proxy
+# is one) the address the outermost of them saw, read from the right of X-Forwarded-For.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "backoffice.staff_auth.client_ip"
 AXES_VERBOSE = False
 AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"  # a clear page (status 429), not a bare line of text
 
@@ -168,6 +220,24 @@ CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# Content-Security-Policy (django-csp): scripts only from our own origin, never inline, so an
+# injected <script> or onclick= does not run. 'unsafe-eval' stays because the admin theme's
+# Alpine.js evaluates its x-data/@click attributes with Function(); styles may be inline (the theme
+# and htmx write style attributes). Swagger UI loads its script from a URL of its own.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", "'unsafe-eval'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "form-action": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
@@ -348,6 +418,10 @@ SURVEILLANCE_INTERVAL = env.int("SURVEILLANCE_INTERVAL", default=300)
 DASHBOARD_PING_CACHE_SECONDS = env.int("DASHBOARD_PING_CACHE_SECONDS", default=30)
 DASHBOARD_REFRESH_SECONDS = env.int("DASHBOARD_REFRESH_SECONDS", default=15)
 DASHBOARD_SYNC_STALE_SECONDS = env.int("DASHBOARD_SYNC_STALE_SECONDS", default=900)
+# The beat sends a heartbeat task this often; the dashboard shows the scheduler late (red) past
+# SCHEDULER_LATE_SECONDS without one.
+SCHEDULER_HEARTBEAT_INTERVAL = env.int("SCHEDULER_HEARTBEAT_INTERVAL", default=15)
+SCHEDULER_LATE_SECONDS = env.int("SCHEDULER_LATE_SECONDS", default=90)
 ESCROW_STUCK_SECONDS = env.int("ESCROW_STUCK_SECONDS", default=600)
 # How often open or flagged fee-escrow records are re-derived and compared with the escrow (seconds; 0 = off).
 ESCROW_CHECK_INTERVAL = env.int("ESCROW_CHECK_INTERVAL", default=60)
@@ -453,8 +527,16 @@ UNFOLD = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # One JSON object per line (python-json-logger): a value with a newline or a quote in it stays
+    # inside its field and cannot forge another record; a traceback is one field of its record.
+    "formatters": {"json": {"()": "pythonjsonlogger.json.JsonFormatter",
+                            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s", "json_ensure_ascii": True}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # Django's own loggers keep their plain default handlers unless told otherwise: one stream, one format.
+    "loggers": {
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.db.backends": {"level": "WARNING"},
+    },
 }

@@ -15,10 +15,44 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.signals import user_login_failed
+from django.core.exceptions import ValidationError
 from django.utils.safestring import mark_safe
 from django_otp import login as otp_login
 from django_otp.forms import OTPAuthenticationFormMixin
 from django_otp.plugins.otp_totp.models import TOTPDevice
+
+
+class UsernameNotInPasswordValidator:
+    """A password never contains the username (case-insensitive)."""
+
+    def validate(self, password, user=None):
+        username = (user.get_username() if user is not None else "") or ""
+        if len(username) >= 3 and username.lower() in (password or "").lower():
+            raise ValidationError("The password must not contain the username.", code="password_contains_username")
+
+    def get_help_text(self) -> str:
+        return "Your password must not contain your username."
+
+
+def client_ip(request) -> str | None:
+    """The client's address for the lockout: REMOTE_ADDR, or behind TRUSTED_PROXY_COUNT proxies the
+    entry that many places from the right of X-Forwarded-For (each proxy appends the address it saw,
+    so the entries to the left of it are whatever the client chose to send)."""
+    remote = request.META.get("REMOTE_ADDR")
+    count = settings.TRUSTED_PROXY_COUNT
+    if count <= 0:
+        return remote
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+    return forwarded[-count] if len(forwarded) >= count else remote
+
+
+def audit_lockout(sender, request=None, username=None, ip_address=None, **kwargs) -> None:
+    """axes' user_locked_out: every refused attempt of a locked account or address is on record."""
+    from audit.services import record_action
+
+    record_action(actor=None, action="staff.locked_out", outcome="rejected",
+                  reason="Sign-in refused: too many failed attempts for this account or address.",
+                  request={"username": str(username or "")[:150], "ip_address": ip_address or ""})
 
 
 def confirmed_device(user) -> TOTPDevice | None:

@@ -1,7 +1,8 @@
 """Thin forms for end-user management: they parse input; ``customers.services`` decides.
 
-Credential fields use PasswordInput with ``render_value=False``: a refused form is shown again
-without them, so a secret never travels back to the browser or into a page cache.
+Credential fields use PasswordInput with ``render_value=False`` (and the private key a textarea that
+renders empty): a refused form is shown again without them, so a secret never travels back to the
+browser or into a page cache.
 """
 
 from __future__ import annotations
@@ -9,10 +10,18 @@ from __future__ import annotations
 from django import forms
 
 from customers.enums import Exchange
-from customers.models import ExchangeLink
+from customers.models import QPS_LIMIT_MAX, ExchangeLink
 
 ONBOARD_EXCHANGES = [(Exchange.POLYMARKET.value, Exchange.POLYMARKET.label), (Exchange.KALSHI.value, Exchange.KALSHI.label)]
 SECRET = {"widget": forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}), "required": False, "strip": False}
+
+
+class SecretTextarea(forms.Textarea):
+    """A textarea for a secret (a PEM key): like PasswordInput(render_value=False), a refused form
+    comes back with it empty."""
+
+    def format_value(self, value):
+        return None
 
 
 class CreateEndUserForm(forms.Form):
@@ -31,7 +40,7 @@ class OnboardForm(forms.Form):
     clob_api_passphrase = forms.CharField(label="Polymarket CLOB API passphrase", **SECRET)
     api_key_id = forms.CharField(label="Kalshi API key id", **SECRET)
     private_key = forms.CharField(label="Private key (Kalshi RSA PEM, or Polymarket 0x… to trade)",
-                                  widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "off"}), required=False, strip=False)
+                                  widget=SecretTextarea(attrs={"rows": 3, "autocomplete": "off"}), required=False, strip=False)
 
     CREDENTIAL_FIELDS = ("clob_api_key", "clob_api_secret", "clob_api_passphrase", "api_key_id", "private_key")
 
@@ -40,7 +49,7 @@ class OnboardForm(forms.Form):
 
 
 class QpsLimitForm(forms.Form):
-    qps_limit = forms.IntegerField(min_value=1, label="New qps_limit")
+    qps_limit = forms.IntegerField(min_value=1, max_value=QPS_LIMIT_MAX, label="New qps_limit")
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, help_text="Why (kept on record).")
 
 

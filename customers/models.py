@@ -43,6 +43,9 @@ def allowance_columns(raw_allowance) -> dict:
     return {"allowance_base_units": value, "allowance_unlimited": False}
 
 
+# The highest qps_limit any face (admin, API, service) accepts for one end-user.
+QPS_LIMIT_MAX = 1_000_000
+
 class Customer(models.Model):
     """An end-user the builder created at Parsec (``BuilderUserResponse``)."""
 

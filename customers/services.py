@@ -24,7 +24,7 @@ from approvals.models import ApprovalRequest
 from core.db import assert_no_transaction
 from core.errors import DomainError
 from customers.enums import Exchange
-from customers.models import Customer, ExchangeLink
+from customers.models import QPS_LIMIT_MAX, Customer, ExchangeLink
 
 logger = logging.getLogger(__name__)
 
@@ -182,8 +182,9 @@ def update_qps_limit(*, actor, customer: Customer, qps_limit: int, reason: str =
     old = customer.qps_limit
     request = {"qps_limit": qps_limit, "previous": old}
     try:
-        if isinstance(qps_limit, bool) or not isinstance(qps_limit, int) or qps_limit < 1:
-            raise EndUserError("qps_limit is a whole number of at least 1.", code="bad_qps_limit", field="qps_limit")
+        if isinstance(qps_limit, bool) or not isinstance(qps_limit, int) or not 1 <= qps_limit <= QPS_LIMIT_MAX:
+            raise EndUserError(f"qps_limit is a whole number from 1 to {QPS_LIMIT_MAX}.", code="bad_qps_limit",
+                               field="qps_limit")
         if not customer.is_active:
             raise EndUserError(f"{customer} is deactivated.", code="deactivated")
         try:

@@ -28,6 +28,55 @@ def eager_celery():
     celery_app.conf.task_always_eager = False
 
 
+# --- The database as the app's least-privileged role (CI's PostgreSQL pass) ---------------------
+
+def _sign_in_default_as(account: dict) -> None:
+    from django.db import connections
+
+    connection = connections["default"]
+    connection.close()
+    connection.settings_dict.update({key: account[key] for key in ("USER", "PASSWORD")})
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """With DATABASE_OWNER_URL set, the test database is created and migrated by the owner role
+    (the app's role may not create databases or tables) ..."""
+    from django.conf import settings
+
+    if settings.DATABASE_OWNER:
+        from django.db import connections
+
+        app = {key: connections["default"].settings_dict.get(key) for key in ("USER", "PASSWORD")}
+        settings.DATABASE_APP_ACCOUNT = app
+        _sign_in_default_as({key: settings.DATABASE_OWNER.get(key) for key in ("USER", "PASSWORD")})
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """... and the tests then run as the app's role, exactly as the product does; the owner drops
+    the database at the end."""
+    from django.conf import settings
+
+    app = getattr(settings, "DATABASE_APP_ACCOUNT", None)
+    if app is None:
+        yield
+        return
+    owner = {key: settings.DATABASE_OWNER.get(key) for key in ("USER", "PASSWORD")}
+    with django_db_blocker.unblock():
+        _sign_in_default_as(app)
+    yield
+    with django_db_blocker.unblock():
+        _sign_in_default_as(owner)
+
+
+@pytest.fixture(autouse=True)
+def _own_audit_checkpoints(settings, tmp_path):
+    """Each test checkpoints the audit chain into its own folder: another test's flushed database
+    would otherwise look like a wiped log."""
+    settings.AUDIT_CHECKPOINT_DIR = str(tmp_path / "audit-checkpoints")
+
+
 @pytest.fixture(autouse=True)
 def _fresh_market_pk_cache():
     """orders.sync caches market pks; a rolled-back test's pks must not leak into the next test."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from api.fields import StrictCharField, StrictIntegerField, StrictRegexField
+from api.serializers import ClosedSerializer
 from customers.enums import Exchange
-from customers.models import BalanceSnapshot, Customer, ExchangeLink, Wallet
+from customers.models import QPS_LIMIT_MAX, BalanceSnapshot, Customer, ExchangeLink, Wallet
 
 
 class WalletSerializer(serializers.ModelSerializer):
@@ -60,7 +61,7 @@ class CreateEndUserSerializer(serializers.Serializer):
                                    help_text="The end-user's own wallet, if any (0x + 40 hex).")
 
 
-class CredentialsSerializer(serializers.Serializer):
+class CredentialsSerializer(ClosedSerializer):
     """Self mode only. Passed through to Parsec once; never stored, logged, audited or replayed.
     Polymarket: clob_api_key, clob_api_secret, clob_api_passphrase (+ private_key optionally).
     Kalshi: api_key_id and private_key (PEM)."""
@@ -71,11 +72,7 @@ class CredentialsSerializer(serializers.Serializer):
     api_key_id = StrictCharField(max_length=500, required=False, write_only=True)
     private_key = StrictCharField(max_length=10_000, required=False, write_only=True)
 
-    def to_internal_value(self, data):
-        unknown = set(data) - set(self.fields) if isinstance(data, dict) else set()
-        if unknown:  # names only: a value may be a secret
-            raise serializers.ValidationError(f"Unexpected credential fields: {', '.join(sorted(map(str, unknown)))}.")
-        return super().to_internal_value(data)
+    unknown_fields_message = "Unexpected credential fields: {}."
 
 
 class OnboardSerializer(serializers.Serializer):
@@ -100,7 +97,7 @@ class OnboardResultSerializer(serializers.Serializer):
 
 
 class QpsLimitSerializer(serializers.Serializer):
-    qps_limit = StrictIntegerField(min_value=1, max_value=1_000_000)
+    qps_limit = StrictIntegerField(min_value=1, max_value=QPS_LIMIT_MAX)
     reason = StrictCharField(max_length=2000, required=False, allow_blank=True, default="")
 
 

@@ -70,7 +70,8 @@ class MarketViewSet(MirrorReadViewSet):
         return Response(serializers.ExposureSerializer(market_data.exposure(self.get_object())).data)
 
     @extend_schema(summary="Recent public trades of one outcome (Parsec /trades, live)",
-                   parameters=[OpenApiParameter("outcome", str), OpenApiParameter("limit", int)],
+                   parameters=[OpenApiParameter("outcome", str),
+                               OpenApiParameter("limit", {"type": "integer", "minimum": 1, "maximum": 500})],
                    responses={200: serializers.TradeSerializer(many=True)})
     @action(detail=True, methods=["get"])
     def trades(self, request, pk=None):
@@ -92,7 +93,7 @@ class MarketViewSet(MirrorReadViewSet):
         return Response(serializers.CandleSerializer(history.candles, many=True).data)
 
     @extend_schema(summary="Markets ending within `days`, with our customers' exposure, largest first",
-                   parameters=[OpenApiParameter("days", int)], responses={200: serializers.ResolvingSoonSerializer(many=True)})
+                   parameters=[OpenApiParameter("days", {"type": "integer", "minimum": 1, "maximum": 365})], responses={200: serializers.ResolvingSoonSerializer(many=True)})
     @action(detail=False, methods=["get"], url_path="resolving-soon", filterset_class=None, pagination_class=None)
     def resolving_soon(self, request):
         days = _bounded_int(request.query_params.get("days"), default=settings.MARKETS_RESOLVING_SOON_DAYS, low=1, high=365, name="days")
@@ -370,6 +371,9 @@ class PlaceOrderView(viewsets.ViewSet):
     @idempotent
     def reconcile(self, request, pk=None):
         intent = get_object_or_404(OrderIntent, pk=pk)
+        data = validated(serializers.ReasonSerializer, request)
+        record_action(actor=request.user, action="order.reconcile_requested", customer=intent.customer,
+                      reason=data["reason"], request={"intent": str(intent.key)}, outcome="ok")
         intent = services.reconcile_intent(intent=intent, actor=request.user)
         return Response(serializers.OrderIntentSerializer(intent).data)
 

@@ -174,7 +174,9 @@ def test_audit_events_read_with_filters_and_a_flat_query_count(compliance_api, m
                                   "1789-07-07T21:54:26.49Z"])
 def test_any_iso_date_time_filters_on_every_database(ops_api, mirror, when):
     """Offsets past ±15:59 are legal ISO 8601 that PostgreSQL refuses; years at the edges overflow in UTC."""
-    for url in ("/api/orders/", "/api/sync-runs/", "/api/balances/"):
-        for name in ("created_after", "started_before", "taken_after", "updated_since"):
+    lists = {"/api/orders/": ("created_after", "updated_since"), "/api/sync-runs/": ("started_before",),
+             "/api/balances/": ("taken_after",)}
+    for url, names in lists.items():
+        for name in names:
             response = ops_api.get(url, {name: when})
             assert response.status_code == 200, (url, name, when, response.content)

@@ -141,7 +141,9 @@ def test_the_database_refuses_update_and_delete_in_raw_sql():
         "UPDATE compliance_auditevent SET reason = 'edited' WHERE id = %s",
         "DELETE FROM compliance_auditevent WHERE id = %s",
     ):
-        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+        # The trigger refuses; on PostgreSQL the app's role lacks the privilege before that.
+        with pytest.raises(DatabaseError, match=r"append-only|permission denied"), transaction.atomic(), \
+                connection.cursor() as cursor:
             cursor.execute(sql, [event.pk])
     event.refresh_from_db()
     assert event.reason == ""
@@ -159,7 +161,8 @@ def test_the_orm_cannot_update_or_delete_either():
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="TRUNCATE is PostgreSQL's")
 def test_postgresql_refuses_truncate(transactional_db):
     record()
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+    with pytest.raises(DatabaseError, match=r"append-only|permission denied"), transaction.atomic(), \
+            connection.cursor() as cursor:
         cursor.execute("TRUNCATE compliance_auditevent")
     assert AuditEvent.objects.count() == 1
 
@@ -174,31 +177,21 @@ def test_each_row_chains_to_the_previous_one():
     assert services.verify_chain() == (3, None)
 
 
-def _disable_triggers(cursor) -> None:
-    # Inside the test's transaction: the rollback at the end puts the triggers back.
-    if connection.vendor == "postgresql":
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # ALTER TABLE refuses pending FK checks
-        cursor.execute("ALTER TABLE compliance_auditevent DISABLE TRIGGER USER")
-    else:
-        cursor.execute("DROP TRIGGER auditevent_no_update")
-        cursor.execute("DROP TRIGGER auditevent_no_delete")
-
-
 @pytest.mark.parametrize("tamper, problem", [
     ("UPDATE compliance_auditevent SET reason = 'nothing happened' WHERE seq = 2", "row altered"),
     ("UPDATE compliance_auditevent SET outcome = 'ok', response = '{}' WHERE seq = 2", "row altered"),
     ("UPDATE compliance_auditevent SET prev_hash = 'x' WHERE seq = 2", "prev_hash"),
     ("DELETE FROM compliance_auditevent WHERE seq = 2", "rows missing"),
 ])
-def test_verify_reports_the_first_tampered_row(tamper, problem, capsys):
+def test_verify_reports_the_first_tampered_row(transactional_db, tamper, problem, capsys):
+    from tests.security.tamper import tamper as with_more_power_than_the_app
+
     for n in range(4):
         record(reason=f"step {n}", outcome="error" if n == 1 else "ok", response={"error": "boom"} if n == 1 else {})
     call_command("verify_audit_log")
     assert "4 event(s) verified" in capsys.readouterr().out
 
-    with connection.cursor() as cursor:
-        _disable_triggers(cursor)
-        cursor.execute(tamper)
+    with_more_power_than_the_app(tamper)
 
     with pytest.raises(CommandError, match=problem) as caught:
         call_command("verify_audit_log")

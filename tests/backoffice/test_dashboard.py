@@ -138,3 +138,27 @@ def test_every_section_needs_a_staff_login(reviewer_client):
         assert anonymous.get(url).status_code == 302
     assert reviewer_client.get(reverse("dashboard_section", args=["trading"])).status_code == 200
     assert reviewer_client.get("/admin/dashboard/nope/").status_code == 404
+
+
+@pytest.mark.parametrize("seconds_ago, state", [(None, "late"), (5, "ok"), (91, "late")])
+def test_the_scheduler_turns_red_when_its_heartbeat_is_late(operator_client, settings, seconds_ago, state):
+    from backoffice.models import SchedulerHeartbeat
+
+    settings.SCHEDULER_LATE_SECONDS = 90
+    if seconds_ago is not None:
+        SchedulerHeartbeat.objects.create(name="beat", beat_at=timezone.now() - timedelta(seconds=seconds_ago))
+    page = operator_client.get(reverse("admin:index")).content.decode()
+    assert f'data-scheduler="{state}"' in page
+    assert ("bo-badge bo-bad\">late" in page) is (state == "late")
+
+
+def test_the_heartbeat_task_records_when_it_ran():
+    from backoffice.models import SchedulerHeartbeat
+    from backoffice.tasks import scheduler_heartbeat
+
+    scheduler_heartbeat()
+    first = SchedulerHeartbeat.objects.get(name="beat").beat_at
+    assert timezone.now() - first < timedelta(minutes=1)
+    scheduler_heartbeat()
+    assert SchedulerHeartbeat.objects.count() == 1
+    assert SchedulerHeartbeat.objects.get(name="beat").beat_at >= first

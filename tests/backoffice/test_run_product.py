@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import requests
 
 from tests.sandbox_client import ROOT, free_port
@@ -55,6 +56,20 @@ def test_run_product_serves_everything_with_demo_data_and_stops_on_ctrl_c(tmp_pa
         customers = session.get(f"http://127.0.0.1:{web_port}/admin/customers/customer/", timeout=30)
         assert "demo-alice" in customers.text
         assert requests.get(f"http://127.0.0.1:{sandbox_port}/_sandbox/health", timeout=5).ok
+
+        # The scheduler is a watched child of its own: killed, it is started again.
+        [beat_pid] = re.findall(r"Started beat \(pid (\d+)\)", output)
+        os.killpg(int(beat_pid), signal.SIGKILL)
+        restarted = None
+        while restarted is None:
+            assert process.poll() is None, output
+            assert time.monotonic() < deadline + 120, output
+            time.sleep(1)
+            output = (tmp_path / "run.log").read_text()
+            pids = re.findall(r"Started beat \(pid (\d+)\)", output)
+            restarted = pids[1] if len(pids) > 1 else None
+        assert f"beat (pid {beat_pid}) exited with status -9; restarting it in 1 s (restart 1 of 5)." in output
+        os.kill(int(restarted), 0)  # the new beat runs
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGINT)
@@ -65,3 +80,48 @@ def test_run_product_serves_everything_with_demo_data_and_stops_on_ctrl_c(tmp_pa
             raise AssertionError(f"port {port} still answers after Ctrl-C")
         except requests.ConnectionError:
             pass
+
+
+def _supervised(tmp_path, script: str, **options):
+    import io
+
+    from backoffice.management.commands.run_product import Supervisor
+
+    out, err = io.StringIO(), io.StringIO()
+    supervisor = Supervisor(out, err, backoff=0, **options)
+    supervisor.spawn("child", [sys.executable, "-c", script], dict(os.environ))
+    return supervisor, out, err
+
+
+def test_a_child_that_dies_is_started_again(tmp_path):
+    marker = tmp_path / "died-once"
+    script = (f"import pathlib, sys, time; m = pathlib.Path({str(marker)!r})\n"
+              "if m.exists(): time.sleep(120)\nelse: m.touch(); sys.exit(3)")
+    supervisor, _, err = _supervised(tmp_path, script, max_restarts=3)
+    first = supervisor.children[0].process.pid
+    try:
+        deadline = time.monotonic() + 60
+        while supervisor.children[0].process.pid == first or supervisor.children[0].restart_at is not None:
+            assert time.monotonic() < deadline, err.getvalue()
+            supervisor.check()
+            time.sleep(0.1)
+        assert f"child (pid {first}) exited with status 3; restarting it in 0 s (restart 1 of 3)." in err.getvalue()
+        assert supervisor.children[0].process.poll() is None
+    finally:
+        supervisor.stop_all()
+
+
+def test_a_child_that_keeps_dying_stops_everything_loudly(tmp_path):
+    from django.core.management.base import CommandError
+
+    supervisor, out, _ = _supervised(tmp_path, "import sys; sys.exit(3)", max_restarts=2)
+    deadline = time.monotonic() + 60
+    try:
+        with pytest.raises(CommandError, match=r"child exited with status 3 after 2 restart\(s\) and keeps dying; "
+                                               r"stopping everything\."):
+            while time.monotonic() < deadline:
+                supervisor.check()
+                time.sleep(0.1)
+        assert out.getvalue().count("Started child") == 3
+    finally:
+        supervisor.stop_all()

@@ -43,8 +43,14 @@ def page(browser, live_server):
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1440, "height": 2000}, accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(20_000)
+    # Anything the Content-Security-Policy blocked (an inline script, a handler, an eval) shows
+    # in the console: a journey that passes with such an error would hide a broken page.
+    blocked: list[str] = []
+    page.on("console", lambda message: blocked.append(message.text)
+            if message.type == "error" and "Content Security Policy" in message.text else None)
     yield page
     context.close()
+    assert not blocked, blocked
 
 
 def login(page, username: str) -> None:

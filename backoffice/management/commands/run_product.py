@@ -1,5 +1,8 @@
 """Set up and run the whole product: sandbox, web, worker and scheduler, with demo data.
 
+Each of the four is a child process of this one, and watched: a child that dies is restarted
+after a back-off; one that keeps dying stops everything with a clear message (``Supervisor``).
+
 This is README command 1 (``make run``). It is safe to run again: migrations and the
 demo seed are idempotent, and a second copy refuses to start on ports already taken.
 Ctrl-C stops every process it started.
@@ -16,6 +19,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -64,9 +68,11 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=42, help="sandbox seed (markets and demo customers)")
         parser.add_argument("--no-sandbox", action="store_true", help="use PARSEC_API_BASE_URL as it is")
         parser.add_argument("--concurrency", type=int, default=2, help="Celery worker processes")
+        parser.add_argument("--max-restarts", type=int, default=5,
+                            help="restarts of a child that keeps dying before everything stops")
 
     def handle(self, *args, **opts):
-        self.children: list[tuple[str, subprocess.Popen]] = []
+        self.supervisor = Supervisor(self.stdout, self.stderr, max_restarts=opts["max_restarts"])
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
         try:
             self._run(opts)
@@ -118,10 +124,12 @@ class Command(BaseCommand):
 
         self._spawn(
             "worker",
-            [sys.executable, "-m", "celery", "-A", "backoffice", "worker", "--beat", "--loglevel", "INFO",
-             "--concurrency", str(opts["concurrency"]), "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME],
+            [sys.executable, "-m", "celery", "-A", "backoffice", "worker", "--loglevel", "INFO",
+             "--concurrency", str(opts["concurrency"])],
             env,
         )
+        # The scheduler is a child of its own, so that it is watched (and restarted) like the others.
+        self._spawn("beat", [sys.executable, "manage.py", "run_beat"], env)
         web = self._spawn(
             "web",
             [sys.executable, "-m", "waitress", "--listen", f"{host}:{port}", "--threads", "8", "backoffice.wsgi:application"],
@@ -140,9 +148,7 @@ class Command(BaseCommand):
             "  Ctrl-C stops the sandbox, the web server, the worker and the scheduler.\n"
         ))
         while True:
-            for name, child in self.children:
-                if child.poll() is not None:
-                    raise CommandError(f"{name} exited with status {child.returncode}; stopping everything.")
+            self.supervisor.check()
             time.sleep(1)
 
     def _ensure_superuser(self) -> tuple[str, str | None]:
@@ -165,18 +171,73 @@ class Command(BaseCommand):
     # -- process supervision ------------------------------------------------------
 
     def _spawn(self, name: str, argv: list[str], env: dict) -> subprocess.Popen:
-        self.stdout.write(f"Starting {name}: {' '.join(argv[1:4])}…")
-        child = subprocess.Popen(argv, cwd=ROOT, env=env, start_new_session=True)
-        self.children.append((name, child))
-        return child
+        return self.supervisor.spawn(name, argv, env)
 
     def _stop_all(self):
-        for _name, child in reversed(self.children):
-            if child.poll() is None:
-                os.killpg(child.pid, signal.SIGTERM)
+        self.supervisor.stop_all()
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    env: dict
+    process: subprocess.Popen
+    started: float
+    restarts: int = 0
+    restart_at: float | None = None
+
+
+class Supervisor:
+    """Watches the children: one that exits is started again after a back-off (1 s, 2 s, 4 s …
+    up to ``backoff_max``); one that dies ``max_restarts`` times in a row, each time within
+    ``stable_seconds`` of its start, stops everything, loudly. A child that stayed up that long
+    starts counting afresh."""
+
+    def __init__(self, stdout, stderr, *, max_restarts: int = 5, backoff: float = 1.0, backoff_max: float = 30.0,
+                 stable_seconds: float = 300.0):
+        self.stdout, self.stderr = stdout, stderr
+        self.max_restarts, self.backoff, self.backoff_max, self.stable_seconds = max_restarts, backoff, backoff_max, stable_seconds
+        self.children: list[Child] = []
+
+    def spawn(self, name: str, argv: list[str], env: dict) -> subprocess.Popen:
+        process = self._start(name, argv, env)
+        self.children.append(Child(name, argv, env, process, time.monotonic()))
+        return process
+
+    def _start(self, name: str, argv: list[str], env: dict) -> subprocess.Popen:
+        process = subprocess.Popen(argv, cwd=ROOT, env=env, start_new_session=True)
+        self.stdout.write(f"Started {name} (pid {process.pid}): {' '.join(argv[1:4])}…")
+        return process
+
+    def check(self) -> None:
+        now = time.monotonic()
+        for child in self.children:
+            if child.restart_at is not None:
+                if now >= child.restart_at:
+                    child.process, child.started, child.restart_at = self._start(child.name, child.argv, child.env), now, None
+                continue
+            code = child.process.poll()
+            if code is None:
+                continue
+            if now - child.started >= self.stable_seconds:
+                child.restarts = 0
+            if child.restarts >= self.max_restarts:
+                raise CommandError(f"{child.name} exited with status {code} after {child.restarts} restart(s) and keeps "
+                                   "dying; stopping everything.")
+            delay = min(self.backoff * 2 ** child.restarts, self.backoff_max)
+            child.restarts += 1
+            child.restart_at = now + delay
+            self.stderr.write(f"{child.name} (pid {child.process.pid}) exited with status {code}; restarting it in "
+                              f"{delay:g} s (restart {child.restarts} of {self.max_restarts}).")
+
+    def stop_all(self) -> None:
+        running = [c.process for c in reversed(self.children) if c.restart_at is None and c.process.poll() is None]
+        for process in running:
+            os.killpg(process.pid, signal.SIGTERM)
         deadline = time.monotonic() + 15
-        for _name, child in reversed(self.children):
+        for process in running:
             try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                os.killpg(child.pid, signal.SIGKILL)
+                os.killpg(process.pid, signal.SIGKILL)
