@@ -16,7 +16,7 @@ from eth_account import Account
 from web3 import Web3
 
 from tests.sandbox import chain
-from tests.sandbox.test_escrow import FUNDED, Wallet, best, max_fee, new_user, place
+from tests.sandbox.escrow_client import FUNDED, Wallet, best, max_fee, min_fee, new_user, place
 from tests.sandbox_client import start_sandbox, stop_sandbox
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -175,8 +175,9 @@ def a_day_of_fees(sandbox, client, *, wallet) -> list[str]:
     assert place(client, customer, markets[3], price=0.05, size=2000, fee_auth=auth)[0] == 200
     ids.append(auth["order_id"])
     ask = best(client, markets[4], "buy")
-    auth = wallet.fee_auth(100_009)
-    status, order = place(client, customer, markets[4], price=ask["price"], size=float(Decimal(str(ask["size"])) + 7), fee_auth=auth,
+    size = float(Decimal(str(ask["size"])) + 7)
+    auth = wallet.fee_auth(min_fee(ask["price"], size) + 9)  # odd, and above the floor whatever the book holds
+    status, order = place(client, customer, markets[4], price=ask["price"], size=size, fee_auth=auth,
                           order_type="ioc")
     assert status == 200 and order["status"] == "cancelled" and float(order["filled"]) > 0, order
     ids.append(auth["order_id"])

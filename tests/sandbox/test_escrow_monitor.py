@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tests.sandbox import chain
-from tests.sandbox.test_escrow import FUNDED, Wallet, balance, new_user, place, record
+from tests.sandbox.escrow_client import FUNDED, Wallet, balance, new_user, place, record
 from tests.sandbox_client import start_sandbox, stop_sandbox
 
 PENDING_DELAY = 100_000  # longer than a day: an order stays pending until the clock passes it

@@ -18,8 +18,8 @@ import pytest
 import requests
 
 from tests.sandbox import chain
+from tests.sandbox.escrow_client import FUNDED, Wallet, record
 from tests.sandbox.schema import assert_valid
-from tests.sandbox.test_escrow import FUNDED, Wallet, record
 
 PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAsandbox\n-----END RSA PRIVATE KEY-----"
 MICRO = Decimal(1_000_000)
