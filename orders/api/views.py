@@ -73,8 +73,9 @@ class MarketViewSet(MirrorReadViewSet):
                    parameters=[OpenApiParameter("outcome", str),
                                OpenApiParameter("limit", {"type": "integer", "minimum": 1, "maximum": 500})],
                    responses={200: serializers.TradeSerializer(many=True)})
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
     def trades(self, request, pk=None):
+        _only_params(request, "outcome", "limit")
         market = self.get_object()
         limit = _bounded_int(request.query_params.get("limit"), default=50, low=1, high=500, name="limit")
         page = _client().list_trades(parsec_id=market.parsec_id, outcome=self._outcome(market) or None, limit=limit)
@@ -83,8 +84,9 @@ class MarketViewSet(MirrorReadViewSet):
     @extend_schema(summary="Price history of one outcome (Parsec /price candles, live)",
                    parameters=[OpenApiParameter("outcome", str), OpenApiParameter("interval", str, enum=sorted(PRICE_INTERVALS))],
                    responses={200: serializers.CandleSerializer(many=True)})
-    @action(detail=True, methods=["get"], url_path="price-history")
+    @action(detail=True, methods=["get"], url_path="price-history", filter_backends=[], pagination_class=None)
     def price_history(self, request, pk=None):
+        _only_params(request, "outcome", "interval")
         market = self.get_object()
         interval = request.query_params.get("interval") or "1h"
         if interval not in PRICE_INTERVALS:
@@ -94,10 +96,19 @@ class MarketViewSet(MirrorReadViewSet):
 
     @extend_schema(summary="Markets ending within `days`, with our customers' exposure, largest first",
                    parameters=[OpenApiParameter("days", {"type": "integer", "minimum": 1, "maximum": 365})], responses={200: serializers.ResolvingSoonSerializer(many=True)})
-    @action(detail=False, methods=["get"], url_path="resolving-soon", filterset_class=None, pagination_class=None)
+    @action(detail=False, methods=["get"], url_path="resolving-soon", filter_backends=[], pagination_class=None)
     def resolving_soon(self, request):
+        _only_params(request, "days")
         days = _bounded_int(request.query_params.get("days"), default=settings.MARKETS_RESOLVING_SOON_DAYS, low=1, high=365, name="days")
         return Response(serializers.ResolvingSoonSerializer(market_data.resolving_soon(days=days), many=True).data)
+
+
+def _only_params(request, *allowed: str) -> None:
+    """An action that is not a list reads its own parameters; anything else is a 400, as on lists."""
+    unknown = [name for name in request.query_params if name not in allowed]
+    if unknown:
+        message = f"Unknown query parameter. Allowed: {', '.join(sorted(allowed))}."
+        raise ApiError(status_code=400, code="invalid", message=message, fields={name: [message] for name in unknown})
 
 
 def _bounded_int(raw, *, default: int, low: int, high: int, name: str) -> int:

@@ -236,3 +236,22 @@ def test_our_pages_run_no_inline_script(operator_client, reviewer_client, some_c
         html = response.content.decode()
         assert not INLINE_SCRIPT.search(html), (path, INLINE_SCRIPT.search(html).group(0))
         assert not INLINE_HANDLER.search(html), (path, INLINE_HANDLER.search(html).group(0))
+
+
+
+@pytest.mark.parametrize(("action", "allowed"), [("resolving-soon", ["days"]), ("{id}/trades", ["limit", "outcome"]),
+                                                  ("{id}/price-history", ["interval", "outcome"])])
+def test_a_market_action_lists_its_own_parameters_alone_and_refuses_anything_else(ops_api, action, allowed):
+    """schemathesis (PostgreSQL pass) sent ?ordering=<garbage> to resolving-soon and got 200: the schema
+    listed the markets list's filters, paging and ordering on the market actions, which never read them."""
+    from orders.models import Market
+
+    schema = ops_api.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    operation = schema["paths"][f"/api/markets/{action}/"]["get"]
+    assert sorted(p["name"] for p in operation["parameters"] if p["in"] == "query") == allowed
+    market = Market.objects.create(parsec_id="kalshi:PARAMS-1", exchange="kalshi", exchange_market_id="PARAMS-1",
+                                   order_market_id="PARAMS-1", question="Params?", status="active")
+    url = f"/api/markets/{action.replace('{id}', str(market.pk))}/"
+    for name in ("ordering", "cursor", "status"):
+        error = _error(ops_api.get(url, {name: "\x05x"}), 400, "invalid")
+        assert error["fields"] == {name: [f"Unknown query parameter. Allowed: {', '.join(allowed)}."]}
