@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from contextlib import contextmanager
 
 import django_filters as filters
 from django.conf import settings
@@ -13,7 +14,7 @@ from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from api.errors import ApiError, error_body
+from api.errors import ApiError, error_body, parsec_error
 from api.idempotency import HEADER, idempotent, principal_of, remember
 from api.viewsets import MirrorReadViewSet, validated
 from audit.services import record_action
@@ -25,6 +26,7 @@ from orders.api import serializers
 from orders.filters import FillFilterSet, MarketFilterSet, MarketRefFilter, OrderFilterSet, PositionFilterSet
 from orders.models import FeeEscrowRecord, Fill, Market, Order, OrderIntent, Settlement
 from orders.pnl import customer_pnl, totals
+from parsec import errors as parsec_errors
 from parsec.client import PRICE_INTERVALS
 from parsec.types import FeeAuthorization
 
@@ -78,7 +80,8 @@ class MarketViewSet(MirrorReadViewSet):
         _only_params(request, "outcome", "limit")
         market = self.get_object()
         limit = _bounded_int(request.query_params.get("limit"), default=50, low=1, high=500, name="limit")
-        page = _client().list_trades(parsec_id=market.parsec_id, outcome=self._outcome(market) or None, limit=limit)
+        with _live_read():
+            page = _client().list_trades(parsec_id=market.parsec_id, outcome=self._outcome(market) or None, limit=limit)
         return Response(serializers.TradeSerializer(page.trades, many=True).data)
 
     @extend_schema(summary="Price history of one outcome (Parsec /price candles, live)",
@@ -91,7 +94,8 @@ class MarketViewSet(MirrorReadViewSet):
         interval = request.query_params.get("interval") or "1h"
         if interval not in PRICE_INTERVALS:
             raise ApiError(status_code=400, code="invalid", message=f"interval must be one of: {', '.join(sorted(PRICE_INTERVALS))}", fields={"interval": [f"interval must be one of: {', '.join(sorted(PRICE_INTERVALS))}"]})
-        history = _client().get_price_history(parsec_id=market.parsec_id, outcome=self._outcome(market) or None, interval=interval)
+        with _live_read():
+            history = _client().get_price_history(parsec_id=market.parsec_id, outcome=self._outcome(market) or None, interval=interval)
         return Response(serializers.CandleSerializer(history.candles, many=True).data)
 
     @extend_schema(summary="Markets ending within `days`, with our customers' exposure, largest first",
@@ -101,6 +105,17 @@ class MarketViewSet(MirrorReadViewSet):
         _only_params(request, "days")
         days = _bounded_int(request.query_params.get("days"), default=settings.MARKETS_RESOLVING_SOON_DAYS, low=1, high=365, name="days")
         return Response(serializers.ResolvingSoonSerializer(market_data.resolving_soon(days=days), many=True).data)
+
+
+@contextmanager
+def _live_read():
+    """A live read of something Parsec does not know is a 404 (for a write, the same refusal is a
+    422: the request was valid but cannot be carried out); code and sentence stay Parsec's."""
+    try:
+        yield
+    except parsec_errors.NotFound as exc:
+        refusal = parsec_error(exc)
+        raise ApiError(status_code=404, code=refusal.code, message=refusal.message) from exc
 
 
 def _only_params(request, *allowed: str) -> None:

@@ -87,3 +87,15 @@ def test_a_market_past_its_end_date_still_listed_active_is_flagged_not_plainly_a
     listing = operator_client.get(reverse("admin:orders_market_changelist"), {"past_end_date": "true"})
     assert "Active, past its end date" in listing.content.decode()
     assert operator_client.get(f"/api/markets/{overdue.pk}/").json()["past_end_date"] is True
+
+
+@pytest.mark.parametrize("action", ["trades", "price-history"])
+def test_a_market_parsec_no_longer_lists_is_a_404_on_its_live_reads(parsec_settings, operator_client, action):
+    """schemathesis found 422 (undocumented) for a mirrored market Parsec answers 404 for: a read of
+    something that is not there is a 404, the same code and sentence as elsewhere."""
+    gone = Market.objects.create(parsec_id="kalshi:GONE-1", exchange="kalshi", exchange_market_id="GONE-1",
+                                 order_market_id="GONE-1", question="Gone?", status="active")
+    response = operator_client.get(f"/api/markets/{gone.pk}/{action}/")
+    assert response.status_code == 404, response.content
+    error = response.json()["error"]
+    assert error["code"] == "not_found" and "market not found: kalshi:GONE-1" in error["message"]
