@@ -125,6 +125,33 @@ def test_an_administrator_unlocks_from_the_admin_and_it_is_audited(client, opera
     assert sign_in(client, "olivia.operator", REMOTE_ADDR="198.51.100.5").status_code == 302
 
 
+@pytest.mark.parametrize(("command", "args", "recorded"), [
+    ("axes_reset_username", ["olivia.operator"], {"username": ["olivia.operator"]}),
+    ("axes_reset_ip", ["198.51.100.5"], {"ip": ["198.51.100.5"]}),
+    ("axes_reset_ip_username", ["198.51.100.5", "olivia.operator"], {"ip": "198.51.100.5", "username": "olivia.operator"}),
+    ("axes_reset", [], {}),
+])
+def test_an_unlock_from_the_command_line_is_audited(client, operator, settings, command, args, recorded):
+    """django-axes' own reset commands wiped lockouts with no trace in the audit log."""
+    import getpass
+    import io
+
+    from django.core.management import call_command
+
+    settings.OTP_REQUIRED = False
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        _fail(client, "olivia.operator", REMOTE_ADDR="198.51.100.5")
+    assert sign_in(client, "olivia.operator", REMOTE_ADDR="198.51.100.5").status_code == 429
+    out = io.StringIO()
+    call_command(command, *args, stdout=out)
+    assert out.getvalue().strip() == "1 attempts removed."
+    unlock = AuditEvent.objects.get(action="staff.unlock")
+    assert (unlock.actor, unlock.actor_name, unlock.outcome) == (None, f"cli:{getpass.getuser()}", "ok")
+    assert unlock.request == {"command": command, **recorded}
+    assert unlock.reason == f"Unlocked from the command line ({command}): 1 attempts removed."
+    assert sign_in(client, "olivia.operator", REMOTE_ADDR="198.51.100.5").status_code == 302
+
+
 def test_an_operator_cannot_unlock(client, operator, settings):
     settings.OTP_REQUIRED = False
     client.force_login(operator)

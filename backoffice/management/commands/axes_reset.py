@@ -1,0 +1,5 @@
+from axes.management.commands import axes_reset
+
+from backoffice.management.axes_audit import audited
+
+Command = audited(axes_reset.Command)
