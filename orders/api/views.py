@@ -62,7 +62,7 @@ class MarketViewSet(MirrorReadViewSet):
     def _outcome(self, market: Market) -> str:
         outcome = self.request.query_params.get("outcome") or (market.outcome_names[0] if market.outcome_names else "")
         if market.outcome_names and outcome not in market.outcome_names:
-            raise ApiError(status_code=400, code="invalid", message=f"outcome must be one of: {', '.join(market.outcome_names)}", fields={"outcome": [f"outcome must be one of: {', '.join(market.outcome_names)}"]})
+            raise ApiError(status_code=422, code="invalid", message=f"outcome must be one of: {', '.join(market.outcome_names)}", fields={"outcome": [f"outcome must be one of: {', '.join(market.outcome_names)}"]})
         return outcome
 
     @extend_schema(summary="Our exposure to a market: holders, open orders, notional, fees, settlements",

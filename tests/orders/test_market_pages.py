@@ -99,3 +99,16 @@ def test_a_market_parsec_no_longer_lists_is_a_404_on_its_live_reads(parsec_setti
     assert response.status_code == 404, response.content
     error = response.json()["error"]
     assert error["code"] == "not_found" and "market not found: kalshi:GONE-1" in error["message"]
+
+
+@pytest.mark.parametrize("action", ["trades", "price-history"])
+def test_an_outcome_the_market_does_not_have_is_a_422_naming_its_outcomes(traded_market, operator_client, action):
+    """Any string is a valid outcome by the schema; one this market lacks is refused by a rule about
+    the market, so 422 (schemathesis, PostgreSQL pass: 400 for ?outcome=4L was 'schema-valid request
+    rejected')."""
+    market, _sibling, _holder = traded_market
+    row = Market.objects.get(parsec_id=market["parsec_id"])
+    response = operator_client.get(f"/api/markets/{row.pk}/{action}/", {"outcome": "4L"})
+    assert response.status_code == 422, response.content
+    assert response.json()["error"] == {"code": "invalid", "message": "outcome must be one of: Yes, No",
+                                        "fields": {"outcome": ["outcome must be one of: Yes, No"]}}
