@@ -16,6 +16,7 @@ from rest_framework.response import Response
 
 from api.errors import ApiError, error_body, parsec_error
 from api.idempotency import HEADER, idempotent, principal_of, remember
+from api.schema import ErrorSerializer
 from api.viewsets import MirrorReadViewSet, validated
 from audit.services import record_action
 from customers.enums import Exchange
@@ -43,6 +44,9 @@ class OrderIntentFilterSet(filters.FilterSet):
     class Meta:
         model = OrderIntent
         fields: list[str] = []
+
+
+NO_SUCH_OUTCOME = OpenApiResponse(ErrorSerializer, description="The market has no such outcome; `error.fields.outcome` lists its outcomes.")
 
 
 class MarketViewSet(MirrorReadViewSet):
@@ -74,7 +78,7 @@ class MarketViewSet(MirrorReadViewSet):
     @extend_schema(summary="Recent public trades of one outcome (Parsec /trades, live)",
                    parameters=[OpenApiParameter("outcome", str),
                                OpenApiParameter("limit", {"type": "integer", "minimum": 1, "maximum": 500})],
-                   responses={200: serializers.TradeSerializer(many=True)})
+                   responses={200: serializers.TradeSerializer(many=True), 422: NO_SUCH_OUTCOME})
     @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
     def trades(self, request, pk=None):
         _only_params(request, "outcome", "limit")
@@ -86,7 +90,7 @@ class MarketViewSet(MirrorReadViewSet):
 
     @extend_schema(summary="Price history of one outcome (Parsec /price candles, live)",
                    parameters=[OpenApiParameter("outcome", str), OpenApiParameter("interval", str, enum=sorted(PRICE_INTERVALS))],
-                   responses={200: serializers.CandleSerializer(many=True)})
+                   responses={200: serializers.CandleSerializer(many=True), 422: NO_SUCH_OUTCOME})
     @action(detail=True, methods=["get"], url_path="price-history", filter_backends=[], pagination_class=None)
     def price_history(self, request, pk=None):
         _only_params(request, "outcome", "interval")

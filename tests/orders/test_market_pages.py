@@ -112,3 +112,5 @@ def test_an_outcome_the_market_does_not_have_is_a_422_naming_its_outcomes(traded
     assert response.status_code == 422, response.content
     assert response.json()["error"] == {"code": "invalid", "message": "outcome must be one of: Yes, No",
                                         "fields": {"outcome": ["outcome must be one of: Yes, No"]}}
+    schema = operator_client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    assert "422" in schema["paths"][f"/api/markets/{{id}}/{action}/"]["get"]["responses"]
