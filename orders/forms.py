@@ -43,8 +43,9 @@ class OrderForm(forms.Form):
     )
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), help_text="Why you place this order (kept on record).")
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.user = user
         if not self.is_bound and not self.initial.get("key"):
             self.initial["key"] = uuid.uuid4()
 
@@ -56,13 +57,19 @@ class OrderForm(forms.Form):
         return market
 
     def service_kwargs(self) -> dict:
+        """``create_intent``'s arguments: the order (``OrderRequest``) and the intent's key."""
+        from orders.services import OrderRequest
+
         data = self.cleaned_data
-        return {
-            "customer": data["customer"], "exchange": data["exchange"], "market": data["market"],
-            "outcome": data["outcome"].strip(), "side": data["side"], "price": Decimal(data["price"]),
-            "size": Decimal(data["size"]), "order_type": data["order_type"], "expiration": data.get("expiration"),
-            "reason": data["reason"], "key": data["key"],
-        }
+        return {"key": data["key"], "request": OrderRequest(
+            customer=data["customer"], exchange=data["exchange"], market=data["market"],
+            outcome=data["outcome"].strip(), side=data["side"], price=Decimal(data["price"]),
+            size=Decimal(data["size"]), order_type=data["order_type"], expiration=data.get("expiration"),
+            reason=data["reason"], **self.fee_fields(),
+        )}
+
+    def fee_fields(self) -> dict:
+        return {}
 
 
 class ReasonForm(forms.Form):
@@ -155,10 +162,9 @@ class EscrowOrderForm(OrderForm):
                 self.add_error("fee_bps", str(exc))
         return data
 
-    def service_kwargs(self) -> dict:
+    def fee_fields(self) -> dict:
         from orders.escrow import new_fee_order_id
 
-        kwargs = super().service_kwargs()
         if self.cleaned_data.get("fee_base_units"):
-            kwargs |= {"fee_base_units": self.cleaned_data["fee_base_units"], "fee_auth_order_id": new_fee_order_id()}
-        return kwargs
+            return {"fee_base_units": self.cleaned_data["fee_base_units"], "fee_auth_order_id": new_fee_order_id()}
+        return {}

@@ -315,31 +315,6 @@ def placement_response(intent: OrderIntent) -> Response:
     return Response({"error": error, "intent": body}, status=status, headers=headers)
 
 
-def check_fee_auth_first(request, *, key, customer: Customer, fee_auth: FeeAuthorization | None, data: dict):
-    """A ``fee_auth`` is checked locally (``orders.escrow.check_fee_auth``: signer, deadline, minimum,
-    reused id, escrow enabled) before any intent is written, so a refused one leaves nothing behind.
-    Returns the builder's escrow configuration (read from Parsec, outside any transaction)."""
-    if fee_auth is None:
-        return None
-    config = escrow.escrow_config()
-    existing = OrderIntent.objects.filter(key=key).first()
-    if existing is not None and (existing.status != OrderIntent.Status.NEW or hasattr(existing, "fee_escrow")):
-        return config  # a retry resuming an intent already checked: placement decides from its state
-    try:
-        escrow.check_fee_auth(fee_auth=fee_auth, config=config, price=data["price"], size=data["size"], intent=existing)
-    except ValueError:
-        return config  # price or size out of range: the order's own validation refuses it, by field
-    except escrow.FeeAuthError as exc:
-        record_action(
-            actor=request.user, action="escrow.authorise", customer=customer, outcome="rejected",
-            request={"fee_order_id": fee_auth.order_id, "payer": fee_auth.payer, "fee_base_units": int(fee_auth.fee_amount),
-                     "deadline": int(fee_auth.deadline)},
-            response={"code": exc.code, "error": exc.message},
-        )
-        raise
-    return config
-
-
 class PlaceOrderView(viewsets.ViewSet):
     required_permissions = {"create": "orders.place_order", "reconcile": "orders.reconcile_intent"}
     parsec_error_statuses = [502, 503]
@@ -366,26 +341,16 @@ class PlaceOrderView(viewsets.ViewSet):
     @idempotent
     def create(self, request):
         data = validated(serializers.PlaceOrderSerializer, request)
-        fee_auth = data.get("fee_auth")
+        fee_auth = FeeAuthorization(**data["fee_auth"]) if data.get("fee_auth") else None
         customer, market = resolve_customer(data["customer"]), resolve_market(data["market"])
-        key = _intent_key(request, request.headers[HEADER])
-        fee_authorization = FeeAuthorization(**fee_auth) if fee_auth else None
-        config = check_fee_auth_first(request, key=key, customer=customer, fee_auth=fee_authorization, data=data)
-        intent = services.create_intent(
-            key=key, customer=customer, exchange=market.exchange,
-            market=market, outcome=data["outcome"], side=data["side"], price=data["price"], size=data["size"],
-            order_type=data["order_type"], expiration=data.get("expiration"), reason=data["reason"], actor=request.user,
-            source=OrderIntent.Source.API, fee_base_units=fee_auth["fee_amount"] if fee_auth else None,
-            fee_auth_order_id=fee_auth["order_id"] if fee_auth else None, fee_auth_from_caller=fee_auth is not None,
+        order = services.OrderRequest(
+            customer=customer, exchange=market.exchange, market=market, outcome=data["outcome"], side=data["side"],
+            price=data["price"], size=data["size"], order_type=data["order_type"], expiration=data.get("expiration"),
+            reason=data["reason"], source=OrderIntent.Source.API, fee_auth=fee_auth,
         )
+        intent = services.create_intent(request=order, actor=request.user, key=_intent_key(request, request.headers[HEADER]))
         remember(request.idempotency_record, intent=str(intent.key))
-        if intent.status == OrderIntent.Status.AWAITING_APPROVAL:
-            services.submit_for_approval(intent=intent, actor=request.user, reason=data["reason"])
-        elif intent.status == OrderIntent.Status.NEW and fee_authorization is not None:
-            # Checked again and recorded (FeeEscrowRecord) by the issue-6 module, then placed once.
-            escrow.place_with_fee(intent=intent, actor=request.user, fee_auth=fee_authorization, config=config)
-        elif intent.status == OrderIntent.Status.NEW:
-            services.place_order(intent=intent, actor=request.user)
+        services.submit_intent(intent=intent, actor=request.user, fee_auth=fee_auth, approval_reason=data["reason"])
         intent.refresh_from_db()
         return placement_response(intent)
 

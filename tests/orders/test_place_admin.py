@@ -12,6 +12,7 @@ from approvals import services as approvals
 from approvals.models import ApprovalRequest
 from orders import services
 from orders.models import KillSwitch, OrderIntent
+from orders.services import OrderRequest
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -20,8 +21,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def intent(trading_customer, operator):
     market = f.market("polymarket")
-    return services.create_intent(actor=operator, customer=trading_customer, exchange="polymarket", market=market,
-                                  outcome="Yes", side="buy", price=Decimal("0.50"), size=Decimal("10"), reason="r")
+    return services.create_intent(actor=operator, request=OrderRequest(customer=trading_customer, exchange="polymarket", market=market, outcome="Yes", side="buy", price=Decimal("0.50"), size=Decimal("10"), reason="r"))
 
 
 def trading_urls(customer, intent, approval, switch) -> list[str]:

@@ -8,15 +8,15 @@ import pytest
 
 from orders import services
 from orders.models import Market, OrderIntent
+from orders.services import OrderRequest
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def send(customer, operator) -> OrderIntent:
     market = Market.objects.filter(exchange="polymarket", market_type="binary", status="active").order_by("pk").first()
-    intent = services.create_intent(actor=operator, customer=customer, exchange="polymarket", market=market,
-                                    outcome="Yes", side="buy", price=Decimal("0.05"), size=Decimal("10"), reason="r")
-    return services.place_order(intent=intent, actor=operator).intent
+    intent = services.create_intent(actor=operator, request=OrderRequest(customer=customer, exchange="polymarket", market=market, outcome="Yes", side="buy", price=Decimal("0.05"), size=Decimal("10"), reason="r"))
+    return services.submit_intent(intent=intent, actor=operator).intent
 
 
 def orders_at_sandbox(sandbox, customer) -> list:

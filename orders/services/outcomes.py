@@ -1,0 +1,95 @@
+"""What Parsec's answer (or reconciliation's finding) makes of an intent: placed and mirrored,
+rejected, not placed, unknown (reconciled later) or needs review; audited either way.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from orders import messages
+from orders.models import Order, OrderIntent
+from orders.services.common import enqueue_reconcile, intent_request, now, record
+from orders.services.values import PlacementResult
+from parsec.errors import explain
+
+logger = logging.getLogger(__name__)
+
+def mark_needs_review(intent: OrderIntent, note: str) -> None:
+    OrderIntent.objects.filter(pk=intent.pk, status__in=OrderIntent.UNRESOLVED_STATUSES).update(
+        status=OrderIntent.Status.NEEDS_REVIEW, resolved_at=now(), next_check_at=None, reconcile_note=note[:4000],
+    )
+
+
+def mirror_order(*, intent: OrderIntent, order, user) -> Order | None:
+    """Upsert the Parsec order into the mirror through the sync mapping (one copy of the mapping)."""
+    from orders.sync import upsert_placed_order
+
+    return upsert_placed_order(
+        customer=intent.customer, exchange=intent.exchange, order=order,
+        placed_by=Order.PlacedBy.API_CLIENT if intent.source == OrderIntent.Source.API else Order.PlacedBy.OPERATOR,
+        placed_by_user=user if intent.source == OrderIntent.Source.ADMIN else None,
+        order_type=intent.order_type, expiration=intent.expiration, fee_auth_order_id=intent.fee_auth_order_id,
+    )
+
+
+def record_placed(*, intent: OrderIntent, actor, order, via: str) -> PlacementResult:
+    """Parsec has the order: link it, mirror it, audit it."""
+    resolved = now()
+    try:
+        with transaction.atomic():
+            # A reconciled intent keeps the error that made it unknown: it is part of its story.
+            cleared = {"error_code": "", "error_message": ""} if via == "send" else {}
+            updated = OrderIntent.objects.filter(pk=intent.pk, status__in=OrderIntent.UNRESOLVED_STATUSES).update(
+                status=OrderIntent.Status.PLACED, parsec_order_id=order.id, resolved_at=resolved, next_check_at=None,
+                **cleared,
+            )
+    except IntegrityError:
+        # Another intent already claims that Parsec order: a human must look.
+        mark_needs_review(intent, f"Parsec order {order.id} is already linked to another intent.")
+        intent.refresh_from_db()
+        return PlacementResult(intent, sent=True, message=messages.intent_status_message(intent))
+    intent.refresh_from_db()
+    mirrored = None
+    if updated:
+        try:
+            mirrored = mirror_order(intent=intent, order=order, user=intent.sent_by or intent.created_by)
+        except Exception:  # the order is placed whatever the mirror says; the next sync catches up
+            logger.exception("intent %s placed as %s but mirroring the order failed", intent.key, order.id)
+        if mirrored is not None:
+            OrderIntent.objects.filter(pk=intent.pk).update(order=mirrored)
+        intent.refresh_from_db()
+        response = {"order_id": order.id, "status": getattr(order, "status", ""), "via": via}
+        record(actor=actor, action="order.place" if via == "send" else "order.reconcile", customer=intent.customer,
+               reason=intent.reason, request=intent_request(intent), outcome="ok", response=response)
+    return PlacementResult(intent, sent=True, message=messages.intent_status_message(intent))
+
+
+def record_failed_send(*, intent: OrderIntent, actor, exc: Exception, outcome: str) -> PlacementResult:
+    explained = explain(exc)
+    code, text = explained.code, explained.message
+    resolved = now()
+    if outcome == "rejected":
+        values = {"status": OrderIntent.Status.REJECTED, "resolved_at": resolved, "next_check_at": None}
+        audit_outcome = "rejected"
+    elif outcome == "not_placed":
+        values = {"status": OrderIntent.Status.NOT_PLACED, "resolved_at": resolved, "next_check_at": None}
+        audit_outcome = "rejected"
+    else:
+        values = {"status": OrderIntent.Status.UNKNOWN,
+                  "next_check_at": resolved + timedelta(seconds=settings.ORDER_RECONCILE_FIRST_CHECK_SECONDS)}
+        audit_outcome = "unknown"
+    OrderIntent.objects.filter(pk=intent.pk, status=OrderIntent.Status.SENDING).update(
+        error_code=code, error_message=text[:4000], **values,
+    )
+    intent.refresh_from_db()
+    if intent.status == OrderIntent.Status.UNKNOWN:
+        enqueue_reconcile(intent, countdown=settings.ORDER_RECONCILE_FIRST_CHECK_SECONDS)
+    record(actor=actor, action="order.place", customer=intent.customer, reason=intent.reason,
+           request=intent_request(intent), outcome=audit_outcome,
+           response={"error_code": code, "error": text, "status": getattr(exc, "status", None), "classification": outcome})
+    return PlacementResult(intent, sent=True, message=messages.intent_status_message(intent))
+
