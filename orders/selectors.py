@@ -46,11 +46,13 @@ def latest_balance(*, customer: Customer, exchange: str) -> BalanceSnapshot | No
 
 
 def sendable_intents(*, customer: Customer, exchange: str, side: str, exclude_intent: OrderIntent | None = None) -> QuerySet[OrderIntent]:
-    """Buy intents that hold money: queued, submitted for approval, being sent or unknown
-    (drafts the operator never confirmed do not)."""
+    """Intents that hold money or shares: every one that can still reach Parsec without a new
+    decision (queued for a worker, approved, being sent, unknown). A draft the operator never
+    confirmed and a request still awaiting its approval hold nothing: the rules are checked
+    again when they are sent, against what the others took meanwhile."""
     pending = OrderIntent.objects.filter(
         customer=customer, exchange=exchange, side=side, parsec_order_id__isnull=True,
-        status__in=[OrderIntent.Status.NEW, OrderIntent.Status.AWAITING_APPROVAL, *OrderIntent.UNRESOLVED_STATUSES],
+        status__in=[OrderIntent.Status.NEW, *OrderIntent.UNRESOLVED_STATUSES],
     ).filter(Q(status__in=OrderIntent.UNRESOLVED_STATUSES) | Q(queued_at__isnull=False) | Q(approval__isnull=False))
     if exclude_intent is not None and exclude_intent.pk:
         pending = pending.exclude(pk=exclude_intent.pk)
@@ -78,15 +80,14 @@ def position_size(*, customer: Customer, exchange: str, market_native_id: str, o
 
 def committed_sell_size(*, customer: Customer, exchange: str, market_native_id: str, outcome: str,
                         exclude_intent: OrderIntent | None = None) -> Decimal:
-    """Shares already offered: open sell orders' unfilled size plus sell intents being sent or unknown."""
+    """Shares already offered: open sell orders' unfilled size plus sendable sell intents."""
     live = Order.objects.filter(
         customer=customer, exchange=exchange, market_native_id=market_native_id, outcome__iexact=outcome,
         side=Side.SELL, status__in=Order.LIVE_STATUSES,
     )
     orders_total = sum((size - filled for size, filled in live.values_list("size", "filled")), Decimal(0))
-    intents_total = OrderIntent.objects.filter(
-        customer=customer, exchange=exchange, market_native_id=market_native_id, outcome__iexact=outcome,
-        side=Side.SELL, status__in=OrderIntent.UNRESOLVED_STATUSES, parsec_order_id__isnull=True,
+    intents_total = sendable_intents(customer=customer, exchange=exchange, side=Side.SELL, exclude_intent=exclude_intent).filter(
+        market_native_id=market_native_id, outcome__iexact=outcome,
     ).aggregate(total=Sum("size"))["total"] or Decimal(0)
     return orders_total + intents_total
 

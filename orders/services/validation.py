@@ -135,7 +135,8 @@ def funds_refusals(*, request: OrderRequest, exclude_intent: OrderIntent | None 
 
 
 def last_minute_refusal(intent: OrderIntent) -> str | None:
-    """Local rules that may have changed since the intent was written (kill switch, deactivation)."""
+    """The rules that may have changed since the intent was written (deactivation, kill switch,
+    expiry, and the money or shares other orders took meanwhile), checked just before sending."""
     customer = Customer.objects.get(pk=intent.customer_id)
     if not customer.is_active:
         return f"{customer} has been deactivated; the order was not sent."
@@ -144,6 +145,10 @@ def last_minute_refusal(intent: OrderIntent) -> str | None:
         return f"Trading is frozen by a kill switch ({switch.get_scope_display().lower()}: {switch.reason}); the order was not sent."
     if intent.order_type == OrderType.GTD and intent.expiration and intent.expiration < now() + timedelta(seconds=settings.ORDER_GTD_MIN_SECONDS):
         return "The good-till-date expiry is now less than a minute away; the order was not sent."
+    request = OrderRequest.of_intent(intent)
+    refusals = funds_refusals(request=request, exclude_intent=intent)
+    if refusals:
+        return f"{refusals[0][1]} The order was not sent."
     return None
 
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 
 from customers.models import ExchangeLink
 from orders import services
@@ -66,32 +64,6 @@ def test_a_resubmitted_form_names_the_same_intent(sandbox, sandbox_customer, ope
     assert again.pk == intent.pk
     assert not services.submit_intent(intent=again, actor=operator).sent
     assert len(orders_at_sandbox(sandbox, sandbox_customer)) == 1
-
-
-def test_two_operators_on_the_same_intent_place_it_once(sandbox, sandbox_customer, operator, second_operator, capture_enqueues):
-    intent = resting_buy(sandbox_customer, operator)
-    barrier = threading.Barrier(2)
-    results, errors = [], []
-
-    def send(actor):
-        try:
-            barrier.wait(timeout=10)
-            results.append(services.submit_intent(intent=intent, actor=actor))
-        except Exception as exc:  # surfaced below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=send, args=(user,)) for user in (operator, second_operator)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not errors, errors
-    assert sorted(r.sent for r in results) == [False, True]
-    assert len(orders_at_sandbox(sandbox, sandbox_customer)) == 1
-    intent.refresh_from_db()
-    assert intent.status == OrderIntent.Status.PLACED
 
 
 def rejected(intent, operator) -> OrderIntent:
