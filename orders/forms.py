@@ -6,6 +6,7 @@ import uuid
 from decimal import Decimal
 
 from django import forms
+from django.core import signing
 
 from customers.enums import TRADING_EXCHANGES, Exchange
 from customers.models import Customer
@@ -14,9 +15,31 @@ from orders.models import KillSwitch, Market, OrderType, Side
 TRADING_EXCHANGE_CHOICES = [(e.value, e.label) for e in TRADING_EXCHANGES]
 
 
+# How long an order form's key stays valid after the page was shown.
+KEY_MAX_AGE_SECONDS = 24 * 3600
+
+
+def _key_signer(user) -> signing.TimestampSigner:
+    return signing.TimestampSigner(salt=f"orders.OrderForm.key:{getattr(user, 'pk', None)}")
+
+
+def signed_intent_key(user, key: uuid.UUID | None = None) -> str:
+    """A fresh intent key, signed by the server for this user (the form's hidden ``key``)."""
+    return _key_signer(user).sign(str(key or uuid.uuid4()))
+
+
+def intent_key_from(user, signed: str) -> uuid.UUID | None:
+    """The key this server minted for this user, or None (forged, another user's, or expired)."""
+    try:
+        return uuid.UUID(_key_signer(user).unsign(signed or "", max_age=KEY_MAX_AGE_SECONDS))
+    except (signing.BadSignature, ValueError):
+        return None
+
+
 class OrderForm(forms.Form):
-    """Step 1 of placing an order. ``key`` is minted when the form is first shown, so every
-    resubmission of this page (double click, back button) names the same intent.
+    """Step 1 of placing an order. ``key`` is minted and signed by the server (for the signed-in
+    user) when the form is first shown, so every resubmission of this page (double click, back
+    button) names the same intent, and a browser cannot choose the key of an intent.
 
     The fee-escrow section (Polymarket) is issue 6's: a subclass adds its fields and lists them
     in ``escrow_fields``; the template renders that fieldset when it is not empty.
@@ -24,7 +47,7 @@ class OrderForm(forms.Form):
 
     escrow_fields: tuple[str, ...] = ()
 
-    key = forms.UUIDField(widget=forms.HiddenInput)
+    key = forms.CharField(widget=forms.HiddenInput, required=False)
     customer = forms.ModelChoiceField(queryset=Customer.objects.all(), widget=forms.HiddenInput)
     exchange = forms.ChoiceField(choices=TRADING_EXCHANGE_CHOICES)
     market = forms.ModelChoiceField(
@@ -47,7 +70,19 @@ class OrderForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.user = user
         if not self.is_bound and not self.initial.get("key"):
-            self.initial["key"] = uuid.uuid4()
+            self.initial["key"] = signed_intent_key(user)
+
+    def clean_key(self) -> uuid.UUID | None:
+        key = intent_key_from(self.user, self.cleaned_data.get("key"))
+        if key is None:
+            raise forms.ValidationError("This form has expired or was altered; open the order form again.")
+        return key
+
+    def clean(self):
+        data = super().clean()
+        if "key" in self.errors:  # a hidden field: say it where the operator looks
+            self.add_error(None, self.errors.pop("key")[0])
+        return data
 
     def clean_market(self):
         market = self.cleaned_data["market"]

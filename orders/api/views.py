@@ -9,6 +9,7 @@ import django_filters as filters
 from django.conf import settings
 from django.db.models import Q
 from django.shortcuts import get_object_or_404
+from django.utils.crypto import salted_hmac
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
@@ -276,9 +277,11 @@ PLACEMENT_STATUS = {
 
 
 def _intent_key(request, idempotency_key: str) -> uuid.UUID:
-    """The intent's key derives from the caller's Idempotency-Key, so a retry after a crash finds
-    the intent the first attempt wrote (``create_intent`` is idempotent on its key)."""
-    return uuid.uuid5(uuid.NAMESPACE_URL, f"parsec-backoffice:{principal_of(request)}:{idempotency_key}")
+    """The intent's key: the caller's Idempotency-Key under a secret of ours (derived from
+    SECRET_KEY) and the principal, so a retry after a crash finds the intent the first attempt
+    wrote, and nobody can predict (and plant) the key another principal's request will use."""
+    digest = salted_hmac("orders.api.intent-key", f"{principal_of(request)}\x00{idempotency_key}", algorithm="sha256").digest()
+    return uuid.UUID(bytes=digest[:16], version=4)
 
 
 def resolve_customer(value: str, *, field: str = "customer") -> Customer:

@@ -23,9 +23,10 @@ from orders.services.values import OrderRequest
 def create_intent(*, request: OrderRequest, actor, key: uuid.UUID | str | None = None) -> OrderIntent:
     """Validate an order and write its intent (committed) — before any call to Parsec.
 
-    Idempotent on ``key``: the form carries the key from its first display, so a resubmitted
-    form returns the intent already written instead of a second one. A ``fee_auth`` is checked
-    here, before anything is written (refusals are audited).
+    Idempotent on ``key`` for the same principal and the same order: a resubmitted form or a
+    retried API call names the intent already written. The same key with another order, or from
+    another principal, is refused (``intent_key_conflict``): it never answers with someone else's
+    intent. A ``fee_auth`` is checked here, before anything is written (refusals are audited).
     """
     if key is not None:
         existing = OrderIntent.objects.filter(key=key).select_related("customer", "market").first()
@@ -66,8 +67,11 @@ def create_intent(*, request: OrderRequest, actor, key: uuid.UUID | str | None =
 
 
 def _same_intent(existing: OrderIntent, *, request: OrderRequest, actor) -> OrderIntent:
-    if existing.customer_id != request.customer.pk:
-        raise TradingError("This intent key belongs to another customer.", code="intent_key_conflict")
+    if existing.created_by_id != getattr(actor, "pk", None) or not request.same_order_as(existing):
+        raise TradingError(
+            "This key already names another order: the same key can only repeat the same order by the same user or "
+            "client. Send a new order with a new key.", code="intent_key_conflict",
+        )
     return existing
 
 
