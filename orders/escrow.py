@@ -1,11 +1,12 @@
 """Fee escrow from the back-office: check a ``fee_auth`` locally, keep one record per fee, follow it.
 
-- ``check_fee_auth(...)`` recovers the EIP-712 ``PullFee`` signer with eth-account and refuses a
-  wrong signer, a passed deadline, an amount below the minimum and an escrow order id we have
+- ``check_fee_auth(...)`` recovers the EIP-712 ``PullFee`` signer with eth-account and refuses an
+  order off Polymarket, a wrong signer, a payer that is not one of the customer's wallets, a passed
+  deadline, an amount below the minimum or above the tier's maximum and an escrow order id we have
   already used, before Parsec hears of the order.
 - ``authorise(*, intent, actor, fee_auth, config)`` checks and writes the ``FeeEscrowRecord``
   (``authorised``); the one placement entry (``orders.services.submit_intent``) calls it and
-  settles the record from Parsec's answer.
+  settles the record from Parsec's answer (pulled, or refused).
 - ``check_record(*, record)`` derives the lifecycle (pulled → distributed / partially distributed
   + refunded / refunded) and the three amounts from the order's fills and status, reads the
   chain's ``feeRecords`` through an ``EscrowChainReader`` and flags any difference.
@@ -35,6 +36,7 @@ from core.db import assert_no_transaction
 from core.errors import DomainError
 from core.formatting import plain
 from core.money import usdc_from_base_units
+from customers.enums import Exchange
 from orders import fees
 from orders.models import FeeEscrowRecord, Order, OrderIntent
 
@@ -110,8 +112,14 @@ def fee_order_id_used(fee_order_id: str, *, intent: OrderIntent | None = None) -
 
 def check_fee_auth(*, fee_auth, config, customer, exchange: str, price: Decimal, size: Decimal,
                    intent: OrderIntent | None = None, now: datetime | None = None) -> None:
-    """Raise ``FeeAuthError`` unless the authorisation would pass Parsec's escrow as we know it."""
+    """Raise ``FeeAuthError`` unless the authorisation would pass Parsec's escrow as we know it and
+    is paid by this order's customer: escrow on Polymarket only, enabled, well-formed, signed by
+    the payer, the payer one of the customer's wallets, before its deadline, between the builder's
+    minimum and the tier's maximum, its escrow order id never used."""
     now = now or timezone.now()
+    if exchange != Exchange.POLYMARKET:
+        raise FeeAuthError(f"The fee escrow is on Polymarket only; an order on {exchange_label(exchange)} carries no fee.",
+                           code="escrow_polymarket_only")
     if not config.fee_escrow_enabled:
         raise FeeAuthError("Fee escrow is not enabled for this builder at Parsec.", code="escrow_disabled")
     if not BYTES32.match(fee_auth.order_id or ""):
@@ -122,6 +130,9 @@ def check_fee_auth(*, fee_auth, config, customer, exchange: str, price: Decimal,
     if signer.lower() != fee_auth.payer.lower():
         raise FeeAuthError(f"The fee was signed by {signer}, not by the payer {to_checksum_address(fee_auth.payer)}.",
                            code="wrong_signer")
+    if not customer.wallets.filter(address__iexact=fee_auth.payer).exists():
+        raise FeeAuthError(f"The payer {to_checksum_address(fee_auth.payer)} is not one of {customer}'s wallets; "
+                           "a customer's fee is paid from their own wallet.", code="payer_not_customer")
     if int(fee_auth.deadline) <= int(now.timestamp()):
         raise FeeAuthError("The fee authorisation's deadline has passed; ask the payer to sign again.", code="expired")
     minimum = fees.minimum_fee(price=price, size=size, min_fee_usdc=config.min_fee_usdc, min_fee_bps=config.min_fee_bps)
@@ -129,8 +140,18 @@ def check_fee_auth(*, fee_auth, config, customer, exchange: str, price: Decimal,
         raise FeeAuthError(f"The fee {plain(usdc_from_base_units(int(fee_auth.fee_amount)))} USDC is below the minimum "
                            f"{plain(usdc_from_base_units(minimum))} USDC.",
                            code="below_minimum")
+    maximum = fees.maximum_fee(price=price, size=size, config=config)
+    if int(fee_auth.fee_amount) > maximum:
+        raise FeeAuthError(f"The fee {plain(usdc_from_base_units(int(fee_auth.fee_amount)))} USDC is above the maximum "
+                           f"{plain(usdc_from_base_units(maximum))} USDC for this order (the builder tier's "
+                           f"{fees.TIER_MAX_FEE_BPS.get(settings.PARSEC_BUILDER_TIER.lower(), fees.TIER_MAX_FEE_BPS['iron'])} "
+                           "bps of its notional).", code="above_maximum")
     if fee_order_id_used(fee_auth.order_id, intent=intent):
         raise FeeAuthError("This escrow order id was already used; every order needs a fresh one.", code="reused_order_id")
+
+
+def exchange_label(exchange: str) -> str:
+    return Exchange(exchange).label if exchange in Exchange.values else (exchange or "no exchange")
 
 
 def new_fee_order_id() -> str:
@@ -262,7 +283,7 @@ def expected_settlement(*, record: FeeEscrowRecord, order: Order | None, chain, 
     if order is None:
         intent_status = record.intent.status if record.intent_id else None
         if intent_status in (OrderIntent.Status.REJECTED, OrderIntent.Status.NOT_PLACED, OrderIntent.Status.WITHDRAWN):
-            return Settlement(FeeEscrowRecord.State.AUTHORISED, reason="not_placed")
+            return Settlement(FeeEscrowRecord.State.REFUSED, reason="not_placed")
         return Settlement(FeeEscrowRecord.State.PULLED if record.pulled_at else FeeEscrowRecord.State.AUTHORISED)
     args = {"fee": record.fee_base_units, "size": order.size, "affiliate_fee_bps": record.affiliate_fee_bps,
             "has_affiliate": record.has_affiliate}
@@ -317,14 +338,14 @@ def check_record(*, record: FeeEscrowRecord, reader=None, now: datetime | None =
     if reader is None:
         problems.append("no escrow chain reader is configured; the record was not cross-checked")
     elif chain is None:
-        if expected.state != FeeEscrowRecord.State.AUTHORISED:
+        if expected.state not in (FeeEscrowRecord.State.AUTHORISED, FeeEscrowRecord.State.REFUSED):
             problems.append("the escrow has no record for this fee order id")
     else:
         ours = {"state": expected.state, "fee": record.fee_base_units, "payer": record.payer,
                 "affiliate": expected.affiliate, "treasury": expected.treasury, "refund": expected.refund}
         theirs = {"state": chain.state, "fee": chain.fee_amount, "payer": (chain.payer or "").lower(),
                   "affiliate": chain.affiliate_amount, "treasury": chain.treasury_amount, "refund": chain.refund_amount}
-        if expected.state == FeeEscrowRecord.State.AUTHORISED:
+        if expected.state in (FeeEscrowRecord.State.AUTHORISED, FeeEscrowRecord.State.REFUSED):
             problems.append("the escrow holds a record for an order we did not place")
         problems += [f"{name}: ours {ours[name]}, escrow {theirs[name]}" for name in ours if ours[name] != theirs[name]]
         if order is not None and chain.parsec_order_id and chain.parsec_order_id != order.parsec_order_id:

@@ -40,7 +40,7 @@ def submit_intent(*, intent: OrderIntent, actor, fee_auth: FeeAuthorization | No
     - refused by a rule that changed since it was written: withdrawn, audited, nothing sent;
     - with a fee: ``fee_auth`` is the end-user's signature (the API) or, for the admin's
       rehearsal, the sandbox's demo wallet signs; it is checked and its ``FeeEscrowRecord``
-      written before the claim, and settled from Parsec's answer.
+      written before the claim, and settled from Parsec's answer (pulled, or refused).
     """
     assert_no_transaction()
     intent = OrderIntent.objects.select_related("customer", "market", "approval").get(pk=intent.pk)
@@ -109,12 +109,17 @@ def _refuse_before_sending(*, intent: OrderIntent, actor, refusal: str) -> Place
 
 
 def _settle_fee_record(fee_record: FeeEscrowRecord, intent: OrderIntent) -> None:
-    """Parsec pulls the fee in the same step that accepts the order."""
+    """Parsec pulls the fee in the same step that accepts the order; an order it refused pulls
+    nothing, and its record is settled as refused (never left authorised)."""
     if intent.status == OrderIntent.Status.PLACED:
         FeeEscrowRecord.objects.filter(pk=fee_record.pk, state=FeeEscrowRecord.State.AUTHORISED).update(
             state=FeeEscrowRecord.State.PULLED, pulled_at=intent.resolved_at or timezone.now(), order=intent.order,
         )
-    if intent.status not in (OrderIntent.Status.PLACED, OrderIntent.Status.REJECTED, OrderIntent.Status.NOT_PLACED):
+    elif intent.status in (OrderIntent.Status.REJECTED, OrderIntent.Status.NOT_PLACED):
+        FeeEscrowRecord.objects.filter(pk=fee_record.pk, state=FeeEscrowRecord.State.AUTHORISED).update(
+            state=FeeEscrowRecord.State.REFUSED, refund_reason=intent.status, settled_at=intent.resolved_at or timezone.now(),
+        )
+    else:
         return  # unknown: reconciliation decides, and the escrow check follows the order
     try:
         escrow.check_record(record=fee_record)

@@ -94,12 +94,16 @@ def validate_order(*, request: OrderRequest, exclude_intent: OrderIntent | None 
         if refusal:
             fail(None, refusal)
 
+    if request.fee_base_units and exchange in TRADING_EXCHANGES and exchange != Exchange.POLYMARKET:
+        fail("fee_auth", f"The fee escrow is on Polymarket only; an order on {Exchange(exchange).label} carries no fee.")
+
     if not errors and price_ok and size_ok and market is not None:
         for field_name, message in funds_refusals(request=request, exclude_intent=exclude_intent):
             fail(field_name, message)
 
     if errors:
-        raise OrderValidationError(errors)
+        code = "escrow_polymarket_only" if set(errors) == {"fee_auth"} else "invalid_order"
+        raise OrderValidationError(errors, code=code)
 
 
 def kill_switch_refusal(*, customer: Customer, exchange: str, market_native_id: str) -> str | None:
