@@ -64,6 +64,13 @@ def fee_usdc(fee_base_units: int | None) -> Decimal:
     return usdc_from_base_units(fee_base_units or 0)
 
 
+def send_lease_seconds() -> float:
+    """How long a claimed send may be in flight before anyone treats it as lost: the gateway's
+    hard deadline for one order creation (connect + read timeout + margin), or the configured
+    ``ORDER_SENDING_STALE_SECONDS`` when longer. The limiter's wait is before the claim, not in it."""
+    return max(float(settings.ORDER_SENDING_STALE_SECONDS), client().send_deadline_seconds)
+
+
 def safe_delay(task, *args, countdown: float = 0) -> None:
     """Enqueue a hint; if the broker is down the sweeper finds the intent in the database anyway."""
     try:

@@ -1,5 +1,8 @@
 """What Parsec's answer (or reconciliation's finding) makes of an intent: placed and mirrored,
 rejected, not placed, unknown (reconciled later) or needs review; audited either way.
+
+A success is never lost: an order Parsec placed is recorded whenever its answer arrives; a late
+success after the intent was decided without it goes to needs review with both facts.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from orders.services.values import PlacementResult
 from parsec.errors import explain
 
 logger = logging.getLogger(__name__)
+
+# Statuses a late success may still find: the intent was decided without Parsec's answer.
+DECIDED_WITHOUT_ANSWER = frozenset({OrderIntent.Status.NOT_PLACED, OrderIntent.Status.NEEDS_REVIEW})
 
 def mark_needs_review(intent: OrderIntent, note: str) -> None:
     OrderIntent.objects.filter(pk=intent.pk, status__in=OrderIntent.UNRESOLVED_STATUSES).update(
@@ -37,8 +43,9 @@ def mirror_order(*, intent: OrderIntent, order, user) -> Order | None:
 
 
 def record_placed(*, intent: OrderIntent, actor, order, via: str) -> PlacementResult:
-    """Parsec has the order: link it, mirror it, audit it."""
+    """Parsec has the order: link it, mirror it, audit it (also when its answer comes late)."""
     resolved = now()
+    late_over = None
     try:
         with transaction.atomic():
             # A reconciled intent keeps the error that made it unknown: it is part of its story.
@@ -47,6 +54,8 @@ def record_placed(*, intent: OrderIntent, actor, order, via: str) -> PlacementRe
                 status=OrderIntent.Status.PLACED, parsec_order_id=order.id, resolved_at=resolved, next_check_at=None,
                 **cleared,
             )
+            if not updated:
+                late_over = _record_late_success(intent=intent, order=order)
     except IntegrityError:
         # Another intent already claims that Parsec order: a human must look.
         mark_needs_review(intent, f"Parsec order {order.id} is already linked to another intent.")
@@ -54,7 +63,7 @@ def record_placed(*, intent: OrderIntent, actor, order, via: str) -> PlacementRe
         return PlacementResult(intent, sent=True, message=messages.intent_status_message(intent))
     intent.refresh_from_db()
     mirrored = None
-    if updated:
+    if updated or late_over:
         try:
             mirrored = mirror_order(intent=intent, order=order, user=intent.sent_by or intent.created_by)
         except Exception:  # the order is placed whatever the mirror says; the next sync catches up
@@ -63,9 +72,28 @@ def record_placed(*, intent: OrderIntent, actor, order, via: str) -> PlacementRe
             OrderIntent.objects.filter(pk=intent.pk).update(order=mirrored)
         intent.refresh_from_db()
         response = {"order_id": order.id, "status": getattr(order, "status", ""), "via": via}
+        if late_over:
+            response |= {"late": True, "declared_before": late_over}
         record(actor=actor, action="order.place" if via == "send" else "order.reconcile", customer=intent.customer,
                reason=intent.reason, request=intent_request(intent), outcome="ok", response=response)
     return PlacementResult(intent, sent=True, message=messages.intent_status_message(intent))
+
+
+def _record_late_success(*, intent: OrderIntent, order) -> str | None:
+    """Parsec's success arrived after the intent was decided without it (the lease ran out, a
+    reconciliation looked too early): keep both facts and ask a person. Returns what had been
+    decided, or None when the intent already knew this order (a second report of the same fact)."""
+    current = OrderIntent.objects.select_for_update().filter(pk=intent.pk).first()
+    if current is None or current.status not in DECIDED_WITHOUT_ANSWER or current.parsec_order_id:
+        return None
+    earlier = f"{current.get_status_display()} at {current.resolved_at:%Y-%m-%d %H:%M:%S} UTC" if current.resolved_at else current.status
+    note = (f"Declared {earlier} ({current.reconcile_note or current.error_message or 'no answer from Parsec'}), but "
+            f"Parsec's answer arrived later: it placed order {order.id}. Check the order and the customer's position, "
+            "and do not re-enter it.")
+    OrderIntent.objects.filter(pk=current.pk).update(
+        status=OrderIntent.Status.NEEDS_REVIEW, parsec_order_id=order.id, next_check_at=None, reconcile_note=note[:4000],
+    )
+    return current.status
 
 
 def record_failed_send(*, intent: OrderIntent, actor, exc: Exception, outcome: str) -> PlacementResult:

@@ -1,9 +1,10 @@
 """The one placement entry every face calls (the admin, the API, the approval handler, the task):
 ``submit_intent`` takes an intent from written to Parsec's answer.
 
-validate (again, at the last minute) → four eyes if needed → fee check and escrow record → claim
-(one conditional UPDATE: ``new`` → ``sending``) → send (the only call of
-``parsec.order_creation``) → outcome → mirror → audit.
+validate (again, at the last minute) → four eyes if needed → fee check and escrow record → rate
+limiter's token → claim (one conditional UPDATE: ``new`` → ``sending``) → send (the only call
+of ``parsec.order_creation``) → outcome → mirror → audit. The claim is taken only once the send
+can start, and carries a lease (the gateway's hard deadline) the sweeper respects.
 """
 
 from __future__ import annotations
@@ -11,21 +12,20 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from django.conf import settings
 from django.utils import timezone
 
 from approvals.services import ApprovalError
 from core.db import assert_no_transaction
 from orders import escrow, messages
 from orders.models import FeeEscrowRecord, OrderIntent
-from orders.services.common import client, intent_request, now, record
+from orders.services.common import client, intent_request, now, record, send_lease_seconds
 from orders.services.errors import TradingError
 from orders.services.intents import submit_for_approval
 from orders.services.outcomes import record_failed_send, record_placed
 from orders.services.validation import last_minute_refusal
 from orders.services.values import PlacementResult
 from parsec.errors import placement_outcome
-from parsec.order_creation import NewOrder, create_order
+from parsec.order_creation import NewOrder, create_order, take_send_token
 from parsec.types import FeeAuthorization
 
 logger = logging.getLogger(__name__)
@@ -73,10 +73,11 @@ def submit_intent(*, intent: OrderIntent, actor, fee_auth: FeeAuthorization | No
 
     gateway = client()
     customer_id = str(intent.customer.parsec_customer_id)
+    take_send_token(gateway, customer_id=customer_id)  # the wait is here, before the claim and its lease
     started = now()
     claimed = OrderIntent.objects.filter(pk=intent.pk, status=OrderIntent.Status.NEW).update(
         status=OrderIntent.Status.SENDING, sent_at=started, sent_by=actor if getattr(actor, "pk", None) else None,
-        next_check_at=started + timedelta(seconds=settings.ORDER_SENDING_STALE_SECONDS),
+        next_check_at=started + timedelta(seconds=send_lease_seconds()),
     )
     intent.refresh_from_db()
     if not claimed:
@@ -88,7 +89,7 @@ def submit_intent(*, intent: OrderIntent, actor, fee_auth: FeeAuthorization | No
         fee_auth=fee_auth, credentials=credentials,
     )
     try:
-        order = create_order(gateway, request, customer_id=customer_id)
+        order = create_order(gateway, request, customer_id=customer_id, token_taken=True)
     except Exception as exc:
         result = record_failed_send(intent=intent, actor=actor, exc=exc, outcome=placement_outcome(exc))
     else:

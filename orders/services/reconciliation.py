@@ -1,5 +1,6 @@
 """Resolving intents whose answer was lost, and the beat's sweeper that redoes whatever a lost
-broker message should have done."""
+broker message should have done. A send in flight is never judged before its lease (the
+gateway's hard deadline for one order creation) has run out."""
 
 from __future__ import annotations
 
@@ -20,13 +21,14 @@ from orders.services.common import (
     intent_request,
     now,
     record,
+    send_lease_seconds,
 )
 from orders.services.outcomes import mark_needs_review, record_placed
 from parsec.errors import explain
 
 logger = logging.getLogger(__name__)
 
-WORKER_LOST = {"error_code": "worker_lost", "error_message": "The worker stopped before Parsec's answer was recorded."}
+WORKER_LOST = {"error_code": "worker_lost", "error_message": "The send's lease ran out before Parsec's answer was recorded."}
 
 
 def _matches(intent: OrderIntent, order) -> bool:
@@ -52,9 +54,9 @@ def _escrow_match(intent: OrderIntent) -> str | None:
 
 
 def expire_lapsed_sends(*, at: datetime, pk: int | None = None) -> int:
-    """Sends older than ORDER_SENDING_STALE_SECONDS (the worker died) become unknown."""
+    """Sends whose lease ran out (the worker died, or hangs past every timeout) become unknown."""
     lapsed = OrderIntent.objects.filter(status=OrderIntent.Status.SENDING,
-                                        sent_at__lt=at - timedelta(seconds=settings.ORDER_SENDING_STALE_SECONDS))
+                                        sent_at__lt=at - timedelta(seconds=send_lease_seconds()))
     if pk is not None:
         lapsed = lapsed.filter(pk=pk)
     return lapsed.update(status=OrderIntent.Status.UNKNOWN, next_check_at=at, **WORKER_LOST)
@@ -140,7 +142,7 @@ def reconcile_intent(*, intent: OrderIntent, actor=None) -> OrderIntent:
 def sweep_order_intents(*, now_at: datetime | None = None) -> dict[str, int]:
     """The beat job: the database says what must happen, whatever the broker lost.
 
-    - ``sending`` intents whose worker died → ``unknown``;
+    - ``sending`` intents whose lease ran out → ``unknown`` (never earlier: a slow send is not a lost one);
     - ``unknown`` intents due a check → reconciled here (not only enqueued: the broker may
       have lost the hint);
     - queued ``new`` intents no worker took → re-enqueued, or withdrawn when too old.

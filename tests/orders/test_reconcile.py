@@ -104,12 +104,19 @@ def test_the_deadline_keeps_every_unknown_intent_under_fifteen_minutes(settings)
 
 
 def test_a_worker_lost_mid_send_is_found_by_the_sweeper(sandbox, sandbox_customer, operator, capture_enqueues, settings):
+    from orders.services.common import send_lease_seconds
+
     settings.ORDER_SENDING_STALE_SECONDS = 5
     m = market()
     intent = services.create_intent(actor=operator, request=OrderRequest(customer=sandbox_customer, exchange="polymarket", market=m, outcome="Yes", side="buy", price=Decimal("0.05"), size=Decimal("10"), reason="r"))
-    # the worker claimed it and Parsec created the order, then the worker died
+    # the worker claimed it and Parsec created the order, then the worker died: once the send's
+    # lease (the gateway's hard deadline, longer than the 5 s setting) has run out, the sweeper looks
+    lease = send_lease_seconds()
+    assert lease > 5
     OrderIntent.objects.filter(pk=intent.pk).update(status=OrderIntent.Status.SENDING,
-                                                    sent_at=timezone.now() - timedelta(seconds=6))
+                                                    sent_at=timezone.now() - timedelta(seconds=lease - 1))
+    assert services.sweep_order_intents()["stale_sends"] == 0  # a slow send is not a lost one
+    OrderIntent.objects.filter(pk=intent.pk).update(sent_at=timezone.now() - timedelta(seconds=lease + 1))
     created = place_at_sandbox(sandbox, sandbox_customer, intent)
     counts = services.sweep_order_intents()
     assert counts["stale_sends"] == 1 and counts["reconciled"] == 1
