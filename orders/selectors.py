@@ -91,3 +91,13 @@ def committed_sell_size(*, customer: Customer, exchange: str, market_native_id: 
     ).aggregate(total=Sum("size"))["total"] or Decimal(0)
     return orders_total + intents_total
 
+
+def unresolved_in_scope(switch: KillSwitch) -> QuerySet[OrderIntent]:
+    """Intents being sent or unknown in a kill switch's scope: orders that may be live at Parsec
+    though the mirror has no row for them yet."""
+    intents = OrderIntent.objects.filter(status__in=OrderIntent.UNRESOLVED_STATUSES)
+    if switch.scope == KillSwitch.Scope.CUSTOMER:
+        intents = intents.filter(customer_id=switch.customer_id)
+    elif switch.scope == KillSwitch.Scope.MARKET:
+        intents = intents.filter(exchange=switch.exchange, market_native_id=switch.market_native_id)
+    return intents

@@ -1,5 +1,7 @@
-"""The kill switch: freeze placement in a scope (a customer, a market, the whole builder) and
-cancel what is open there."""
+"""The kill switch: freeze placement in a scope (a customer, a market, the whole builder), cancel
+what is open there, and catch what was on its way: an intent being sent or unknown when the
+switch was engaged is cancelled the moment its order is known to be placed (``cancel_in_flight``,
+called by the outcomes), and counted on the switch's summary."""
 
 from __future__ import annotations
 
@@ -9,11 +11,13 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from customers.models import Customer
-from orders.models import KillSwitch
-from orders.services.cancel import cancel_orders, orders_to_cancel
-from orders.services.common import now, record
+from orders import selectors
+from orders.models import KillSwitch, Order, OrderIntent
+from orders.services.cancel import cancel_one, cancel_orders, orders_to_cancel
+from orders.services.common import client, now, record
 from orders.services.errors import TradingError
 from orders.services.values import CancelResult
+from parsec.errors import explain
 
 logger = logging.getLogger(__name__)
 
@@ -40,10 +44,12 @@ def engage_kill_switch(
             )
     except IntegrityError:
         raise TradingError("A kill switch is already engaged for this scope.", code="already_engaged") from None
+    in_flight = selectors.unresolved_in_scope(switch).count()
     request = {"scope": scope, "customer": str(customer.parsec_customer_id) if customer else None,
                "exchange": exchange, "market_id": market_native_id}
     record(actor=actor, action="killswitch.engage", customer=customer, reason=reason, request=request,
-           outcome="ok", response={"kill_switch": switch.pk})
+           outcome="ok", response={"kill_switch": switch.pk, "in_flight": in_flight})
+    _add_to_summary(switch.pk, in_flight=in_flight)
     live = orders_to_cancel(**switch_scope(switch)).count()
     if scope == KillSwitch.Scope.BUILDER or live > settings.KILL_SWITCH_INLINE_CANCELS:
         # One Parsec call per order: a whole builder's book is cancelled by a worker, and the
@@ -75,6 +81,31 @@ def cancel_for_switch(*, switch: KillSwitch, actor) -> list[CancelResult]:
     results = cancel_orders(actor=actor, reason=f"Kill switch #{switch.pk}: {switch.reason}", action=ACTION, **switch_scope(switch))
     _add_to_summary(switch.pk, results=results, finished=True)
     return results
+
+
+def cancel_in_flight(*, switch: KillSwitch, intent: OrderIntent, order: Order | None, parsec_order_id: str, actor) -> CancelResult | None:
+    """An order placed into a frozen scope (it was being sent, or unknown, when the switch was
+    engaged, or Parsec's answer came late): cancel it now and count it on the switch."""
+    reason = f"Kill switch #{switch.pk}: {switch.reason} (the order was on its way when trading was frozen)"
+    if order is not None:
+        result = cancel_one(order=order, actor=actor, reason=reason, action=ACTION)
+    else:  # the mirror failed to take the order: cancel it by its Parsec id
+        request = {"order_id": parsec_order_id, "exchange": intent.exchange, "market_id": intent.market_native_id}
+        try:
+            client().cancel_order(customer_id=str(intent.customer.parsec_customer_id), exchange=intent.exchange,
+                                  order_id=parsec_order_id)
+        except Exception as exc:
+            explained = explain(exc)
+            record(actor=actor, action=ACTION, customer=intent.customer, reason=reason, request=request, outcome="error",
+                   response={"error_code": explained.code, "error": explained.message})
+            _add_to_summary(switch.pk, failed=[{"order": parsec_order_id, "reason": explained.message}])
+            return None
+        record(actor=actor, action=ACTION, customer=intent.customer, reason=reason, request=request, outcome="ok",
+               response={"result": "cancelled"})
+        _add_to_summary(switch.pk, cancelled=1, caught_in_flight=1)
+        return None
+    _add_to_summary(switch.pk, results=[result], caught_in_flight=1)
+    return result
 
 
 def _add_to_summary(switch_pk: int, *, results: list[CancelResult] = (), failed: list[dict] = (), finished: bool = False,

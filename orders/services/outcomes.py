@@ -1,8 +1,9 @@
 """What Parsec's answer (or reconciliation's finding) makes of an intent: placed and mirrored,
 rejected, not placed, unknown (reconciled later) or needs review; audited either way.
 
-A success is never lost: an order Parsec placed is recorded whenever its answer arrives; a late
-success after the intent was decided without it goes to needs review with both facts.
+Two facts are never lost: an order Parsec placed is recorded whenever its answer arrives (a late
+success after the intent was declared not placed goes to needs review with both facts), and an
+order placed into a frozen scope is cancelled at once and counted on its kill switch.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from orders import messages
+from orders import messages, selectors
 from orders.models import Order, OrderIntent
+from orders.services import killswitch
 from orders.services.common import enqueue_reconcile, intent_request, now, record
 from orders.services.values import PlacementResult
 from parsec.errors import explain
@@ -23,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 # Statuses a late success may still find: the intent was decided without Parsec's answer.
 DECIDED_WITHOUT_ANSWER = frozenset({OrderIntent.Status.NOT_PLACED, OrderIntent.Status.NEEDS_REVIEW})
+
 
 def mark_needs_review(intent: OrderIntent, note: str) -> None:
     OrderIntent.objects.filter(pk=intent.pk, status__in=OrderIntent.UNRESOLVED_STATUSES).update(
@@ -43,7 +46,8 @@ def mirror_order(*, intent: OrderIntent, order, user) -> Order | None:
 
 
 def record_placed(*, intent: OrderIntent, actor, order, via: str) -> PlacementResult:
-    """Parsec has the order: link it, mirror it, audit it (also when its answer comes late)."""
+    """Parsec has the order: link it, mirror it, audit it — and cancel it at once if a kill switch
+    now covers its scope."""
     resolved = now()
     late_over = None
     try:
@@ -76,6 +80,7 @@ def record_placed(*, intent: OrderIntent, actor, order, via: str) -> PlacementRe
             response |= {"late": True, "declared_before": late_over}
         record(actor=actor, action="order.place" if via == "send" else "order.reconcile", customer=intent.customer,
                reason=intent.reason, request=intent_request(intent), outcome="ok", response=response)
+        _cancel_if_frozen(intent=intent, order=order, mirrored=mirrored, actor=actor)
     return PlacementResult(intent, sent=True, message=messages.intent_status_message(intent))
 
 
@@ -94,6 +99,17 @@ def _record_late_success(*, intent: OrderIntent, order) -> str | None:
         status=OrderIntent.Status.NEEDS_REVIEW, parsec_order_id=order.id, next_check_at=None, reconcile_note=note[:4000],
     )
     return current.status
+
+
+def _cancel_if_frozen(*, intent: OrderIntent, order, mirrored: Order | None, actor) -> None:
+    """A kill switch engaged while this order was on its way: cancel it now, count it on the switch."""
+    if str(getattr(order, "status", "")) in ("filled", "cancelled", "rejected", "expired"):
+        return
+    switch = selectors.engaged_kill_switch(customer=intent.customer, exchange=intent.exchange,
+                                           market_native_id=intent.market_native_id)
+    if switch is None:
+        return
+    killswitch.cancel_in_flight(switch=switch, intent=intent, order=mirrored, parsec_order_id=order.id, actor=actor)
 
 
 def record_failed_send(*, intent: OrderIntent, actor, exc: Exception, outcome: str) -> PlacementResult:
