@@ -29,6 +29,7 @@ from orders.models import FeeEscrowRecord, Fill, Market, Order, OrderIntent, Set
 from orders.pnl import customer_pnl, totals
 from parsec import errors as parsec_errors
 from parsec.client import PRICE_INTERVALS
+from parsec.errors import RATE_LIMIT_CODES
 from parsec.types import FeeAuthorization
 
 
@@ -308,7 +309,7 @@ def placement_response(intent: OrderIntent) -> Response:
     body = serializers.OrderIntentSerializer(intent).data
     if intent.status in PLACEMENT_STATUS:
         return Response(body, status=PLACEMENT_STATUS[intent.status])
-    if intent.status == OrderIntent.Status.NOT_PLACED and intent.error_code == "rate_limited":
+    if intent.status == OrderIntent.Status.NOT_PLACED and intent.error_code in RATE_LIMIT_CODES:
         status, headers = 429, {"Retry-After": "1"}
     elif intent.status == OrderIntent.Status.NEEDS_REVIEW:
         return Response(body, status=200)

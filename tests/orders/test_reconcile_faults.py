@@ -84,7 +84,7 @@ def test_an_identical_order_is_refused_while_the_first_is_unknown(sandbox, sandb
 def test_a_429_is_not_placed_and_never_resent(sandbox, sandbox_customer, operator, fault, capture_enqueues):
     fault("rate_limit")
     intent = send(sandbox_customer, operator)
-    assert intent.status == OrderIntent.Status.NOT_PLACED and intent.error_code == "rate_limited"
+    assert intent.status == OrderIntent.Status.NOT_PLACED and intent.error_code == "rate_limit_exceeded"
     assert not capture_enqueues
     assert orders_at_sandbox(sandbox, sandbox_customer) == []
 

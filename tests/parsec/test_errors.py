@@ -59,6 +59,16 @@ def test_429_carries_retry_after_and_says_to_wait(gateway, parsec_server):
     assert "Wait 3 s" in str(caught.value)
 
 
+def test_a_rate_limit_keeps_parsecs_own_code_everywhere():
+    """The gateway's table, the API and the intent's error_code use the spec's codes (they said
+    `rate_limited` where Parsec says `rate_limit_exceeded`)."""
+    per_second = errors.RateLimited("rate limit exceeded", status=429, code="rate_limit_exceeded")
+    monthly = errors.RateLimited("monthly request limit exceeded", status=429, code="monthly_limit_exceeded")
+    assert (errors.explain(per_second).code, errors.explain(per_second).kind) == ("rate_limit_exceeded", "rate_limited")
+    assert errors.explain(monthly).code == "monthly_limit_exceeded"
+    assert errors.explain(errors.RateLimited("slow down", status=429)).code == "rate_limit_exceeded"
+
+
 def test_monthly_quota_429_is_not_retryable(gateway, parsec_server):
     parsec_server.script("GET", "/exchanges", error(429, "monthly_limit_exceeded", "monthly request limit exceeded"))
     with pytest.raises(errors.RateLimited) as caught:
