@@ -302,6 +302,8 @@ ESCROW_RPC_TIMEOUT_SECONDS = env.float("ESCROW_RPC_TIMEOUT_SECONDS", default=5.0
 ESCROW_RPC_RETRIES = env.int("ESCROW_RPC_RETRIES", default=3)  # attempts per read (retryable errors only)
 
 # --- Operator trading (orders.services) ----------------------------------------
+# The builder's tier at Parsec (no endpoint returns it): caps the escrow fee at the tier's maximum bps.
+PARSEC_BUILDER_TIER = env.str("PARSEC_BUILDER_TIER", default="iron")
 # Orders whose notional (USDC) exceeds this need a second Operations user's approval.
 ORDER_FOUR_EYES_NOTIONAL_USDC = Decimal(env.str("ORDER_FOUR_EYES_NOTIONAL_USDC", default="1000"))
 APPROVAL_REQUEST_TTL_SECONDS = env.int("APPROVAL_REQUEST_TTL_SECONDS", default=3600)

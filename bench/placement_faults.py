@@ -186,7 +186,6 @@ class Bench:
     def intents(self, customers, market, count: int) -> list:
         """``count`` distinct resting buys (unique price/size per customer: any repeat at Parsec is a duplicate)."""
         from orders import services
-
         minimum = int(market.min_order_size or 1)
         made = []
         for i in range(count):
@@ -194,10 +193,7 @@ class Bench:
             k = i // len(customers)
             price = Decimal("0.01") * (1 + k % 20)
             size = Decimal(minimum + k // 20 + 1)
-            made.append(services.create_intent(
-                actor=None, customer=customer, exchange="polymarket", market=market, outcome="Yes", side="buy",
-                price=price, size=size, reason="bench", source="api",
-            ))
+            made.append(services.create_intent(actor=None, request=services.OrderRequest(customer=customer, exchange="polymarket", market=market, outcome="Yes", side="buy", price=price, size=size, reason="bench", source="api")))
         return made
 
     # --- runs ------------------------------------------------------------------------

@@ -1,10 +1,12 @@
 """Fee escrow from the back-office: check a ``fee_auth`` locally, keep one record per fee, follow it.
 
-- ``check_fee_auth(...)`` recovers the EIP-712 ``PullFee`` signer with eth-account and refuses a
-  wrong signer, a passed deadline, an amount below the minimum and an escrow order id we have
+- ``check_fee_auth(...)`` recovers the EIP-712 ``PullFee`` signer with eth-account and refuses an
+  order off Polymarket, a wrong signer, a payer that is not one of the customer's wallets, a passed
+  deadline, an amount below the minimum or above the tier's maximum and an escrow order id we have
   already used, before Parsec hears of the order.
-- ``place_with_fee(*, intent, actor, fee_auth)`` checks, writes the ``FeeEscrowRecord``
-  (``authorised``), then places through ``orders.services.place_order`` (one placement path).
+- ``authorise(*, intent, actor, fee_auth, config)`` checks and writes the ``FeeEscrowRecord``
+  (``authorised``); the one placement entry (``orders.services.submit_intent``) calls it and
+  settles the record from Parsec's answer (pulled, or refused).
 - ``check_record(*, record)`` derives the lifecycle (pulled → distributed / partially distributed
   + refunded / refunded) and the three amounts from the order's fills and status, reads the
   chain's ``feeRecords`` through an ``EscrowChainReader`` and flags any difference.
@@ -34,6 +36,7 @@ from core.db import assert_no_transaction
 from core.errors import DomainError
 from core.formatting import plain
 from core.money import usdc_from_base_units
+from customers.enums import Exchange
 from orders import fees
 from orders.models import FeeEscrowRecord, Order, OrderIntent
 
@@ -96,18 +99,27 @@ def recover_signer(*, fee_auth, contract: str) -> str:
 
 
 def fee_order_id_used(fee_order_id: str, *, intent: OrderIntent | None = None) -> bool:
-    """Used by a fee record, or by another intent (an intent may carry its own id before it is sent)."""
+    """Used by another order: a fee record or an intent other than ``intent`` (an intent carries its
+    own id before it is sent, and a resumed send finds its own record)."""
     fee_order_id = fee_order_id.lower()
     others = OrderIntent.objects.filter(fee_auth_order_id__iexact=fee_order_id)
-    if intent is not None:
+    records = FeeEscrowRecord.objects.filter(fee_order_id=fee_order_id)
+    if intent is not None and intent.pk:
         others = others.exclude(pk=intent.pk)
-    return FeeEscrowRecord.objects.filter(fee_order_id=fee_order_id).exists() or others.exists()
+        records = records.exclude(intent_id=intent.pk)
+    return records.exists() or others.exists()
 
 
-def check_fee_auth(*, fee_auth, config, price: Decimal, size: Decimal, intent: OrderIntent | None = None,
-                   now: datetime | None = None) -> None:
-    """Raise ``FeeAuthError`` unless the authorisation would pass Parsec's escrow as we know it."""
+def check_fee_auth(*, fee_auth, config, customer, exchange: str, price: Decimal, size: Decimal,
+                   intent: OrderIntent | None = None, now: datetime | None = None) -> None:
+    """Raise ``FeeAuthError`` unless the authorisation would pass Parsec's escrow as we know it and
+    is paid by this order's customer: escrow on Polymarket only, enabled, well-formed, signed by
+    the payer, the payer one of the customer's wallets, before its deadline, between the builder's
+    minimum and the tier's maximum, its escrow order id never used."""
     now = now or timezone.now()
+    if exchange != Exchange.POLYMARKET:
+        raise FeeAuthError(f"The fee escrow is on Polymarket only; an order on {exchange_label(exchange)} carries no fee.",
+                           code="escrow_polymarket_only")
     if not config.fee_escrow_enabled:
         raise FeeAuthError("Fee escrow is not enabled for this builder at Parsec.", code="escrow_disabled")
     if not BYTES32.match(fee_auth.order_id or ""):
@@ -118,6 +130,9 @@ def check_fee_auth(*, fee_auth, config, price: Decimal, size: Decimal, intent: O
     if signer.lower() != fee_auth.payer.lower():
         raise FeeAuthError(f"The fee was signed by {signer}, not by the payer {to_checksum_address(fee_auth.payer)}.",
                            code="wrong_signer")
+    if not customer.wallets.filter(address__iexact=fee_auth.payer).exists():
+        raise FeeAuthError(f"The payer {to_checksum_address(fee_auth.payer)} is not one of {customer}'s wallets; "
+                           "a customer's fee is paid from their own wallet.", code="payer_not_customer")
     if int(fee_auth.deadline) <= int(now.timestamp()):
         raise FeeAuthError("The fee authorisation's deadline has passed; ask the payer to sign again.", code="expired")
     minimum = fees.minimum_fee(price=price, size=size, min_fee_usdc=config.min_fee_usdc, min_fee_bps=config.min_fee_bps)
@@ -125,8 +140,18 @@ def check_fee_auth(*, fee_auth, config, price: Decimal, size: Decimal, intent: O
         raise FeeAuthError(f"The fee {plain(usdc_from_base_units(int(fee_auth.fee_amount)))} USDC is below the minimum "
                            f"{plain(usdc_from_base_units(minimum))} USDC.",
                            code="below_minimum")
+    maximum = fees.maximum_fee(price=price, size=size, config=config)
+    if int(fee_auth.fee_amount) > maximum:
+        raise FeeAuthError(f"The fee {plain(usdc_from_base_units(int(fee_auth.fee_amount)))} USDC is above the maximum "
+                           f"{plain(usdc_from_base_units(maximum))} USDC for this order (the builder tier's "
+                           f"{fees.TIER_MAX_FEE_BPS.get(settings.PARSEC_BUILDER_TIER.lower(), fees.TIER_MAX_FEE_BPS['iron'])} "
+                           "bps of its notional).", code="above_maximum")
     if fee_order_id_used(fee_auth.order_id, intent=intent):
         raise FeeAuthError("This escrow order id was already used; every order needs a fresh one.", code="reused_order_id")
+
+
+def exchange_label(exchange: str) -> str:
+    return Exchange(exchange).label if exchange in Exchange.values else (exchange or "no exchange")
 
 
 def new_fee_order_id() -> str:
@@ -172,16 +197,36 @@ def escrow_config():
     return get_client().get_escrow_config()
 
 
-def authorise(*, intent: OrderIntent, fee_auth, config, actor) -> FeeEscrowRecord:
-    """Check the authorisation and write its record (``authorised``); audited either way."""
+def fee_auth_audit(fee_auth) -> dict:
+    """A fee authorisation as the audit log keeps it: everything but the signature."""
+    return {"fee_order_id": fee_auth.order_id, "payer": fee_auth.payer, "fee_base_units": int(fee_auth.fee_amount),
+            "deadline": int(fee_auth.deadline)}
+
+
+def refuse_fee_auth(*, exc: FeeAuthError, fee_auth, customer, actor, intent: OrderIntent | None = None) -> None:
+    """The audit row of a refused authorisation (nothing else is written)."""
     from audit.services import record_action
 
+    request = ({"intent": str(intent.key)} if intent is not None else {}) | fee_auth_audit(fee_auth)
+    record_action(actor=actor, action="escrow.authorise", customer=customer, request=request, outcome="rejected",
+                  response={"code": exc.code, "error": exc.message})
+
+
+def authorise(*, intent: OrderIntent, fee_auth, config, actor) -> FeeEscrowRecord:
+    """Check the authorisation and write its record (``authorised``); audited either way. A send
+    resumed after a crash finds the record it wrote the first time."""
+    from audit.services import record_action
+
+    existing = FeeEscrowRecord.objects.filter(intent=intent, fee_order_id=str(fee_auth.order_id).lower()).first()
+    if existing is not None:
+        return existing
     request = {"intent": str(intent.key), "fee_order_id": fee_auth.order_id, "payer": fee_auth.payer,
                "fee_base_units": int(fee_auth.fee_amount), "deadline": int(fee_auth.deadline)}
     try:
         if intent.fee_base_units and int(fee_auth.fee_amount) != intent.fee_base_units:
             raise FeeAuthError("The signed fee differs from the fee on this order.", code="fee_mismatch")
-        check_fee_auth(fee_auth=fee_auth, config=config, price=intent.price, size=intent.size, intent=intent)
+        check_fee_auth(fee_auth=fee_auth, config=config, customer=intent.customer, exchange=intent.exchange,
+                       price=intent.price, size=intent.size, intent=intent)
         try:
             with transaction.atomic():
                 record = FeeEscrowRecord.objects.create(
@@ -196,34 +241,11 @@ def authorise(*, intent: OrderIntent, fee_auth, config, actor) -> FeeEscrowRecor
             raise FeeAuthError("This escrow order id was already used; every order needs a fresh one.",
                                code="reused_order_id") from None
     except FeeAuthError as exc:
-        record_action(actor=actor, action="escrow.authorise", customer=intent.customer, request=request,
-                      outcome="rejected", response={"code": exc.code, "error": exc.message})
+        refuse_fee_auth(exc=exc, fee_auth=fee_auth, customer=intent.customer, actor=actor, intent=intent)
         raise
     record_action(actor=actor, action="escrow.authorise", customer=intent.customer, request=request, outcome="ok",
                   response={"record": record.pk})
     return record
-
-
-def place_with_fee(*, intent: OrderIntent, actor, fee_auth, config=None):
-    """Check and record the fee, then place the order with it through the one placement path."""
-    from orders import services
-
-    config = config or escrow_config()
-    record = authorise(intent=intent, fee_auth=fee_auth, config=config, actor=actor)
-    result = services.place_order(intent=intent, actor=actor, fee_auth=fee_auth)
-    if result.intent.status == OrderIntent.Status.PLACED:
-        # Parsec pulls the fee in the same step that accepts the order.
-        FeeEscrowRecord.objects.filter(pk=record.pk, state=FeeEscrowRecord.State.AUTHORISED).update(
-            state=FeeEscrowRecord.State.PULLED, pulled_at=result.intent.resolved_at or timezone.now(),
-            order=result.intent.order,
-        )
-    record.refresh_from_db()
-    if result.intent.status in (OrderIntent.Status.PLACED, OrderIntent.Status.REJECTED, OrderIntent.Status.NOT_PLACED):
-        try:
-            check_record(record=record)
-        except Exception:  # the placement stands; the beat's check catches up
-            logger.exception("escrow check of %s after placement failed", record.fee_order_id)
-    return result
 
 
 # --- Lifecycle --------------------------------------------------------------------------------
@@ -261,7 +283,7 @@ def expected_settlement(*, record: FeeEscrowRecord, order: Order | None, chain, 
     if order is None:
         intent_status = record.intent.status if record.intent_id else None
         if intent_status in (OrderIntent.Status.REJECTED, OrderIntent.Status.NOT_PLACED, OrderIntent.Status.WITHDRAWN):
-            return Settlement(FeeEscrowRecord.State.AUTHORISED, reason="not_placed")
+            return Settlement(FeeEscrowRecord.State.REFUSED, reason="not_placed")
         return Settlement(FeeEscrowRecord.State.PULLED if record.pulled_at else FeeEscrowRecord.State.AUTHORISED)
     args = {"fee": record.fee_base_units, "size": order.size, "affiliate_fee_bps": record.affiliate_fee_bps,
             "has_affiliate": record.has_affiliate}
@@ -316,14 +338,14 @@ def check_record(*, record: FeeEscrowRecord, reader=None, now: datetime | None =
     if reader is None:
         problems.append("no escrow chain reader is configured; the record was not cross-checked")
     elif chain is None:
-        if expected.state != FeeEscrowRecord.State.AUTHORISED:
+        if expected.state not in (FeeEscrowRecord.State.AUTHORISED, FeeEscrowRecord.State.REFUSED):
             problems.append("the escrow has no record for this fee order id")
     else:
         ours = {"state": expected.state, "fee": record.fee_base_units, "payer": record.payer,
                 "affiliate": expected.affiliate, "treasury": expected.treasury, "refund": expected.refund}
         theirs = {"state": chain.state, "fee": chain.fee_amount, "payer": (chain.payer or "").lower(),
                   "affiliate": chain.affiliate_amount, "treasury": chain.treasury_amount, "refund": chain.refund_amount}
-        if expected.state == FeeEscrowRecord.State.AUTHORISED:
+        if expected.state in (FeeEscrowRecord.State.AUTHORISED, FeeEscrowRecord.State.REFUSED):
             problems.append("the escrow holds a record for an order we did not place")
         problems += [f"{name}: ours {ours[name]}, escrow {theirs[name]}" for name in ours if ours[name] != theirs[name]]
         if order is not None and chain.parsec_order_id and chain.parsec_order_id != order.parsec_order_id:
@@ -382,16 +404,3 @@ def escrow_config_or_none():
     except Exception:
         logger.info("escrow configuration not readable", exc_info=True)
         return None
-
-
-def send_intent(*, intent: OrderIntent, actor):
-    """The admin's 'send': an intent with a fee is signed (sandbox demo wallets only) and placed
-    with its fee_auth; one without goes through ``place_order`` as is."""
-    from orders import services
-
-    if not intent.fee_auth_order_id:
-        return services.place_order(intent=intent, actor=actor)
-    if not sandbox_signing_available():
-        raise FeeAuthError("In production the back-office holds no end-user key: an order with a fee is placed "
-                           "through the API with the fee_auth the builder's app had the user sign.", code="no_signer")
-    return place_with_fee(intent=intent, actor=actor, fee_auth=sandbox_fee_auth(intent=intent))

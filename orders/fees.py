@@ -2,7 +2,8 @@
 
 One calculator for the order form, the API and the local ``fee_auth`` checks:
 ``fee = ceil(price * size * fee_bps / 10000 * 1e6)``, never below the minimum, which is the larger
-of ``min_fee_usdc`` (base units) and ``ceil(notional * min_fee_bps / 10000 * 1e6)``.
+of ``min_fee_usdc`` (base units) and ``ceil(notional * min_fee_bps / 10000 * 1e6)``, and never
+above the builder tier's maximum bps of notional (``maximum_fee``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from decimal import Decimal
 from core.money import base_units_from_usdc
 
 BPS = Decimal(10_000)
+# The most a builder may charge per order, by builder tier (NOTES §4.7). Parsec has no endpoint
+# that returns the tier: it is the setting PARSEC_BUILDER_TIER (everyone starts at iron).
+TIER_MAX_FEE_BPS = {"iron": 50, "bronze": 75, "silver": 100, "gold": 125, "platinum": 150}
 
 
 def _base_units_up(notional: Decimal, bps: int) -> int:
@@ -28,6 +32,16 @@ def _notional(price: Decimal, size: Decimal) -> Decimal:
 def minimum_fee(*, price: Decimal, size: Decimal, min_fee_usdc: int, min_fee_bps: int) -> int:
     """The floor Parsec's escrow accepts for this order, in base units."""
     return max(int(min_fee_usdc), _base_units_up(_notional(price, size), int(min_fee_bps)))
+
+
+def maximum_fee(*, price: Decimal, size: Decimal, config, tier: str | None = None) -> int:
+    """The ceiling: the tier's maximum bps of notional, never below the minimum fee (a small
+    order pays the floor)."""
+    from django.conf import settings
+
+    tier = (tier or settings.PARSEC_BUILDER_TIER).lower()
+    cap = _base_units_up(_notional(price, size), TIER_MAX_FEE_BPS.get(tier, TIER_MAX_FEE_BPS["iron"]))
+    return max(cap, minimum_fee(price=price, size=size, min_fee_usdc=config.min_fee_usdc, min_fee_bps=config.min_fee_bps))
 
 
 def fee_base_units(*, price: Decimal, size: Decimal, fee_bps: int, min_fee_usdc: int = 0, min_fee_bps: int = 0) -> int:

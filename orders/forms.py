@@ -6,6 +6,7 @@ import uuid
 from decimal import Decimal
 
 from django import forms
+from django.core import signing
 
 from customers.enums import TRADING_EXCHANGES, Exchange
 from customers.models import Customer
@@ -14,9 +15,31 @@ from orders.models import KillSwitch, Market, OrderType, Side
 TRADING_EXCHANGE_CHOICES = [(e.value, e.label) for e in TRADING_EXCHANGES]
 
 
+# How long an order form's key stays valid after the page was shown.
+KEY_MAX_AGE_SECONDS = 24 * 3600
+
+
+def _key_signer(user) -> signing.TimestampSigner:
+    return signing.TimestampSigner(salt=f"orders.OrderForm.key:{getattr(user, 'pk', None)}")
+
+
+def signed_intent_key(user, key: uuid.UUID | None = None) -> str:
+    """A fresh intent key, signed by the server for this user (the form's hidden ``key``)."""
+    return _key_signer(user).sign(str(key or uuid.uuid4()))
+
+
+def intent_key_from(user, signed: str) -> uuid.UUID | None:
+    """The key this server minted for this user, or None (forged, another user's, or expired)."""
+    try:
+        return uuid.UUID(_key_signer(user).unsign(signed or "", max_age=KEY_MAX_AGE_SECONDS))
+    except (signing.BadSignature, ValueError):
+        return None
+
+
 class OrderForm(forms.Form):
-    """Step 1 of placing an order. ``key`` is minted when the form is first shown, so every
-    resubmission of this page (double click, back button) names the same intent.
+    """Step 1 of placing an order. ``key`` is minted and signed by the server (for the signed-in
+    user) when the form is first shown, so every resubmission of this page (double click, back
+    button) names the same intent, and a browser cannot choose the key of an intent.
 
     The fee-escrow section (Polymarket) is issue 6's: a subclass adds its fields and lists them
     in ``escrow_fields``; the template renders that fieldset when it is not empty.
@@ -24,7 +47,7 @@ class OrderForm(forms.Form):
 
     escrow_fields: tuple[str, ...] = ()
 
-    key = forms.UUIDField(widget=forms.HiddenInput)
+    key = forms.CharField(widget=forms.HiddenInput, required=False)
     customer = forms.ModelChoiceField(queryset=Customer.objects.all(), widget=forms.HiddenInput)
     exchange = forms.ChoiceField(choices=TRADING_EXCHANGE_CHOICES)
     market = forms.ModelChoiceField(
@@ -43,10 +66,23 @@ class OrderForm(forms.Form):
     )
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), help_text="Why you place this order (kept on record).")
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.user = user
         if not self.is_bound and not self.initial.get("key"):
-            self.initial["key"] = uuid.uuid4()
+            self.initial["key"] = signed_intent_key(user)
+
+    def clean_key(self) -> uuid.UUID | None:
+        key = intent_key_from(self.user, self.cleaned_data.get("key"))
+        if key is None:
+            raise forms.ValidationError("This form has expired or was altered; open the order form again.")
+        return key
+
+    def clean(self):
+        data = super().clean()
+        if "key" in self.errors:  # a hidden field: say it where the operator looks
+            self.add_error(None, self.errors.pop("key")[0])
+        return data
 
     def clean_market(self):
         market = self.cleaned_data["market"]
@@ -56,13 +92,19 @@ class OrderForm(forms.Form):
         return market
 
     def service_kwargs(self) -> dict:
+        """``create_intent``'s arguments: the order (``OrderRequest``) and the intent's key."""
+        from orders.services import OrderRequest
+
         data = self.cleaned_data
-        return {
-            "customer": data["customer"], "exchange": data["exchange"], "market": data["market"],
-            "outcome": data["outcome"].strip(), "side": data["side"], "price": Decimal(data["price"]),
-            "size": Decimal(data["size"]), "order_type": data["order_type"], "expiration": data.get("expiration"),
-            "reason": data["reason"], "key": data["key"],
-        }
+        return {"key": data["key"], "request": OrderRequest(
+            customer=data["customer"], exchange=data["exchange"], market=data["market"],
+            outcome=data["outcome"].strip(), side=data["side"], price=Decimal(data["price"]),
+            size=Decimal(data["size"]), order_type=data["order_type"], expiration=data.get("expiration"),
+            reason=data["reason"], **self.fee_fields(),
+        )}
+
+    def fee_fields(self) -> dict:
+        return {}
 
 
 class ReasonForm(forms.Form):
@@ -155,10 +197,9 @@ class EscrowOrderForm(OrderForm):
                 self.add_error("fee_bps", str(exc))
         return data
 
-    def service_kwargs(self) -> dict:
+    def fee_fields(self) -> dict:
         from orders.escrow import new_fee_order_id
 
-        kwargs = super().service_kwargs()
         if self.cleaned_data.get("fee_base_units"):
-            kwargs |= {"fee_base_units": self.cleaned_data["fee_base_units"], "fee_auth_order_id": new_fee_order_id()}
-        return kwargs
+            return {"fee_base_units": self.cleaned_data["fee_base_units"], "fee_auth_order_id": new_fee_order_id()}
+        return {}

@@ -635,6 +635,7 @@ class FeeEscrowRecord(models.Model):
         DISTRIBUTED = "distributed", "Distributed"
         PARTIALLY_DISTRIBUTED = "partially_distributed", "Partially distributed + refunded"
         REFUNDED = "refunded", "Refunded"
+        REFUSED = "refused", "Refused (order not placed; nothing pulled)"
 
     OPEN_STATES = frozenset({State.AUTHORISED, State.PULLED})
 

@@ -22,7 +22,7 @@ def place_intent(intent_key: str) -> str:
     intent = OrderIntent.objects.filter(key=intent_key).first()
     if intent is None or intent.status != OrderIntent.Status.NEW:
         return intent.status if intent else "missing"
-    return services.place_order(intent=intent, actor=intent.created_by).intent.status
+    return services.submit_intent(intent=intent, actor=intent.created_by).intent.status
 
 
 @shared_task(**TASK_OPTIONS, time_limit=120, soft_time_limit=90)

@@ -57,7 +57,6 @@ from .types import (
     Order,
     Orderbook,
     OrderListStatus,
-    OrderType,
     PingResult,
     PoolStatus,
     Position,
@@ -75,6 +74,8 @@ SECRET_QUERY_KEYS = frozenset({"api_key", "key", "token", "signature", "secret",
 ORDER_TYPES = frozenset({"gtc", "ioc", "fok", "gtd"})
 MARKETS_BATCH_MAX = 100
 PRICE_INTERVALS = frozenset({"1m", "1h", "6h", "1d", "1w", "max"})
+# A write's hard deadline once it has started: beyond the HTTP timeouts, the call log's write and parsing.
+SEND_MARGIN_SECONDS = 5.0
 
 
 def _wire_number(value: Decimal | int | str, name: str) -> float | int:
@@ -154,6 +155,11 @@ class ParsecClient:
         return f"ParsecClient(base_url={self.base_url!r})"
 
     @property
+    def send_deadline_seconds(self) -> float:
+        """How long one unretried write can take at most: connect + read timeout + margin."""
+        return self.connect_timeout + self.read_timeout + SEND_MARGIN_SECONDS
+
+    @property
     def limiter(self) -> ratelimit.RateLimiter:
         return self._limiter or ratelimit.get_limiter()
 
@@ -174,8 +180,12 @@ class ParsecClient:
         prefix: str = API_PREFIX,
         extra_headers: dict[str, str] | None = None,
         rate_limited: bool = True,
+        token_taken: bool = False,
     ) -> tuple[int, Any]:
-        """Send one logical call; return (status, parsed JSON body or None for 204)."""
+        """Send one logical call; return (status, parsed JSON body or None for 204).
+
+        ``token_taken``: the caller already waited for the rate limiter (order creation takes its
+        token before the intent is claimed, so no unbounded wait sits inside a send's lease)."""
         if retry is None:
             retry = READS if method == "GET" else NEVER
         path = path_template.format(**{k: quote(str(v), safe="") for k, v in (path_params or {}).items()})
@@ -197,8 +207,9 @@ class ParsecClient:
 
         attempt = 1
         while True:
-            if rate_limited:
+            if rate_limited and not token_taken:
                 self.limiter.acquire(customer_id)
+            token_taken = False
             started = time.monotonic()
             response = None
             error: ParsecError | None = None
@@ -370,51 +381,6 @@ class ParsecClient:
         return EscrowConfig.from_wire(data)
 
     # --- orders (customer-scoped: X-Builder-Customer-Id) ------------------------------
-
-    def create_order(
-        self,
-        *,
-        customer_id: str,
-        exchange: str,
-        market_id: str,
-        outcome: str,
-        side: Side,
-        price: Decimal,
-        size: Decimal,
-        order_type: OrderType = "gtc",
-        expiration: datetime | None = None,
-        fee_auth: FeeAuthorization | None = None,
-        payer_address: str | None = None,
-        signer_address: str | None = None,
-        affiliate: str | None = None,
-        credentials: dict | None = None,
-    ) -> Order:
-        """Place an order. Never retried: see ``parsec.errors.placement_outcome`` for what a
-        failure means (placed / rejected / not_placed / unknown)."""
-        if order_type not in ORDER_TYPES:
-            raise ValueError(f"order_type must be one of {sorted(ORDER_TYPES)}")
-        if side not in ("buy", "sell"):
-            raise ValueError("side must be 'buy' or 'sell'")
-        order_params = {"order_type": order_type}
-        if expiration is not None:
-            order_params["expiration"] = str(to_unix_seconds(expiration))
-        body: dict[str, Any] = {
-            "market_id": market_id,
-            "outcome": outcome,
-            "side": side,
-            "price": _wire_number(price, "price"),
-            "size": _wire_number(size, "size"),
-            "params": order_params,
-        }
-        if fee_auth is not None:
-            body["fee_auth"] = fee_auth.to_wire()
-        for key, value in (("payer_address", payer_address), ("signer_address", signer_address), ("affiliate", affiliate)):
-            if value is not None:
-                body[key] = value
-        _, data = self._request(
-            "POST", "/orders", params={"exchange": exchange}, body=body, customer_id=customer_id, exchange=exchange, credentials=credentials, retry=NEVER
-        )
-        return Order.from_wire(data, exchange=exchange)
 
     def list_orders(
         self,

@@ -317,7 +317,7 @@ EXPLANATIONS: list[tuple[type[ParsecError], str, ErrorKind, str]] = [
     (BadRequest, "bad_request", "invalid",
      "Parsec refused the request as invalid. Nothing was executed; correct it and try again."),
     (ParsecRejected, "rejected", "invalid", "Parsec refused the request. Nothing was executed."),
-    (RateLimited, "rate_limited", "rate_limited",
+    (RateLimited, "rate_limit_exceeded", "rate_limited",
      "Parsec's rate limit was hit, so the order was not placed. It is never resent automatically; try again in a "
      "moment."),
     (ParsecUnavailable, "unavailable", "unavailable",
@@ -332,10 +332,17 @@ EXPLANATIONS: list[tuple[type[ParsecError], str, ErrorKind, str]] = [
 ]
 
 
+# Parsec's two rate-limit codes (NOTES §3.2): both mean "not executed, wait".
+RATE_LIMIT_CODES = frozenset({"rate_limit_exceeded", "monthly_limit_exceeded"})
+
+
 def explain(exc: BaseException) -> Explanation:
-    """The stable code, the kind and the operator's sentence for a failure (Parsec's own words appended)."""
+    """The stable code, the kind and the operator's sentence for a failure (Parsec's own words appended).
+    A rate limit keeps Parsec's own code (``rate_limit_exceeded`` or ``monthly_limit_exceeded``)."""
     for cls, code, kind, text in EXPLANATIONS:
         if isinstance(exc, cls):
+            if cls is RateLimited and getattr(exc, "code", "") in RATE_LIMIT_CODES:
+                code = exc.code
             said = getattr(exc, "parsec_message", "") or ""
             if isinstance(exc, ParsecConnectionError) and not isinstance(exc, ChainError) and exc.request_sent is False:
                 text = "Could not connect to Parsec; nothing was sent. Check that Parsec is reachable."

@@ -121,10 +121,10 @@ def trading_customer(db):
 def capture_enqueues(monkeypatch) -> list[tuple[str, tuple, float]]:
     """Record the hints the services give the broker instead of sending them (tests run the
     reconciliation themselves, at the moment they choose)."""
-    from orders import services
+    from orders.services import common
 
     sent: list[tuple[str, tuple, float]] = []
-    monkeypatch.setattr(services, "_safe_delay", lambda task, *args, countdown=0: sent.append((task.name, args, countdown)))
+    monkeypatch.setattr(common, "safe_delay", lambda task, *args, countdown=0: sent.append((task.name, args, countdown)))
     return sent
 
 

@@ -75,7 +75,7 @@ class OrderIntentAdmin(TradingAdminMixin, ModelAdmin):
         require_permission(request, "orders.place_order")
         config = escrow.escrow_config_or_none()
         if request.method == "POST":
-            form = EscrowOrderForm(request.POST, escrow_config=config)
+            form = EscrowOrderForm(request.POST, escrow_config=config, user=request.user)
             if form.is_valid():
                 try:
                     intent = services.create_intent(actor=request.user, **form.service_kwargs())
@@ -95,7 +95,7 @@ class OrderIntentAdmin(TradingAdminMixin, ModelAdmin):
             for name in ("exchange", "market", "outcome", "side"):
                 if request.GET.get(name):
                     initial[name] = request.GET[name]
-            form = EscrowOrderForm(initial=initial, escrow_config=config)
+            form = EscrowOrderForm(initial=initial, escrow_config=config, user=request.user)
         customer = self._form_customer(form)
         if customer is None:
             messages.error(request, "Open the order form from a customer's page.")
@@ -149,7 +149,7 @@ class OrderIntentAdmin(TradingAdminMixin, ModelAdmin):
             action = request.POST.get("action")
             try:
                 if action == "send":
-                    result = escrow.send_intent(intent=intent, actor=request.user)
+                    result = services.submit_intent(intent=intent, actor=request.user)
                     level = messages.SUCCESS if result.intent.status == OrderIntent.Status.PLACED else (
                         messages.WARNING if result.intent.status in (OrderIntent.Status.UNKNOWN, OrderIntent.Status.SENDING)
                         or not result.sent else messages.ERROR)

@@ -9,6 +9,7 @@ import django_filters as filters
 from django.conf import settings
 from django.db.models import Q
 from django.shortcuts import get_object_or_404
+from django.utils.crypto import salted_hmac
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
@@ -29,6 +30,7 @@ from orders.models import FeeEscrowRecord, Fill, Market, Order, OrderIntent, Set
 from orders.pnl import customer_pnl, totals
 from parsec import errors as parsec_errors
 from parsec.client import PRICE_INTERVALS
+from parsec.errors import RATE_LIMIT_CODES
 from parsec.types import FeeAuthorization
 
 
@@ -280,9 +282,11 @@ PLACEMENT_STATUS = {
 
 
 def _intent_key(request, idempotency_key: str) -> uuid.UUID:
-    """The intent's key derives from the caller's Idempotency-Key, so a retry after a crash finds
-    the intent the first attempt wrote (``create_intent`` is idempotent on its key)."""
-    return uuid.uuid5(uuid.NAMESPACE_URL, f"parsec-backoffice:{principal_of(request)}:{idempotency_key}")
+    """The intent's key: the caller's Idempotency-Key under a secret of ours (derived from
+    SECRET_KEY) and the principal, so a retry after a crash finds the intent the first attempt
+    wrote, and nobody can predict (and plant) the key another principal's request will use."""
+    digest = salted_hmac("orders.api.intent-key", f"{principal_of(request)}\x00{idempotency_key}", algorithm="sha256").digest()
+    return uuid.UUID(bytes=digest[:16], version=4)
 
 
 def resolve_customer(value: str, *, field: str = "customer") -> Customer:
@@ -309,7 +313,7 @@ def placement_response(intent: OrderIntent) -> Response:
     body = serializers.OrderIntentSerializer(intent).data
     if intent.status in PLACEMENT_STATUS:
         return Response(body, status=PLACEMENT_STATUS[intent.status])
-    if intent.status == OrderIntent.Status.NOT_PLACED and intent.error_code == "rate_limited":
+    if intent.status == OrderIntent.Status.NOT_PLACED and intent.error_code in RATE_LIMIT_CODES:
         status, headers = 429, {"Retry-After": "1"}
     elif intent.status == OrderIntent.Status.NEEDS_REVIEW:
         return Response(body, status=200)
@@ -317,31 +321,6 @@ def placement_response(intent: OrderIntent) -> Response:
         status, headers = 422, {}
     error = error_body(intent.error_code or intent.status, messages.intent_status_message(intent))["error"]
     return Response({"error": error, "intent": body}, status=status, headers=headers)
-
-
-def check_fee_auth_first(request, *, key, customer: Customer, fee_auth: FeeAuthorization | None, data: dict):
-    """A ``fee_auth`` is checked locally (``orders.escrow.check_fee_auth``: signer, deadline, minimum,
-    reused id, escrow enabled) before any intent is written, so a refused one leaves nothing behind.
-    Returns the builder's escrow configuration (read from Parsec, outside any transaction)."""
-    if fee_auth is None:
-        return None
-    config = escrow.escrow_config()
-    existing = OrderIntent.objects.filter(key=key).first()
-    if existing is not None and (existing.status != OrderIntent.Status.NEW or hasattr(existing, "fee_escrow")):
-        return config  # a retry resuming an intent already checked: placement decides from its state
-    try:
-        escrow.check_fee_auth(fee_auth=fee_auth, config=config, price=data["price"], size=data["size"], intent=existing)
-    except ValueError:
-        return config  # price or size out of range: the order's own validation refuses it, by field
-    except escrow.FeeAuthError as exc:
-        record_action(
-            actor=request.user, action="escrow.authorise", customer=customer, outcome="rejected",
-            request={"fee_order_id": fee_auth.order_id, "payer": fee_auth.payer, "fee_base_units": int(fee_auth.fee_amount),
-                     "deadline": int(fee_auth.deadline)},
-            response={"code": exc.code, "error": exc.message},
-        )
-        raise
-    return config
 
 
 class PlaceOrderView(viewsets.ViewSet):
@@ -370,26 +349,16 @@ class PlaceOrderView(viewsets.ViewSet):
     @idempotent
     def create(self, request):
         data = validated(serializers.PlaceOrderSerializer, request)
-        fee_auth = data.get("fee_auth")
+        fee_auth = FeeAuthorization(**data["fee_auth"]) if data.get("fee_auth") else None
         customer, market = resolve_customer(data["customer"]), resolve_market(data["market"])
-        key = _intent_key(request, request.headers[HEADER])
-        fee_authorization = FeeAuthorization(**fee_auth) if fee_auth else None
-        config = check_fee_auth_first(request, key=key, customer=customer, fee_auth=fee_authorization, data=data)
-        intent = services.create_intent(
-            key=key, customer=customer, exchange=market.exchange,
-            market=market, outcome=data["outcome"], side=data["side"], price=data["price"], size=data["size"],
-            order_type=data["order_type"], expiration=data.get("expiration"), reason=data["reason"], actor=request.user,
-            source=OrderIntent.Source.API, fee_base_units=fee_auth["fee_amount"] if fee_auth else None,
-            fee_auth_order_id=fee_auth["order_id"] if fee_auth else None, fee_auth_from_caller=fee_auth is not None,
+        order = services.OrderRequest(
+            customer=customer, exchange=market.exchange, market=market, outcome=data["outcome"], side=data["side"],
+            price=data["price"], size=data["size"], order_type=data["order_type"], expiration=data.get("expiration"),
+            reason=data["reason"], source=OrderIntent.Source.API, fee_auth=fee_auth,
         )
+        intent = services.create_intent(request=order, actor=request.user, key=_intent_key(request, request.headers[HEADER]))
         remember(request.idempotency_record, intent=str(intent.key))
-        if intent.status == OrderIntent.Status.AWAITING_APPROVAL:
-            services.submit_for_approval(intent=intent, actor=request.user, reason=data["reason"])
-        elif intent.status == OrderIntent.Status.NEW and fee_authorization is not None:
-            # Checked again and recorded (FeeEscrowRecord) by the issue-6 module, then placed once.
-            escrow.place_with_fee(intent=intent, actor=request.user, fee_auth=fee_authorization, config=config)
-        elif intent.status == OrderIntent.Status.NEW:
-            services.place_order(intent=intent, actor=request.user)
+        services.submit_intent(intent=intent, actor=request.user, fee_auth=fee_auth, approval_reason=data["reason"])
         intent.refresh_from_db()
         return placement_response(intent)
 

@@ -82,6 +82,7 @@ def test_a_crashed_request_retried_with_its_key_resumes_its_intent(ops_api, sand
     from api.models import IdempotencyRecord
     from orders import services
     from orders.api.views import _intent_key
+    from orders.services import OrderRequest
 
     key = new_key()
     body = resting_buy(sandbox_customer)
@@ -89,11 +90,7 @@ def test_a_crashed_request_retried_with_its_key_resumes_its_intent(ops_api, sand
     caller = type("Caller", (), {"auth": ops_api.token, "user": ops_api.token.service_user})()
     hashed = idempotency.request_fingerprint(type("R", (), {"method": "POST", "path": PLACE, "data": body})())
     record, _ = idempotency.claim(principal=principal, key=key, method="POST", path=PLACE, request_hash=hashed)
-    services.create_intent(
-        key=_intent_key(caller, key), customer=sandbox_customer, exchange="polymarket",
-        market=Market.objects.get(parsec_id=body["market"]), outcome="Yes", side="buy", price=Decimal("0.05"),
-        size=Decimal("10"), reason="api test", actor=ops_api.token.service_user, source="api",
-    )
+    services.create_intent(key=_intent_key(caller, key), actor=ops_api.token.service_user, request=OrderRequest(customer=sandbox_customer, exchange="polymarket", market=Market.objects.get(parsec_id=body["market"]), outcome="Yes", side="buy", price=Decimal("0.05"), size=Decimal("10"), reason="api test", source="api"))
     early = ops_api.post(PLACE, body, format="json", HTTP_IDEMPOTENCY_KEY=key)
     assert early.status_code == 409  # the lease still runs: the first attempt might be alive
     IdempotencyRecord.objects.filter(pk=record.pk).update(locked_until=timezone.now() - timedelta(seconds=1))

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from orders import services
 from orders.models import Market, Order, OrderIntent
+from orders.services import OrderRequest
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,9 +21,8 @@ def markets(n=2) -> list[Market]:
 
 def place(customer, operator, market, price="0.05", size=None) -> Order:
     size = Decimal(size) if size else max(market.min_order_size or Decimal(1), Decimal(10))
-    intent = services.create_intent(actor=operator, customer=customer, exchange="polymarket", market=market,
-                                    outcome="Yes", side="buy", price=Decimal(price), size=size, reason="setup")
-    result = services.place_order(intent=intent, actor=operator)
+    intent = services.create_intent(actor=operator, request=OrderRequest(customer=customer, exchange="polymarket", market=market, outcome="Yes", side="buy", price=Decimal(price), size=size, reason="setup"))
+    result = services.submit_intent(intent=intent, actor=operator)
     assert result.intent.status == OrderIntent.Status.PLACED, result.message
     return Order.objects.get(parsec_order_id=result.intent.parsec_order_id)
 

@@ -13,6 +13,7 @@ from eth_account import Account
 from audit.models import AuditEvent
 from orders import escrow, fees, services
 from orders.models import FeeEscrowRecord, OrderIntent
+from orders.services import OrderRequest
 from parsec.client import get_client
 from tests.fee_escrow import demo_customer, mine, polymarket_market, signed_by
 from tests.sandbox_client import sync_catalogue
@@ -24,11 +25,7 @@ def fee_intent(customer, operator, *, price: str, size: str, order_type: str = "
     config = escrow.escrow_config()
     market = market or polymarket_market()
     fee = fees.fee_for_config(config=config, price=Decimal(price), size=Decimal(size))
-    return services.create_intent(
-        actor=operator, customer=customer, exchange="polymarket", market=market, outcome="Yes", side="buy",
-        price=Decimal(price), size=Decimal(size), order_type=order_type, reason="escrow test",
-        fee_base_units=fee, fee_auth_order_id=escrow.new_fee_order_id(),
-    )
+    return services.create_intent(actor=operator, request=OrderRequest(customer=customer, exchange="polymarket", market=market, outcome="Yes", side="buy", price=Decimal(price), size=Decimal(size), order_type=order_type, reason="escrow test", fee_base_units=fee, fee_auth_order_id=escrow.new_fee_order_id()))
 
 
 def chain(fee_order_id: str):
@@ -49,7 +46,7 @@ def assert_matches_chain(record: FeeEscrowRecord) -> None:
 
 def place(intent, operator) -> FeeEscrowRecord:
     fee_auth = escrow.sandbox_fee_auth(intent=intent)
-    result = escrow.place_with_fee(intent=intent, actor=operator, fee_auth=fee_auth)
+    result = services.submit_intent(intent=intent, actor=operator, fee_auth=fee_auth)
     assert result.intent.status == OrderIntent.Status.PLACED, result.message
     mine()
     return FeeEscrowRecord.objects.get(intent=intent)
@@ -61,7 +58,8 @@ def place(intent, operator) -> FeeEscrowRecord:
 def test_a_demo_wallets_signature_passes_the_local_checks(alice, operator):
     intent = fee_intent(alice, operator, price="0.05", size="10")
     fee_auth = escrow.sandbox_fee_auth(intent=intent)
-    escrow.check_fee_auth(fee_auth=fee_auth, config=escrow.escrow_config(), price=intent.price, size=intent.size, intent=intent)
+    escrow.check_fee_auth(fee_auth=fee_auth, config=escrow.escrow_config(), customer=alice, exchange=intent.exchange,
+                          price=intent.price, size=intent.size, intent=intent)
 
 
 def test_a_signature_by_another_key_is_refused_locally_and_by_parsec(alice, operator, sandbox):
@@ -71,7 +69,7 @@ def test_a_signature_by_another_key_is_refused_locally_and_by_parsec(alice, oper
     forged = signed_by(Account.create().key.hex(), contract=config.escrow_contract_address, order_id=intent.fee_auth_order_id,
                        payer=payer, fee=intent.fee_base_units, deadline=escrow.sandbox_fee_auth(intent=intent).deadline)
     with pytest.raises(escrow.FeeAuthError) as refused:
-        escrow.place_with_fee(intent=intent, actor=operator, fee_auth=forged, config=config)
+        services.submit_intent(intent=intent, actor=operator, fee_auth=forged)
     assert refused.value.code == "wrong_signer" and "not by the payer" in refused.value.message
     intent.refresh_from_db()
     assert intent.status == OrderIntent.Status.NEW and not FeeEscrowRecord.objects.exists()
@@ -92,18 +90,19 @@ def test_an_expired_deadline_is_refused(alice, operator, sandbox):
     past = int(sandbox.control("GET", "clock").json()["unix"]) - 3600
     fee_auth = escrow.sandbox_fee_auth(intent=intent, deadline=min(past, 1_600_000_000))
     with pytest.raises(escrow.FeeAuthError) as refused:
-        escrow.place_with_fee(intent=intent, actor=operator, fee_auth=fee_auth)
+        services.submit_intent(intent=intent, actor=operator, fee_auth=fee_auth)
     assert refused.value.code == "expired"
 
 
 def test_a_fee_below_the_minimum_is_refused(alice, operator):
     config = escrow.escrow_config()
     intent = fee_intent(alice, operator, price="0.05", size="10")
-    services.OrderIntent.objects.filter(pk=intent.pk).update(fee_base_units=config.min_fee_usdc - 1)
+    OrderIntent.objects.filter(pk=intent.pk).update(fee_base_units=config.min_fee_usdc - 1)
     intent.refresh_from_db()
     fee_auth = escrow.sandbox_fee_auth(intent=intent)
     with pytest.raises(escrow.FeeAuthError) as refused:
-        escrow.check_fee_auth(fee_auth=fee_auth, config=config, price=intent.price, size=intent.size, intent=intent)
+        escrow.check_fee_auth(fee_auth=fee_auth, config=config, customer=alice, exchange=intent.exchange, price=intent.price,
+                              size=intent.size, intent=intent)
     assert refused.value.code == "below_minimum"
 
 
@@ -113,8 +112,8 @@ def test_a_reused_escrow_order_id_is_refused(alice, operator, capture_enqueues):
     second = fee_intent(alice, operator, price="0.05", size="10")
     reused = escrow.sandbox_fee_auth(intent=first)  # a fresh signature over the spent order id
     with pytest.raises(escrow.FeeAuthError) as refused:
-        escrow.check_fee_auth(fee_auth=reused, config=escrow.escrow_config(), price=second.price, size=second.size,
-                              intent=second)
+        escrow.check_fee_auth(fee_auth=reused, config=escrow.escrow_config(), customer=alice, exchange=second.exchange,
+                              price=second.price, size=second.size, intent=second)
     assert refused.value.code == "reused_order_id"
 
 
@@ -167,7 +166,7 @@ def test_a_record_that_disagrees_with_the_escrow_is_flagged(alice, operator, cap
 def test_the_signature_is_stored_nowhere(alice, operator, capture_enqueues):
     intent = fee_intent(alice, operator, price="0.05", size="10")
     fee_auth = escrow.sandbox_fee_auth(intent=intent)
-    escrow.place_with_fee(intent=intent, actor=operator, fee_auth=fee_auth)
+    services.submit_intent(intent=intent, actor=operator, fee_auth=fee_auth)
     from tests.security.dump import database_text
 
     assert fee_auth.signature.removeprefix("0x") not in database_text()

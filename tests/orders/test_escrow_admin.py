@@ -65,11 +65,10 @@ def test_compliance_cannot_recheck_a_record(client, alice, operator, reviewer, c
     from decimal import Decimal
 
     from orders import escrow, services
+    from orders.services import OrderRequest
 
-    intent = services.create_intent(actor=operator, customer=alice, exchange="polymarket", market=polymarket_market(),
-                                    outcome="Yes", side="buy", price=Decimal("0.05"), size=Decimal("10"), reason="x",
-                                    fee_base_units=100_000, fee_auth_order_id=escrow.new_fee_order_id())
-    escrow.send_intent(intent=intent, actor=operator)
+    intent = services.create_intent(actor=operator, request=OrderRequest(customer=alice, exchange="polymarket", market=polymarket_market(), outcome="Yes", side="buy", price=Decimal("0.05"), size=Decimal("10"), reason="x", fee_base_units=100_000, fee_auth_order_id=escrow.new_fee_order_id()))
+    services.submit_intent(intent=intent, actor=operator)
     record = FeeEscrowRecord.objects.get(intent=intent)
     client.force_login(reviewer)
     assert client.get(reverse("admin:orders_feeescrowrecord_changelist")).status_code == 200
@@ -81,13 +80,12 @@ def test_without_a_sandbox_signer_an_order_with_a_fee_is_not_sent(alice, operato
     from decimal import Decimal
 
     from orders import escrow, services
+    from orders.services import OrderRequest
 
-    intent = services.create_intent(actor=operator, customer=alice, exchange="polymarket", market=polymarket_market(),
-                                    outcome="Yes", side="buy", price=Decimal("0.05"), size=Decimal("10"), reason="x",
-                                    fee_base_units=100_000, fee_auth_order_id=escrow.new_fee_order_id())
+    intent = services.create_intent(actor=operator, request=OrderRequest(customer=alice, exchange="polymarket", market=polymarket_market(), outcome="Yes", side="buy", price=Decimal("0.05"), size=Decimal("10"), reason="x", fee_base_units=100_000, fee_auth_order_id=escrow.new_fee_order_id()))
     settings.PARSEC_SANDBOX_ADMIN_KEY = ""
     with pytest.raises(escrow.FeeAuthError) as refused:
-        escrow.send_intent(intent=intent, actor=operator)
+        services.submit_intent(intent=intent, actor=operator)
     assert refused.value.code == "no_signer"
     intent.refresh_from_db()
     assert intent.status == OrderIntent.Status.NEW

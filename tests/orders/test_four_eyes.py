@@ -14,6 +14,7 @@ from approvals import services as approvals
 from approvals.models import ApprovalRequest
 from orders import services
 from orders.models import OrderIntent
+from orders.services import OrderRequest
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -22,8 +23,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_expired_requests_withdraw_their_orders(trading_customer, operator, settings):
     settings.ORDER_FOUR_EYES_NOTIONAL_USDC = Decimal("1")
     market = f.market("polymarket")
-    intent = services.create_intent(actor=operator, customer=trading_customer, exchange="polymarket", market=market,
-                                    outcome="Yes", side="buy", price=Decimal("0.50"), size=Decimal("10"), reason="big")
+    intent = services.create_intent(actor=operator, request=OrderRequest(customer=trading_customer, exchange="polymarket", market=market, outcome="Yes", side="buy", price=Decimal("0.50"), size=Decimal("10"), reason="big"))
     request = services.submit_for_approval(intent=intent, actor=operator)
     ApprovalRequest.objects.filter(pk=request.pk).update(expires_at=timezone.now() - timedelta(seconds=1),
                                                          requested_at=timezone.now() - timedelta(hours=2))
@@ -40,8 +40,7 @@ def test_a_large_order_is_sent_only_after_a_second_operator_approves(client, san
 
     settings.ORDER_FOUR_EYES_NOTIONAL_USDC = Decimal("0.10")
     market = Market.objects.filter(exchange="polymarket", market_type="binary", status="active").order_by("pk").first()
-    intent = services.create_intent(actor=operator, customer=sandbox_customer, exchange="polymarket", market=market,
-                                    outcome="Yes", side="buy", price=Decimal("0.05"), size=Decimal("10"), reason="big client")
+    intent = services.create_intent(actor=operator, request=OrderRequest(customer=sandbox_customer, exchange="polymarket", market=market, outcome="Yes", side="buy", price=Decimal("0.05"), size=Decimal("10"), reason="big client"))
     request = services.submit_for_approval(intent=intent, actor=operator)
     headers = {"X-Builder-Customer-Id": str(sandbox_customer.parsec_customer_id)}
     assert list(sandbox.sdk().orders.list(exchange="polymarket", status="all", extra_headers=headers)) == []
@@ -67,9 +66,7 @@ def test_an_approved_fee_order_with_nothing_to_sign_it_ends_withdrawn(trading_cu
     sent; it ends withdrawn with the reason, instead of waiting as 'new' for ever."""
     settings.PARSEC_SANDBOX_ADMIN_KEY = ""
     settings.ORDER_FOUR_EYES_NOTIONAL_USDC = Decimal("1")
-    intent = services.create_intent(actor=operator, customer=trading_customer, exchange="polymarket", market=f.market("polymarket"),
-                                    outcome="Yes", side="buy", price=Decimal("0.50"), size=Decimal("10"), reason="big",
-                                    fee_base_units=12_500, fee_auth_order_id="0x" + "ab" * 32)
+    intent = services.create_intent(actor=operator, request=OrderRequest(customer=trading_customer, exchange="polymarket", market=f.market("polymarket"), outcome="Yes", side="buy", price=Decimal("0.50"), size=Decimal("10"), reason="big", fee_base_units=12_500, fee_auth_order_id="0x" + "ab" * 32))
     assert intent.status == OrderIntent.Status.AWAITING_APPROVAL
     request = services.submit_for_approval(intent=intent, actor=operator)
     approved = approvals.approve(request=request, actor=second_operator)

@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 
 from orders import services
 from orders.models import KillSwitch, OrderIntent
+from orders.services import OrderRequest
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def intent_for(customer, market, operator, **overrides):
     fields = {"customer": customer, "exchange": market.exchange, "market": market, "outcome": "Yes", "side": "buy",
               "price": Decimal("0.50"), "size": Decimal("10"), "reason": "test"} | overrides
-    return services.create_intent(actor=operator, **fields)
+    return services.create_intent(actor=operator, request=OrderRequest(**fields))
 
 
 def test_engaging_freezes_new_orders_and_releasing_allows_them_again(trading_customer, operator):
@@ -36,7 +37,7 @@ def test_an_intent_written_before_the_switch_is_not_sent_after_it(trading_custom
     intent = intent_for(trading_customer, market, operator)
     services.engage_kill_switch(scope="market", exchange="polymarket", market_native_id=market.order_market_id,
                                 actor=operator, reason="market halted")
-    result = services.place_order(intent=intent, actor=operator)
+    result = services.submit_intent(intent=intent, actor=operator)
     assert not result.sent
     intent.refresh_from_db()
     assert intent.status == OrderIntent.Status.WITHDRAWN and "kill switch" in intent.error_message

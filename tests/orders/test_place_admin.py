@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from decimal import Decimal
 
 import pytest
@@ -11,7 +10,9 @@ from django.urls import reverse
 from approvals import services as approvals
 from approvals.models import ApprovalRequest
 from orders import services
+from orders.forms import signed_intent_key
 from orders.models import KillSwitch, OrderIntent
+from orders.services import OrderRequest
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -20,8 +21,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def intent(trading_customer, operator):
     market = f.market("polymarket")
-    return services.create_intent(actor=operator, customer=trading_customer, exchange="polymarket", market=market,
-                                  outcome="Yes", side="buy", price=Decimal("0.50"), size=Decimal("10"), reason="r")
+    return services.create_intent(actor=operator, request=OrderRequest(customer=trading_customer, exchange="polymarket", market=market, outcome="Yes", side="buy", price=Decimal("0.50"), size=Decimal("10"), reason="r"))
 
 
 def trading_urls(customer, intent, approval, switch) -> list[str]:
@@ -77,10 +77,10 @@ def test_the_market_search_finds_by_title(operator_client):
     assert "comet" in response.content.decode() and "Paris" not in response.content.decode()
 
 
-def test_a_form_error_is_shown_next_to_its_field_and_nothing_is_written(operator_client, trading_customer):
+def test_a_form_error_is_shown_next_to_its_field_and_nothing_is_written(operator_client, operator, trading_customer):
     market = f.market("polymarket")
     response = operator_client.post(reverse("admin:orders_orderintent_place"), {
-        "key": str(uuid.uuid4()), "customer": trading_customer.pk, "exchange": "polymarket", "market": market.pk,
+        "key": signed_intent_key(operator), "customer": trading_customer.pk, "exchange": "polymarket", "market": market.pk,
         "outcome": "Yes", "side": "buy", "price": "0.555", "size": "10", "order_type": "gtc", "reason": "r",
     })
     assert response.status_code == 200
@@ -88,9 +88,9 @@ def test_a_form_error_is_shown_next_to_its_field_and_nothing_is_written(operator
     assert not OrderIntent.objects.exists()
 
 
-def test_submitting_the_form_twice_writes_one_intent_and_shows_the_confirmation(operator_client, trading_customer):
+def test_submitting_the_form_twice_writes_one_intent_and_shows_the_confirmation(operator_client, operator, trading_customer):
     market = f.market("polymarket")
-    data = {"key": str(uuid.uuid4()), "customer": trading_customer.pk, "exchange": "polymarket", "market": market.pk,
+    data = {"key": signed_intent_key(operator), "customer": trading_customer.pk, "exchange": "polymarket", "market": market.pk,
             "outcome": "Yes", "side": "buy", "price": "0.40", "size": "10", "order_type": "gtc", "reason": "client asked"}
     first = operator_client.post(reverse("admin:orders_orderintent_place"), data)
     second = operator_client.post(reverse("admin:orders_orderintent_place"), data)

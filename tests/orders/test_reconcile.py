@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from orders import services
 from orders.models import Market, OrderIntent
+from orders.services import OrderRequest
 from tests.sandbox_client import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -22,8 +23,7 @@ def market() -> Market:
 def lost_answer_intent(customer, operator, *, price="0.05", size="10", sent_ago=1) -> OrderIntent:
     """An intent as a lost answer leaves it: sent, outcome unknown."""
     m = market()
-    intent = services.create_intent(actor=operator, customer=customer, exchange="polymarket", market=m, outcome="Yes",
-                                    side="buy", price=Decimal(price), size=Decimal(size), reason="r")
+    intent = services.create_intent(actor=operator, request=OrderRequest(customer=customer, exchange="polymarket", market=m, outcome="Yes", side="buy", price=Decimal(price), size=Decimal(size), reason="r"))
     sent_at = timezone.now() - timedelta(seconds=sent_ago)
     OrderIntent.objects.filter(pk=intent.pk).update(status=OrderIntent.Status.UNKNOWN, sent_at=sent_at, sent_by=operator,
                                                     error_code="timeout")
@@ -104,13 +104,19 @@ def test_the_deadline_keeps_every_unknown_intent_under_fifteen_minutes(settings)
 
 
 def test_a_worker_lost_mid_send_is_found_by_the_sweeper(sandbox, sandbox_customer, operator, capture_enqueues, settings):
+    from orders.services.common import send_lease_seconds
+
     settings.ORDER_SENDING_STALE_SECONDS = 5
     m = market()
-    intent = services.create_intent(actor=operator, customer=sandbox_customer, exchange="polymarket", market=m,
-                                    outcome="Yes", side="buy", price=Decimal("0.05"), size=Decimal("10"), reason="r")
-    # the worker claimed it and Parsec created the order, then the worker died
+    intent = services.create_intent(actor=operator, request=OrderRequest(customer=sandbox_customer, exchange="polymarket", market=m, outcome="Yes", side="buy", price=Decimal("0.05"), size=Decimal("10"), reason="r"))
+    # the worker claimed it and Parsec created the order, then the worker died: once the send's
+    # lease (the gateway's hard deadline, longer than the 5 s setting) has run out, the sweeper looks
+    lease = send_lease_seconds()
+    assert lease > 5
     OrderIntent.objects.filter(pk=intent.pk).update(status=OrderIntent.Status.SENDING,
-                                                    sent_at=timezone.now() - timedelta(seconds=6))
+                                                    sent_at=timezone.now() - timedelta(seconds=lease - 1))
+    assert services.sweep_order_intents()["stale_sends"] == 0  # a slow send is not a lost one
+    OrderIntent.objects.filter(pk=intent.pk).update(sent_at=timezone.now() - timedelta(seconds=lease + 1))
     created = place_at_sandbox(sandbox, sandbox_customer, intent)
     counts = services.sweep_order_intents()
     assert counts["stale_sends"] == 1 and counts["reconciled"] == 1
@@ -120,8 +126,7 @@ def test_a_worker_lost_mid_send_is_found_by_the_sweeper(sandbox, sandbox_custome
 
 def test_the_sweeper_requeues_a_queued_intent_no_worker_took_and_withdraws_a_stale_one(sandbox_customer, operator, capture_enqueues, settings):
     m = market()
-    fresh, stale = (services.create_intent(actor=operator, customer=sandbox_customer, exchange="polymarket", market=m,
-                                           outcome="Yes", side="buy", price=Decimal(p), size=Decimal("10"), reason="r")
+    fresh, stale = (services.create_intent(actor=operator, request=OrderRequest(customer=sandbox_customer, exchange="polymarket", market=m, outcome="Yes", side="buy", price=Decimal(p), size=Decimal("10"), reason="r"))
                     for p in ("0.05", "0.06"))
     OrderIntent.objects.filter(pk=fresh.pk).update(queued_at=timezone.now() - timedelta(seconds=30))
     OrderIntent.objects.filter(pk=stale.pk).update(queued_at=timezone.now() - timedelta(seconds=settings.ORDER_QUEUED_MAX_DELAY_SECONDS + 1))

@@ -8,15 +8,15 @@ import pytest
 
 from orders import services
 from orders.models import Market, OrderIntent
+from orders.services import OrderRequest
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def send(customer, operator) -> OrderIntent:
     market = Market.objects.filter(exchange="polymarket", market_type="binary", status="active").order_by("pk").first()
-    intent = services.create_intent(actor=operator, customer=customer, exchange="polymarket", market=market,
-                                    outcome="Yes", side="buy", price=Decimal("0.05"), size=Decimal("10"), reason="r")
-    return services.place_order(intent=intent, actor=operator).intent
+    intent = services.create_intent(actor=operator, request=OrderRequest(customer=customer, exchange="polymarket", market=market, outcome="Yes", side="buy", price=Decimal("0.05"), size=Decimal("10"), reason="r"))
+    return services.submit_intent(intent=intent, actor=operator).intent
 
 
 def orders_at_sandbox(sandbox, customer) -> list:
@@ -84,7 +84,7 @@ def test_an_identical_order_is_refused_while_the_first_is_unknown(sandbox, sandb
 def test_a_429_is_not_placed_and_never_resent(sandbox, sandbox_customer, operator, fault, capture_enqueues):
     fault("rate_limit")
     intent = send(sandbox_customer, operator)
-    assert intent.status == OrderIntent.Status.NOT_PLACED and intent.error_code == "rate_limited"
+    assert intent.status == OrderIntent.Status.NOT_PLACED and intent.error_code == "rate_limit_exceeded"
     assert not capture_enqueues
     assert orders_at_sandbox(sandbox, sandbox_customer) == []
 

@@ -11,6 +11,7 @@ from parsec import errors
 from parsec.client import get_client
 from parsec.errors import placement_outcome
 from parsec.models import OutboundCall
+from tests.parsec.sending import send_order
 
 
 @pytest.fixture
@@ -53,7 +54,7 @@ def test_onboarded_customer_trades_through_the_gateway(gateway, onboarded):
     assert all(isinstance(level.price, Decimal) for level in book.bids + book.asks)
     price = (book.bids[0].price if book.bids else Decimal("0.10")) - (market.tick_size or Decimal("0.01"))
     size = max(market.min_order_size or Decimal(1), Decimal(5))
-    order = gateway.create_order(
+    order = send_order(gateway,
         customer_id=customer, exchange="polymarket", market_id=market.exchange_market_id, outcome="Yes", side="buy", price=price, size=size
     )
     assert (order.price, order.size, order.status) == (price, size, "open")  # below the bid; no pending delay (SANDBOX_PENDING_DELAY_SECONDS 0)
@@ -72,7 +73,7 @@ def test_sandbox_refusals_map_to_the_gateway_errors(gateway, onboarded):
         gateway.get_user(customer_id=str(uuid.uuid4()))
     stranger = gateway.create_user(external_id=f"gw-{uuid.uuid4().hex[:10]}")
     with pytest.raises(errors.CredentialsRequired) as caught:
-        gateway.create_order(customer_id=stranger.customer_id, exchange="kalshi", market_id="X", outcome="Yes", side="buy", price=Decimal("0.5"), size=Decimal(1))
+        send_order(gateway, customer_id=stranger.customer_id, exchange="kalshi", market_id="X", outcome="Yes", side="buy", price=Decimal("0.5"), size=Decimal(1))
     assert placement_outcome(caught.value) == "rejected"
     with pytest.raises(errors.PermissionDenied):
         gateway.list_orders(customer_id=str(uuid.uuid4()), exchange="polymarket")

@@ -14,6 +14,7 @@ from parsec import calllog, errors
 from parsec.models import OutboundCall
 from parsec.tasks import prune_call_log
 from parsec.types import FeeAuthorization
+from tests.parsec.sending import send_order
 from tests.scripted_parsec import BUILDER_KEY, Reply, error, make_client
 
 USER_KEY = "pk_live_enduser_TOPSECRET_7c21"
@@ -41,7 +42,7 @@ def test_each_attempt_is_logged_with_status_latency_and_rate_limit_headers(gatew
 def test_a_network_failure_is_logged_without_a_status(gateway, parsec_server):
     parsec_server.script("POST", "/orders", Reply(reset=True))
     with pytest.raises(errors.ParsecConnectionError):
-        gateway.create_order(customer_id="c", exchange="kalshi", market_id="K", outcome="Yes", side="buy", price=Decimal("0.5"), size=Decimal(1))
+        send_order(gateway, customer_id="c", exchange="kalshi", market_id="K", outcome="Yes", side="buy", price=Decimal("0.5"), size=Decimal(1))
     (row,) = OutboundCall.objects.all()
     assert row.status_code is None and row.error_code == "connection_error"
 
@@ -56,7 +57,7 @@ def test_nothing_secret_reaches_the_call_log(gateway, parsec_server):
                     credentials={"clob_api_key": "k", "clob_api_secret": CLOB_SECRET, "clob_api_passphrase": "p", "private_key": PRIVATE_KEY})
     fee_auth = FeeAuthorization(order_id="0x" + "ab" * 32, payer="0x" + "2" * 40, fee_amount=100000, deadline=1, signature=SIGNATURE)
     with pytest.raises(errors.BadRequest):
-        gateway.create_order(customer_id="cust-1", exchange="polymarket", market_id="0xabc", outcome="Yes", side="buy", price=Decimal("0.5"),
+        send_order(gateway, customer_id="cust-1", exchange="polymarket", market_id="0xabc", outcome="Yes", side="buy", price=Decimal("0.5"),
                              size=Decimal(10), fee_auth=fee_auth, credentials={"private_key": PRIVATE_KEY})
     rows = list(OutboundCall.objects.values())
     assert len(rows) == 3

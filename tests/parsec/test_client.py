@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 
 from parsec.types import FeeAuthorization
+from tests.parsec.sending import send_order
 from tests.scripted_parsec import BUILDER_KEY, Reply
 
 USER_KEY = "pk_live_enduser_TOPSECRET_7c21"
@@ -37,7 +38,7 @@ def test_customer_scoped_calls_send_the_impersonation_header(gateway, parsec_ser
     gateway.list_orders(customer_id=CUSTOMER, exchange="kalshi")
     gateway.get_order(customer_id=CUSTOMER, exchange="kalshi", order_id="ord-1")
     gateway.cancel_order(customer_id=CUSTOMER, exchange="kalshi", order_id="ord-1")
-    gateway.create_order(customer_id=CUSTOMER, exchange="kalshi", market_id="K-1", outcome="Yes", side="buy", price=Decimal("0.5"), size=Decimal(1))
+    send_order(gateway, customer_id=CUSTOMER, exchange="kalshi", market_id="K-1", outcome="Yes", side="buy", price=Decimal("0.5"), size=Decimal(1))
     gateway.list_fills(customer_id=CUSTOMER, exchange="kalshi")
     gateway.list_positions(customer_id=CUSTOMER, exchange="kalshi")
     gateway.get_balance(customer_id=CUSTOMER, exchange="polymarket")
@@ -93,7 +94,7 @@ def test_order_creation_body_and_params(gateway, parsec_server):
     parsec_server.script("POST", "/orders", ORDER)
     expiration = datetime(2030, 1, 1, tzinfo=UTC)
     fee_auth = FeeAuthorization(order_id="0x" + "ab" * 32, payer="0x" + "2" * 40, fee_amount=137500, deadline=1_900_000_000, signature="0x" + "cd" * 65)
-    gateway.create_order(
+    send_order(gateway,
         customer_id=CUSTOMER, exchange="polymarket", market_id="0xabc", outcome="Yes", side="buy", price=Decimal("0.55"), size=Decimal("100"),
         order_type="gtd", expiration=expiration, fee_auth=fee_auth, payer_address=fee_auth.payer, signer_address=fee_auth.payer, affiliate="0x" + "3" * 40,
     )
@@ -111,11 +112,11 @@ def test_order_creation_body_and_params(gateway, parsec_server):
 def test_bad_order_input_is_refused_before_sending(gateway, parsec_server):
     common = {"customer_id": CUSTOMER, "exchange": "kalshi", "market_id": "K", "outcome": "Yes", "side": "buy", "size": Decimal(1)}
     with pytest.raises(ValueError, match="precision"):
-        gateway.create_order(price=Decimal("0.12345678901234567890"), **common)
+        send_order(gateway, price=Decimal("0.12345678901234567890"), **common)
     with pytest.raises(ValueError, match="order_type"):
-        gateway.create_order(price=Decimal("0.5"), order_type="day", **common)
+        send_order(gateway, price=Decimal("0.5"), order_type="day", **common)
     with pytest.raises(ValueError, match="aware"):
-        gateway.create_order(price=Decimal("0.5"), order_type="gtd", expiration=datetime(2030, 1, 1), **common)
+        send_order(gateway, price=Decimal("0.5"), order_type="gtd", expiration=datetime(2030, 1, 1), **common)
     assert parsec_server.seen() == []
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from parsec import errors
 from parsec.errors import placement_outcome
+from tests.parsec.sending import send_order
 from tests.scripted_parsec import Reply, closed_port_url, error, make_client
 
 ORDER = {"customer_id": "cust-1", "exchange": "polymarket", "market_id": "0xabc", "outcome": "Yes", "side": "buy", "price": Decimal("0.55"), "size": Decimal(10)}
@@ -34,7 +35,7 @@ CASES = [
 def test_each_parsec_answer_maps_to_one_error_class_and_placement_outcome(gateway, parsec_server, reply, expected, outcome):
     parsec_server.script("POST", "/orders", reply)
     with pytest.raises(errors.ParsecError) as caught:
-        gateway.create_order(**ORDER)
+        send_order(gateway, **ORDER)
     exc = caught.value
     assert type(exc) is expected
     assert exc.status == reply.status
@@ -52,10 +53,20 @@ def test_each_parsec_answer_maps_to_one_error_class_and_placement_outcome(gatewa
 def test_429_carries_retry_after_and_says_to_wait(gateway, parsec_server):
     parsec_server.script("POST", "/orders", error(429, "rate_limit_exceeded", "rate limit exceeded", **{"Retry-After": "3"}))
     with pytest.raises(errors.RateLimited) as caught:
-        gateway.create_order(**ORDER)
+        send_order(gateway, **ORDER)
     assert caught.value.retry_after == 3.0
     assert caught.value.retryable is True
     assert "Wait 3 s" in str(caught.value)
+
+
+def test_a_rate_limit_keeps_parsecs_own_code_everywhere():
+    """The gateway's table, the API and the intent's error_code use the spec's codes (they said
+    `rate_limited` where Parsec says `rate_limit_exceeded`)."""
+    per_second = errors.RateLimited("rate limit exceeded", status=429, code="rate_limit_exceeded")
+    monthly = errors.RateLimited("monthly request limit exceeded", status=429, code="monthly_limit_exceeded")
+    assert (errors.explain(per_second).code, errors.explain(per_second).kind) == ("rate_limit_exceeded", "rate_limited")
+    assert errors.explain(monthly).code == "monthly_limit_exceeded"
+    assert errors.explain(errors.RateLimited("slow down", status=429)).code == "rate_limit_exceeded"
 
 
 def test_monthly_quota_429_is_not_retryable(gateway, parsec_server):
@@ -70,14 +81,14 @@ def test_monthly_quota_429_is_not_retryable(gateway, parsec_server):
 def test_read_timeout_is_a_timeout_with_unknown_placement(gateway, parsec_server):
     parsec_server.script("POST", "/orders", Reply(200, {}, delay=1.5))
     with pytest.raises(errors.ParsecTimeout) as caught:
-        gateway.create_order(**ORDER)
+        send_order(gateway, **ORDER)
     assert placement_outcome(caught.value) == "unknown"
 
 
 def test_connection_reset_is_a_connection_error_with_unknown_placement(gateway, parsec_server):
     parsec_server.script("POST", "/orders", Reply(reset=True))
     with pytest.raises(errors.ParsecConnectionError) as caught:
-        gateway.create_order(**ORDER)
+        send_order(gateway, **ORDER)
     assert caught.value.request_sent is None
     assert placement_outcome(caught.value) == "unknown"
 
@@ -85,7 +96,7 @@ def test_connection_reset_is_a_connection_error_with_unknown_placement(gateway, 
 def test_refused_connection_means_nothing_was_sent(db):
     gateway = make_client(closed_port_url())
     with pytest.raises(errors.ParsecConnectionError) as caught:
-        gateway.create_order(**ORDER)
+        send_order(gateway, **ORDER)
     assert caught.value.request_sent is False
     assert placement_outcome(caught.value) == "not_placed"
     assert "PARSEC_API_BASE_URL" in str(caught.value)

@@ -15,6 +15,7 @@ from django.db import connection
 
 from parsec import errors
 from parsec.ratelimit import DatabaseRateLimiter, RedisRateLimiter, set_customer_qps_source
+from tests.parsec.sending import send_order
 from tests.scripted_parsec import error, make_client
 
 WORKER = Path(__file__).with_name("limiter_worker.py")
@@ -124,7 +125,7 @@ def test_a_429_makes_every_client_wait_its_retry_after(db, parsec_server, tmp_pa
     parsec_server.script("POST", "/orders", error(429, "rate_limit_exceeded", "rate limit exceeded", **{"Retry-After": "1"}))
     parsec_server.script("GET", "/exchanges", [])
     with pytest.raises(errors.RateLimited):
-        first.create_order(customer_id="c", exchange="kalshi", market_id="K", outcome="Yes", side="buy", price=Decimal("0.5"), size=Decimal(1))
+        send_order(first, customer_id="c", exchange="kalshi", market_id="K", outcome="Yes", side="buy", price=Decimal("0.5"), size=Decimal(1))
     second.list_exchanges()  # another client, sharing only the limiter's state
     refused, = parsec_server.seen("POST")
     later, = parsec_server.seen("GET")

@@ -80,12 +80,11 @@ def test_no_secret_is_left_anywhere_after_a_full_run(client, sandbox, alice, ope
     from decimal import Decimal
 
     from orders import escrow, services
+    from orders.services import OrderRequest
 
-    second = services.create_intent(actor=operator, customer=alice, exchange="polymarket", market=polymarket_market(),
-                                    outcome="Yes", side="buy", price=Decimal("0.05"), size=Decimal("10"), reason="canary",
-                                    fee_base_units=100_000, fee_auth_order_id=escrow.new_fee_order_id())
+    second = services.create_intent(actor=operator, request=OrderRequest(customer=alice, exchange="polymarket", market=polymarket_market(), outcome="Yes", side="buy", price=Decimal("0.05"), size=Decimal("10"), reason="canary", fee_base_units=100_000, fee_auth_order_id=escrow.new_fee_order_id()))
     fee_auth = escrow.sandbox_fee_auth(intent=second)
-    assert escrow.place_with_fee(intent=second, actor=operator, fee_auth=fee_auth).intent.status == OrderIntent.Status.PLACED
+    assert services.submit_intent(intent=second, actor=operator, fee_auth=fee_auth).intent.status == OrderIntent.Status.PLACED
     secrets_to_find["fee signature"] = fee_auth.signature.removeprefix("0x")
 
     client.post(reverse("admin:customers_customer_deactivate", args=[customer.pk]),

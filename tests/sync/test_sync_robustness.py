@@ -21,6 +21,7 @@ from sync.services import sync_customer_now
 from sync.steps import sync_customer, sync_markets, sync_users
 from sync.tasks import sync_customer as sync_customer_task
 from tests import factories as f
+from tests.parsec.sending import send_order
 from tests.sandbox_client import as_user, new_customer, pick_markets, trade
 from tests.sync.mirror_check import assert_mirror_matches, mirror_state
 
@@ -47,7 +48,7 @@ def test_status_never_goes_backward_when_an_older_read_arrives_late(sync_setting
     market = pick_markets(sdk)["kalshi"]
     book = sdk.orderbook.retrieve(parsec_id=market.parsec_id, outcome="Yes")
     client = get_client()
-    placed = client.create_order(customer_id=cid, exchange="kalshi", market_id=market.exchange_market_id, outcome="Yes",
+    placed = send_order(client, customer_id=cid, exchange="kalshi", market_id=market.exchange_market_id, outcome="Yes",
                                  side="buy", price=str(book.bids[0][0] - 0.05), size=3)
     cancelled = client.cancel_order(customer_id=cid, exchange="kalshi", order_id=placed.id)
     upsert_orders([cancelled], customer=customer, exchange="kalshi")

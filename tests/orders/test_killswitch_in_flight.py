@@ -1,0 +1,85 @@
+"""Hole 1 of issue 13: a kill switch covers orders in flight. An intent being sent (or unknown)
+when the switch is engaged is cancelled the moment its order is known to be placed, audited,
+and counted on the switch: no order stays open at Parsec in a frozen scope."""
+
+from __future__ import annotations
+
+import threading
+import time
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+
+from audit.models import AuditEvent
+from orders import services
+from orders.models import KillSwitch, Market, OrderIntent
+from orders.services import OrderRequest
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def resting_buy(customer, operator) -> OrderIntent:
+    market = Market.objects.filter(exchange="polymarket", market_type="binary", status="active").order_by("pk").first()
+    return services.create_intent(actor=operator, request=OrderRequest(
+        customer=customer, exchange="polymarket", market=market, outcome="Yes", side="buy", price=Decimal("0.05"),
+        size=max(market.min_order_size or Decimal(1), Decimal(10)), reason="in flight"))
+
+
+def status_at_parsec(sandbox, customer, order_id: str) -> str:
+    orders = sandbox.sdk().orders.list(exchange="polymarket", status="all",
+                                       extra_headers={"X-Builder-Customer-Id": str(customer.parsec_customer_id)})
+    return next(str(o.status) for o in orders if o.id == order_id)
+
+
+def wait_for(intent: OrderIntent, status: str, seconds: float = 15) -> None:
+    deadline = time.monotonic() + seconds
+    while OrderIntent.objects.get(pk=intent.pk).status != status:
+        assert time.monotonic() < deadline, f"intent never reached {status}"
+        time.sleep(0.05)
+
+
+def test_a_switch_engaged_while_an_order_is_being_sent_cancels_it_once_placed(
+        sandbox, sandbox_customer, operator, second_operator, fault, capture_enqueues):
+    fault("latency", latency_ms=2000)
+    intent = resting_buy(sandbox_customer, operator)
+    outcome: dict = {}
+
+    def send():
+        try:
+            outcome["result"] = services.submit_intent(intent=intent, actor=operator)
+        except Exception as exc:  # surfaced below
+            outcome["error"] = exc
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=send)
+    thread.start()
+    wait_for(intent, OrderIntent.Status.SENDING)
+    switch, results = services.engage_kill_switch(scope=KillSwitch.Scope.CUSTOMER, actor=second_operator,
+                                                  reason="drill", customer=sandbox_customer)
+    assert results == []  # nothing was open yet: the order is still on its way
+    thread.join(timeout=30)
+    assert "error" not in outcome, outcome
+    intent.refresh_from_db()
+    switch.refresh_from_db()
+    assert intent.status == OrderIntent.Status.PLACED
+    assert switch.cancel_summary["cancelled"] == 1 and switch.cancel_summary["in_flight"] == 1
+    assert status_at_parsec(sandbox, sandbox_customer, intent.parsec_order_id) == "cancelled"
+    event = AuditEvent.objects.get(action="order.cancel.killswitch")
+    assert event.outcome == "ok" and event.request["order_id"] == intent.parsec_order_id
+
+
+def test_an_unknown_intent_found_placed_after_the_switch_is_cancelled(
+        sandbox, sandbox_customer, operator, second_operator, fault, capture_enqueues, settings):
+    settings.ORDER_RECONCILE_SETTLE_SECONDS = 0
+    fault("drop")  # Parsec places the order, the answer is lost
+    intent = services.submit_intent(intent=resting_buy(sandbox_customer, operator), actor=operator).intent
+    assert intent.status == OrderIntent.Status.UNKNOWN
+    switch, _ = services.engage_kill_switch(scope=KillSwitch.Scope.CUSTOMER, actor=second_operator, reason="drill",
+                                            customer=sandbox_customer)
+    intent = services.reconcile_intent(intent=intent)
+    switch.refresh_from_db()
+    assert intent.status == OrderIntent.Status.PLACED
+    assert switch.cancel_summary["cancelled"] == 1
+    assert status_at_parsec(sandbox, sandbox_customer, intent.parsec_order_id) == "cancelled"

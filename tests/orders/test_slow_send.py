@@ -1,0 +1,89 @@
+"""Hole 2 of issue 13: a slow send is not a lost one. The claim carries a lease (the gateway's
+hard deadline for one order creation) the sweeper respects, and a success that arrives after
+the intent was decided without it is still recorded, for a person to review."""
+
+from __future__ import annotations
+
+import threading
+import time
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from orders import services
+from orders.models import Market, OrderIntent
+from orders.services import OrderRequest
+from orders.services.outcomes import record_placed
+from parsec.client import get_client
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def resting_buy(customer, operator) -> OrderIntent:
+    market = Market.objects.filter(exchange="polymarket", market_type="binary", status="active").order_by("pk").first()
+    return services.create_intent(actor=operator, request=OrderRequest(
+        customer=customer, exchange="polymarket", market=market, outcome="Yes", side="buy", price=Decimal("0.05"),
+        size=max(market.min_order_size or Decimal(1), Decimal(10)), reason="slow send"))
+
+
+def orders_at_sandbox(sandbox, customer) -> list:
+    return list(sandbox.sdk().orders.list(exchange="polymarket", status="all",
+                                          extra_headers={"X-Builder-Customer-Id": str(customer.parsec_customer_id)}))
+
+
+def test_a_slow_send_is_not_declared_not_placed_while_parsec_is_placing_it(
+        sandbox, sandbox_customer, operator, fault, capture_enqueues, settings):
+    settings.ORDER_SENDING_STALE_SECONDS = 1  # the 60 s threshold, shortened
+    settings.ORDER_RECONCILE_SETTLE_SECONDS = 0.5
+    fault("latency", latency_ms=3000)
+    intent = resting_buy(sandbox_customer, operator)
+    outcome: dict = {}
+
+    def send():
+        try:
+            outcome["result"] = services.submit_intent(intent=intent, actor=operator)
+        except Exception as exc:  # surfaced below
+            outcome["error"] = exc
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=send)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while OrderIntent.objects.get(pk=intent.pk).status != OrderIntent.Status.SENDING:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(1.5)  # past the shortened threshold, while Parsec still holds the request
+    services.sweep_order_intents()
+    time.sleep(0.6)
+    services.sweep_order_intents()
+    thread.join(timeout=30)
+    assert "error" not in outcome, outcome
+    intent.refresh_from_db()
+    at_parsec = orders_at_sandbox(sandbox, sandbox_customer)
+    assert [o.id for o in at_parsec] == [intent.parsec_order_id]
+    assert intent.status == OrderIntent.Status.PLACED and intent.order_id is not None
+    assert AuditEvent.objects.filter(action="order.place", outcome="ok").count() == 1
+
+
+def test_a_success_after_the_intent_was_declared_not_placed_is_kept_for_review(
+        sandbox, sandbox_customer, operator, capture_enqueues):
+    intent = resting_buy(sandbox_customer, operator)
+    created = sandbox.sdk().orders.create(
+        exchange="polymarket", market_id=intent.market_native_id, outcome="Yes", side="buy", price=float(intent.price),
+        size=float(intent.size), extra_headers={"X-Builder-Customer-Id": str(sandbox_customer.parsec_customer_id)})
+    OrderIntent.objects.filter(pk=intent.pk).update(
+        status=OrderIntent.Status.NOT_PLACED, sent_at=timezone.now(), resolved_at=timezone.now(),
+        reconcile_note="No matching order at Parsec after the settling time.")
+    order = get_client().get_order(customer_id=str(sandbox_customer.parsec_customer_id), exchange="polymarket",
+                                   order_id=created.id)
+    record_placed(intent=intent, actor=operator, order=order, via="send")
+    intent.refresh_from_db()
+    assert intent.status == OrderIntent.Status.NEEDS_REVIEW and intent.parsec_order_id == created.id
+    assert intent.order is not None and intent.order.parsec_order_id == created.id
+    assert "Not placed" in intent.reconcile_note and created.id in intent.reconcile_note
+    event = AuditEvent.objects.get(action="order.place")
+    assert event.outcome == "ok" and event.response["late"] is True and event.response["declared_before"] == "not_placed"
