@@ -171,19 +171,30 @@ def trading(now) -> dict:
 
 
 def escrow(now) -> dict:
-    """Escrow totals by state (orders.FeeEscrowRecord), in one query; stuck = a fee still held for
-    an order pending longer than Parsec's 10-minute refund rule; flagged = differs from the escrow."""
+    """Escrow totals by state and what the chain said of them (orders.FeeEscrowRecord), from the
+    database only: the chain is read by the follower, whose health is shown (and its last known
+    state with its age when it cannot be reached). Stuck = a fee the chain still holds 10 minutes
+    on when it should be settled (or, not yet checked, held for an order pending that long);
+    flagged = differs from the escrow, by kind."""
+    from orders.escrow_events import chain_health
+
     amounts = ("fee_base_units", "affiliate_base_units", "treasury_base_units", "refund_base_units")
-    stuck = Q(state=FeeEscrowRecord.State.PULLED, order__status=Order.Status.PENDING,
-              pulled_at__lt=now - timedelta(seconds=settings.ESCROW_STUCK_SECONDS))
+    R = FeeEscrowRecord.Reconciliation
+    stuck = Q(reconciliation=R.STUCK) | Q(state=FeeEscrowRecord.State.PULLED, order__status=Order.Status.PENDING,
+                                          pulled_at__lt=now - timedelta(seconds=settings.ESCROW_STUCK_SECONDS))
     rows = list(FeeEscrowRecord.objects.values("state").annotate(
         count=Count("pk"), stuck=Count("pk", filter=stuck), flagged=Count("pk", filter=~Q(discrepancy="")),
+        pending=Count("pk", filter=Q(reconciliation=R.PENDING)),
         **{f"sum_{n}": Sum(n) for n in amounts},
     ).order_by("state"))
     totals = {n: sum(int(r[f"sum_{n}"] or 0) for r in rows) for n in amounts}
+    labels = dict(R.choices)
+    alerts = [{"kind": kind, "label": labels[kind], "count": n} for kind, n in FeeEscrowRecord.objects.exclude(discrepancy="")
+              .values_list("reconciliation").annotate(n=Count("pk")).order_by("reconciliation")]
     return {"available": True, "by_state": [{"state": r["state"], "count": r["count"]} for r in rows],
             "totals_usdc": {n: usdc_from_base_units(v) for n, v in totals.items()},
             "stuck": sum(r["stuck"] for r in rows), "flagged": sum(r["flagged"] for r in rows),
+            "pending": sum(r["pending"] for r in rows), "alerts": alerts, "chain": chain_health(now),
             "stuck_minutes": settings.ESCROW_STUCK_SECONDS // 60}
 
 
