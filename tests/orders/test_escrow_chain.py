@@ -1,0 +1,247 @@
+"""The back-office reads the fee escrow from the chain: fee orders placed through its service
+against the sandbox, the records followed on chain (the event follower on the persisted cursor and
+the follow-ups an order's outcome enqueues) and checked through the gateway's web3 reader, to the
+base unit, with the transactions and blocks that moved the fee."""
+
+from __future__ import annotations
+
+from decimal import ROUND_DOWN, Decimal
+
+import pytest
+from django.urls import reverse
+
+from audit.models import AuditEvent
+from orders import escrow, escrow_events, services
+from orders.models import FeeEscrowEvent, FeeEscrowRecord
+from parsec.client import get_client
+from tests.fee_escrow import demo_customer, fee_intent, mine, place, polymarket_market
+from tests.sandbox_client import start_sandbox, stop_sandbox, sync_catalogue
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+R = FeeEscrowRecord.Reconciliation
+
+
+def reader():
+    return escrow.chain_reader()
+
+
+def split(fee: int, filled: Decimal, size: Decimal, bps: int) -> tuple[int, int, int]:
+    """The contract's arithmetic, written from its rules: the filled share distributed (rounded
+    down), the affiliate's bps of it (rounded down), the treasury the rest, the payer the remainder."""
+    distributed = int((Decimal(fee) * filled / size).to_integral_value(rounding=ROUND_DOWN))
+    affiliate = distributed * bps // 10_000
+    return affiliate, distributed - affiliate, fee - distributed
+
+
+def events_on_chain(record) -> list[tuple]:
+    return [(e.name, e.amount, e.affiliate_amount, e.treasury_amount, e.reason, e.block_number, e.tx_hash)
+            for e in reader().events(record.fee_order_id)]
+
+
+def events_kept(record) -> list[tuple]:
+    return [(e.kind, e.amount, e.affiliate_amount, e.treasury_amount, e.reason or None, e.block_number, e.tx_hash)
+            for e in FeeEscrowEvent.objects.filter(record=record, dropped_at__isnull=True)]
+
+
+def assert_is_the_chain(record: FeeEscrowRecord, *, amounts: tuple[int, int, int], state: str) -> None:
+    """Ours, the chain's record (through the web3 reader) and the expected split agree to the unit."""
+    on_chain = reader().fee_record(record.fee_order_id)
+    assert (on_chain.state, on_chain.fee_amount, on_chain.affiliate_amount, on_chain.treasury_amount,
+            on_chain.refund_amount) == (state, record.fee_base_units, *amounts)
+    assert (record.state, record.affiliate_base_units, record.treasury_base_units, record.refund_base_units) == (state, *amounts)
+    assert (record.reconciliation, record.discrepancy, record.chain_state) == (R.MATCHES, "", state)
+    assert record.chain_block is not None and record.chain_block >= max(e[5] for e in events_kept(record))
+
+
+def followed(record: FeeEscrowRecord, follow_ups: list) -> FeeEscrowRecord:
+    """Run the follow-ups enqueued for this record (as the worker would after their countdown)."""
+    mine()
+    queued = [entry for entry in follow_ups if entry[0] == record.pk]
+    assert queued, "the order's outcome enqueued no follow-up of its fee record"
+    follow_ups.clear()
+    for record_id, attempt, countdown in queued:
+        assert countdown > 0
+        escrow_events.follow_up_record(record_id, attempt)
+    return FeeEscrowRecord.objects.get(pk=record.pk)
+
+
+def test_a_full_fill_is_pulled_then_distributed_by_the_split(alice, operator, capture_enqueues, follow_ups):
+    bps = escrow.escrow_config().affiliate_fee_bps
+    record = place(fee_intent(alice, operator, price="0.99", size="10"), operator)
+    assert record.order.status == "filled"
+    record = followed(record, follow_ups)
+    escrow_events.follow_chain()
+    record.refresh_from_db()
+    fee = record.fee_base_units
+    affiliate, treasury, refund = split(fee, Decimal(1), Decimal(1), bps)
+    assert refund == 0 and affiliate == fee * bps // 10_000
+    assert_is_the_chain(record, amounts=(affiliate, treasury, 0), state="distributed")
+    chain = events_on_chain(record)
+    assert [e[:5] for e in chain] == [("FeePulled", fee, 0, 0, None), ("FeeDistributed", fee, affiliate, treasury, None)]
+    assert events_kept(record) == chain
+
+
+def test_a_partial_fill_then_a_cancel_distributes_the_filled_share_and_refunds_the_rest(
+        alice, operator, capture_enqueues, follow_ups, operator_client):
+    bps = escrow.escrow_config().affiliate_fee_bps
+    market = polymarket_market()
+    best = get_client().get_orderbook(parsec_id=market.parsec_id, outcome="Yes").asks[0]
+    size = (best.size + Decimal(7)).quantize(Decimal(1))
+    record = place(fee_intent(alice, operator, price=str(best.price), size=str(size), market=market), operator)
+    assert record.order.status == "partially_filled" and 0 < record.order.filled < size
+    record = followed(record, follow_ups)
+    assert (record.state, record.chain_state, record.reconciliation) == ("pulled", "pulled", R.MATCHES)
+
+    results = services.cancel_orders(actor=operator, reason="escrow test", order_ids=[record.order_id])
+    assert [r.result for r in results] == ["cancelled"]
+    record = followed(record, follow_ups)
+    escrow_events.follow_chain()
+    record.refresh_from_db()
+    affiliate, treasury, refund = split(record.fee_base_units, record.order.filled, size, bps)
+    assert 0 < refund < record.fee_base_units
+    assert_is_the_chain(record, amounts=(affiliate, treasury, refund), state="partially_distributed")
+    chain = events_on_chain(record)
+    assert [e[:5] for e in chain] == [("FeePulled", record.fee_base_units, 0, 0, None),
+                                      ("FeeDistributed", affiliate + treasury, affiliate, treasury, None),
+                                      ("FeeRefunded", refund, 0, 0, "cancelled")]
+    assert events_kept(record) == chain
+
+    # Each record shows its transactions and blocks, from the database.
+    page = operator_client.get(reverse("admin:orders_feeescrowrecord_change", args=[record.pk])).content.decode()
+    listing = operator_client.get(reverse("admin:orders_feeescrowrecord_changelist")).content.decode()
+    for *_, block, tx_hash in chain:
+        assert tx_hash in page and f">{block}<" in page
+        assert tx_hash in listing
+    assert "Matches the chain" in page
+
+
+def test_a_rejected_submission_refunds_the_fee(alice, operator, sandbox, capture_enqueues, follow_ups):
+    rule = sandbox.control("POST", "faults", json={"kind": "submission_failure", "endpoint": "orders.create",
+                                                   "customer_id": str(alice.parsec_customer_id), "count": 1}).json()
+    try:
+        record = place(fee_intent(alice, operator, price="0.05", size="10"), operator)
+    finally:
+        sandbox.control("DELETE", f"faults/{rule['id']}")
+    record = followed(record, follow_ups)
+    assert record.order.status == "rejected"
+    assert (record.state, record.refund_reason) == ("refunded", "rejected")
+    escrow_events.follow_chain()
+    record.refresh_from_db()
+    assert_is_the_chain(record, amounts=(0, 0, record.fee_base_units), state="refunded")
+    assert [e[:5] for e in events_kept(record)] == [("FeePulled", record.fee_base_units, 0, 0, None),
+                                                    ("FeeRefunded", record.fee_base_units, 0, 0, "rejected")]
+
+
+def test_amounts_that_differ_by_one_base_unit_are_flagged(alice, operator, capture_enqueues):
+    record = place(fee_intent(alice, operator, price="0.05", size="10"), operator)
+    FeeEscrowRecord.objects.filter(pk=record.pk).update(fee_base_units=record.fee_base_units - 1)
+    record = escrow.check_record(record=record)
+    assert record.reconciliation == R.AMOUNTS_DIFFER
+    assert record.discrepancy == f"fee: ours {record.fee_base_units}, escrow {record.fee_base_units + 1}"
+    assert AuditEvent.objects.filter(action="escrow.discrepancy", response__reconciliation="amounts_differ").exists()
+
+
+def test_refunded_while_we_think_it_filled_is_flagged(alice, operator, capture_enqueues, follow_ups):
+    from orders.models import Order
+
+    record = place(fee_intent(alice, operator, price="0.05", size="10"), operator)
+    services.cancel_orders(actor=operator, reason="escrow test", order_ids=[record.order_id])
+    record = followed(record, follow_ups)
+    assert record.chain_state == "refunded"
+    # Our mirror (wrongly) says it filled: the escrow's full refund is an alert.
+    Order.objects.filter(pk=record.order_id).update(status="filled", filled=Decimal(10))
+    record = escrow.check_record(record=record, refresh=False)
+    assert record.reconciliation == R.REFUNDED_NOT_FILLED
+    assert record.discrepancy.startswith("the escrow refunded the whole fee (cancelled) but the order filled 10 of 10")
+
+
+# --- A chain that mines only when asked: pending on chain, and a reorg ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def quiet_sandbox(tmp_path_factory):
+    proc = start_sandbox(tmp_path_factory.mktemp("escrow-quiet-sandbox"), extra_env={"SANDBOX_CHAIN_BLOCK_SECONDS": "0"})
+    yield proc
+    stop_sandbox(proc)
+
+
+@pytest.fixture
+def quiet_alice(settings, quiet_sandbox):
+    settings.PARSEC_API_BASE_URL = quiet_sandbox.base_url
+    settings.PARSEC_API_KEY = quiet_sandbox.builder_key
+    settings.PARSEC_SANDBOX_ADMIN_KEY = quiet_sandbox.admin_key
+    settings.ESCROW_CONFIRMATIONS = 3
+    sync_catalogue()
+    return demo_customer()
+
+
+def test_a_fee_missing_on_chain_right_after_placing_is_pending_then_missing(quiet_alice, operator, capture_enqueues):
+    from datetime import timedelta
+
+    record = place(fee_intent(quiet_alice, operator, price="0.05", size="10"), operator, mine_after=False)
+    record = escrow.check_record(record=record)
+    assert (record.state, record.chain_state, record.reconciliation, record.discrepancy) == ("pulled", "", R.PENDING, "")
+    later = record.chain_behind_since + timedelta(seconds=61)
+    record = escrow.check_record(record=record, now=later)
+    assert (record.reconciliation, record.discrepancy) == (R.MISSING, "the escrow has no record for this fee order id")
+    mine()
+    record = escrow.check_record(record=record, now=later)
+    assert (record.chain_state, record.reconciliation, record.discrepancy) == ("pulled", R.MATCHES, "")
+    assert record.chain_behind_since is None
+
+
+def test_a_cancel_refunds_the_fee_and_the_record_follows_within_blocks(quiet_alice, operator, capture_enqueues, follow_ups):
+    record = place(fee_intent(quiet_alice, operator, price="0.05", size="10"), operator)
+    record = followed(record, follow_ups)
+    assert (record.chain_state, record.reconciliation) == ("pulled", R.MATCHES)
+    services.cancel_orders(actor=operator, reason="escrow test", order_ids=[record.order_id])
+    # Before the sandbox mines the refund the chain lags us: pending on chain, not a difference.
+    record = escrow.check_record(record=record)
+    assert (record.state, record.chain_state, record.reconciliation, record.discrepancy) == ("refunded", "pulled", R.PENDING, "")
+    record = followed(record, follow_ups)
+    assert record.refund_reason == "cancelled"
+    escrow_events.follow_chain()
+    record.refresh_from_db()
+    assert_is_the_chain(record, amounts=(0, 0, record.fee_base_units), state="refunded")
+    assert [e[:5] for e in events_kept(record)] == [("FeePulled", record.fee_base_units, 0, 0, None),
+                                                    ("FeeRefunded", record.fee_base_units, 0, 0, "cancelled")]
+
+
+def test_a_reorg_that_drops_a_refund_is_detected_and_recovered(quiet_alice, quiet_sandbox, operator, capture_enqueues):
+    record = place(fee_intent(quiet_alice, operator, price="0.05", size="10"), operator)
+    assert escrow_events.follow_chain()["new"] == 1
+    snapshot = quiet_sandbox.control("POST", "chain/snapshot").json()
+    services.cancel_orders(actor=operator, reason="escrow test", order_ids=[record.order_id])
+    mine()
+    escrow_events.follow_chain()
+    record.refresh_from_db()
+    assert_is_the_chain(record, amounts=(0, 0, record.fee_base_units), state="refunded")
+    first_refund = FeeEscrowEvent.objects.get(record=record, kind="FeeRefunded")
+
+    assert quiet_sandbox.control("POST", "chain/revert", json={"snapshot_id": snapshot["snapshot_id"]}).json()["blocks_dropped"] == 1
+    assert escrow_events.follow_chain()["dropped"] == 1
+    record.refresh_from_db()
+    first_refund.refresh_from_db()
+    assert first_refund.dropped_at is not None
+    # The record goes back to what the chain now says, flagged and audited.
+    assert reader().fee_record(record.fee_order_id).state == "pulled"
+    assert (record.state, record.chain_state, record.reconciliation) == ("refunded", "pulled", R.REORG)
+    assert record.discrepancy.startswith(f"a reorg dropped FeeRefunded of {record.fee_base_units} (tx {first_refund.tx_hash}, "
+                                         f"block {first_refund.block_number}); the escrow shows the fee pulled again")
+    reorg = AuditEvent.objects.get(action="escrow.reorg")
+    assert (reorg.response["tx_hash"], reorg.response["dropped"]) == (first_refund.tx_hash, "FeeRefunded")
+    assert AuditEvent.objects.filter(action="escrow.discrepancy", response__reconciliation="reorg").exists()
+
+    mine()  # the dropped refund is mined again, in another block
+    escrow_events.follow_chain()
+    record.refresh_from_db()
+    assert_is_the_chain(record, amounts=(0, 0, record.fee_base_units), state="refunded")
+    again = FeeEscrowEvent.objects.get(record=record, kind="FeeRefunded", dropped_at__isnull=True)
+    assert again.key != first_refund.key and again.amount == record.fee_base_units
+    assert events_kept(record) == events_on_chain(record)
+
+    for _ in range(3):
+        quiet_sandbox.mine()
+    escrow_events.follow_chain()
+    assert all(FeeEscrowEvent.objects.filter(record=record, dropped_at__isnull=True).values_list("final", flat=True))
