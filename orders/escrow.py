@@ -470,18 +470,26 @@ def reconcile(*, record: FeeEscrowRecord, order: Order | None, read: ChainRead |
     return record
 
 
+def chain_error_text(error) -> str:
+    """A chain failure in a sentence for the pages: what to do, and which read failed (a
+    misconfiguration says exactly what does not match)."""
+    from parsec.errors import ChainMisconfigured
+
+    if isinstance(error, ChainMisconfigured):
+        return str(error)[:2000]
+    return f"{error.action} ({error.rpc_method or 'RPC'} failed)"[:2000]
+
+
 def _unreachable(*, record: FeeEscrowRecord, order: Order | None, error: Exception, now: datetime) -> FeeEscrowRecord:
     """The chain did not answer: our derivation is stored, the last known chain state is kept as it
     was read (``chain_read_at`` says how old it is) and the failure is said."""
-    from parsec.errors import explain
-
     expected = expected_settlement(record=record, order=order, chain=None, now=now)
     settled = expected.state not in FeeEscrowRecord.OPEN_STATES
     FeeEscrowRecord.objects.filter(pk=record.pk).update(
         state=expected.state, affiliate_base_units=expected.affiliate, treasury_base_units=expected.treasury,
         refund_base_units=expected.refund, refund_reason=expected.reason, order=order,
         settled_at=(record.settled_at or now) if settled else None, checked_at=now,
-        chain_error=f"{explain(error).message} ({error})"[:2000],
+        chain_error=chain_error_text(error),
     )
     record.refresh_from_db()
     return record

@@ -61,7 +61,7 @@ def _restore_cursor(name: str, state: dict | None) -> None:
 
 def follow_chain(*, reader=None, now: datetime | None = None, name: str = FOLLOWER) -> dict:
     """One run of the follower; returns what it did (or why it did nothing)."""
-    from parsec.errors import ChainError, explain
+    from parsec.errors import ChainError
 
     assert_no_transaction("following the escrow chain")
     now = now or timezone.now()
@@ -71,7 +71,7 @@ def follow_chain(*, reader=None, now: datetime | None = None, name: str = FOLLOW
         except ChainError as error:  # misconfigured or unreachable at start: said on the pages
             EscrowFollower.objects.get_or_create(name=name)
             EscrowFollower.objects.filter(name=name).update(last_attempt_at=now,
-                                                            last_error=f"{explain(error).message} ({error})"[:2000])
+                                                            last_error=escrow.chain_error_text(error))
             logger.warning("escrow chain reader not available: %s", error)
             return {"error": str(error)}
     if reader is None:
@@ -84,7 +84,7 @@ def follow_chain(*, reader=None, now: datetime | None = None, name: str = FOLLOW
         try:
             batch = reader.follow(name=name, max_blocks=settings.ESCROW_FOLLOW_MAX_BLOCKS)
         except ChainError as error:
-            EscrowFollower.objects.filter(name=name).update(last_error=f"{explain(error).message} ({error})"[:2000])
+            EscrowFollower.objects.filter(name=name).update(last_error=escrow.chain_error_text(error))
             logger.warning("escrow chain not followed: %s", error)
             return {"error": str(error)}
         end = min(batch.head.number, start + settings.ESCROW_FOLLOW_MAX_BLOCKS - 1)

@@ -245,3 +245,70 @@ def test_a_reorg_that_drops_a_refund_is_detected_and_recovered(quiet_alice, quie
         quiet_sandbox.mine()
     escrow_events.follow_chain()
     assert all(FeeEscrowEvent.objects.filter(record=record, dropped_at__isnull=True).values_list("final", flat=True))
+
+
+# --- A chain that is not the configured one, or that cannot be reached ------------------------------------
+
+
+USDC_E = "0x2791bca1f2de4661ed88a30c99a7a9449aa84174"  # the sandbox's mock USDC: code, but not the escrow's ABI
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("ESCROW_CHAIN_ID", "80002", "ESCROW_RPC_URL serves chain id 137, not ESCROW_CHAIN_ID 80002"),
+    ("ESCROW_CONTRACT_ADDRESS", "0x" + "12" * 20, "no contract at ESCROW_CONTRACT_ADDRESS 0x1212121212121212121212121212121212121212"),
+    ("ESCROW_CONTRACT_ADDRESS", USDC_E, "does not answer feeRecords as ESCROW_ABI_PATH describes"),
+])
+def test_a_worker_refuses_to_start_on_a_misconfigured_escrow_chain(sandbox, tmp_path, name, value, message):
+    import os
+    import subprocess
+    import sys
+    import uuid
+
+    from tests.sandbox_client import ROOT
+
+    env = {**os.environ, "BACKOFFICE_VAR_DIR": str(tmp_path / "var"), "CELERY_BROKER_URL": "filesystem://",
+           "ESCROW_RPC_URL": f"{sandbox.base_url}/_chain", "ESCROW_RPC_RETRIES": "1", name: value}
+    worker = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "backoffice", "worker", "--concurrency", "1", "--without-gossip",
+         "--without-mingle", "--without-heartbeat", "-n", f"refused-{uuid.uuid4().hex[:8]}@%h"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert worker.returncode == 1
+    last_line = worker.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("The worker does not start: the escrow chain is misconfigured.") and message in last_line
+
+
+def test_the_pages_say_the_chain_cannot_be_reached_and_show_the_last_known_state(settings, operator_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from orders.models import EscrowFollower
+    from tests import factories as f
+
+    now = timezone.now()
+    record = FeeEscrowRecord.objects.create(
+        fee_order_id=escrow.new_fee_order_id(), customer=f.customer(), payer="0x" + "1" * 40, fee_base_units=137_500,
+        deadline=2_000_000_000, affiliate_fee_bps=5000, state="pulled", pulled_at=now - timedelta(minutes=6),
+        chain_state="pulled", chain_block=41, chain_read_at=now - timedelta(minutes=5), reconciliation=R.MATCHES,
+    )
+    EscrowFollower.objects.create(name="escrow", last_attempt_at=now - timedelta(minutes=5),
+                                  last_success_at=now - timedelta(minutes=5), head_block=41, final_block=38)
+    settings.ESCROW_RPC_URL, settings.ESCROW_RPC_RETRIES = "http://127.0.0.1:9/rpc", 1
+
+    assert "error" in escrow_events.follow_chain()
+    listing = operator_client.get(reverse("admin:orders_feeescrowrecord_changelist")).content.decode()
+    assert "The escrow chain cannot be reached: Could not reach the RPC provider" in listing
+    assert "Showing the last known state, read 5 min ago at" in listing and "(block 41)" in listing
+
+    response = operator_client.post(reverse("admin:orders_feeescrowrecord_check", args=[record.pk]), follow=True)
+    page = response.content.decode()
+    assert "The escrow chain could not be read: Could not reach the RPC provider" in page
+    assert "Showing the last known chain state (read 5 min ago)." in page
+    assert "The last read of the chain failed" in page
+    record.refresh_from_db()
+    assert (record.chain_state, record.chain_block, record.reconciliation) == ("pulled", 41, R.MATCHES)
+    assert record.chain_error.startswith("Could not reach the RPC provider")
+
+    card = operator_client.get(reverse("dashboard_section", args=["escrow"])).content.decode()
+    assert "The escrow chain cannot be reached" in card and "Last known state from block 41, 5 min ago." in card
