@@ -528,20 +528,27 @@ def check_records(*, records: list[FeeEscrowRecord], reader, now: datetime | Non
     return done
 
 
-def due_for_check(*, now: datetime):
-    """Records still open, settled by us but not by the chain, pending on chain or flagged (a week back)."""
+def due_for_check(*, now: datetime, unchecked: bool = True):
+    """Records still open, pending on chain or flagged, and (with a chain to read) those never
+    compared with it; a week back."""
     R = FeeEscrowRecord.Reconciliation
     due = (FeeEscrowRecord.objects.filter(state__in=FeeEscrowRecord.OPEN_STATES)
            | FeeEscrowRecord.objects.exclude(discrepancy="")
-           | FeeEscrowRecord.objects.filter(reconciliation__in=[R.PENDING, R.UNCHECKED]))
+           | FeeEscrowRecord.objects.filter(reconciliation__in=[R.PENDING, R.UNCHECKED] if unchecked else [R.PENDING]))
     return due.filter(created_at__gte=now - timedelta(days=7))
 
 
 def check_open_records(*, now: datetime | None = None, limit: int = 200) -> dict[str, int]:
     """The beat job: re-check records still open, pending on chain or flagged, oldest check first."""
+    from parsec.errors import ChainError
+
     now = now or timezone.now()
+    try:
+        unchecked = chain_reader() is not None
+    except ChainError:
+        unchecked = True  # a chain that fails now may answer by the time each record is read
     checked = flagged = 0
-    for record in due_for_check(now=now).order_by("checked_at", "pk")[:limit]:
+    for record in due_for_check(now=now, unchecked=unchecked).order_by("checked_at", "pk")[:limit]:
         try:
             record = check_record(record=record, now=now)
         except Exception:
