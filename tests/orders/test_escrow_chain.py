@@ -208,6 +208,22 @@ def test_a_cancel_refunds_the_fee_and_the_record_follows_within_blocks(quiet_ali
                                                     ("FeeRefunded", record.fee_base_units, 0, 0, "cancelled")]
 
 
+def test_a_refused_placement_leaves_nothing_on_chain_and_nothing_flagged(quiet_alice, quiet_sandbox, operator, capture_enqueues,
+                                                                         follow_ups):
+    from orders.models import Market
+
+    market = Market.objects.filter(exchange="polymarket", market_type="binary", status="active").order_by("-pk").first()
+    quiet_sandbox.control("POST", f"markets/{market.parsec_id}/close").raise_for_status()
+    intent = fee_intent(quiet_alice, operator, price="0.05", size="10", market=market)
+    result = escrow.place_with_fee(intent=intent, actor=operator, fee_auth=escrow.sandbox_fee_auth(intent=intent))
+    assert result.intent.status == "rejected", result.message
+    record = followed(FeeEscrowRecord.objects.get(intent=intent), follow_ups)
+    assert reader().fee_record(record.fee_order_id) is None
+    assert (record.state, record.refund_reason, record.chain_state, record.reconciliation, record.discrepancy) == (
+        "authorised", "not_placed", "", R.MATCHES, "")
+    assert [entry for entry in follow_ups if entry[0] == record.pk] == []  # nothing left to follow
+
+
 def test_a_reorg_that_drops_a_refund_is_detected_and_recovered(quiet_alice, quiet_sandbox, operator, capture_enqueues):
     record = place(fee_intent(quiet_alice, operator, price="0.05", size="10"), operator)
     assert escrow_events.follow_chain()["new"] == 1
