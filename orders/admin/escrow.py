@@ -103,7 +103,7 @@ class FeeEscrowRecordAdmin(ReadOnlyAdminMixin, ModelAdmin):
         return _usdc(obj.refund_base_units)
 
     @display(description="Check", label={
-        "matches": "success", "pending on chain": "info", "not checked": "info", "chain unreachable": "warning",
+        "matches the chain": "success", "pending on chain": "info", "not checked": "info", "chain unreachable": "warning",
         **{label.lower(): "danger" for value, label in FeeEscrowRecord.Reconciliation.choices
            if value in FeeEscrowRecord.ALERTS}})
     def flag(self, obj):
