@@ -432,7 +432,8 @@ def _load(pk: int) -> FeeEscrowRecord:
     return FeeEscrowRecord.objects.select_related("customer", "intent__order", "order").get(pk=pk)
 
 
-def reconcile(*, record: FeeEscrowRecord, order: Order | None, read: ChainRead | None, now: datetime) -> FeeEscrowRecord:
+def reconcile(*, record: FeeEscrowRecord, order: Order | None, read: ChainRead | None, now: datetime,
+              reload: bool = True) -> FeeEscrowRecord:
     """Store our derivation, the chain's record as read, and the verdict; audit a new difference."""
     chain = read.records.get(record.fee_order_id) if read is not None else None
     expected = expected_settlement(record=record, order=order, chain=chain, now=now)
@@ -466,7 +467,8 @@ def reconcile(*, record: FeeEscrowRecord, order: Order | None, read: ChainRead |
         record_action(actor=None, action="escrow.discrepancy", customer=record.customer,
                       request={"fee_order_id": record.fee_order_id}, outcome="error",
                       response={"reconciliation": verdict.reconciliation, "discrepancy": discrepancy})
-    record.refresh_from_db()
+    if reload:
+        record.refresh_from_db()
     return record
 
 
@@ -513,19 +515,22 @@ def check_record(*, record: FeeEscrowRecord, reader=None, now: datetime | None =
     return reconcile(record=record, order=order, read=read, now=now)
 
 
-def check_records(*, records: list[FeeEscrowRecord], reader, now: datetime | None = None) -> list[FeeEscrowRecord]:
+def check_records(*, records: list[FeeEscrowRecord], reader, now: datetime | None = None) -> list[int]:
     """Many records against one read of the chain (JSON-RPC batches), orders as mirrored (the
-    follower's path: the chain moved, the mirror is read as it is)."""
+    follower's path: the chain moved, the mirror is read as it is). The reads come first; the
+    writes go in short transactions of 200. Returns the ids checked."""
     assert_no_transaction("the escrow check (it reads the chain)")
     now = now or timezone.now()
     if not records:
         return []
     read = read_chain(reader=reader, fee_order_ids=[record.fee_order_id for record in records])
-    done = []
-    for record in records:
-        record = _load(record.pk)
-        done.append(reconcile(record=record, order=_mirrored_order(record), read=read, now=now))
-    return done
+    pks = [record.pk for record in records]
+    for start in range(0, len(pks), 200):
+        with transaction.atomic():
+            for record in FeeEscrowRecord.objects.select_related("customer", "intent__order", "order").filter(
+                    pk__in=pks[start:start + 200]):
+                reconcile(record=record, order=_mirrored_order(record), read=read, now=now, reload=False)
+    return pks
 
 
 def due_for_check(*, now: datetime, unchecked: bool = True):

@@ -94,10 +94,11 @@ def follow_chain(*, reader=None, now: datetime | None = None, name: str = FOLLOW
         except Exception:
             _restore_cursor(name, before)
             raise
-        records = list(FeeEscrowRecord.objects.filter(pk__in=touched))
-        checked = escrow.check_records(records=records, reader=reader, now=now) if records else []
+        records = [record for chunk in _chunks(sorted(touched)) for record in FeeEscrowRecord.objects.filter(pk__in=chunk)]
+        checked = escrow.check_records(records=records, reader=reader, now=now)
         # The chain moved ahead of the mirror (a cancel or fill not synced yet): read the order too.
-        follow_up([r.pk for r in checked if r.reconciliation == FeeEscrowRecord.Reconciliation.PENDING])
+        follow_up([pk for chunk in _chunks(checked) for pk in FeeEscrowRecord.objects.filter(
+            pk__in=chunk, reconciliation=FeeEscrowRecord.Reconciliation.PENDING).values_list("pk", flat=True)])
         EscrowFollower.objects.filter(name=name).update(
             last_success_at=now, last_error="", head_block=batch.head.number, final_block=batch.final_through,
             events_ingested=F("events_ingested") + new, events_dropped=F("events_dropped") + dropped,
