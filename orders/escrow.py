@@ -372,7 +372,8 @@ def _undone_by_reorg(record: FeeEscrowRecord) -> list[str]:
 
     events = list(FeeEscrowEvent.objects.filter(record=record))
     live = {event.kind for event in events if event.dropped_at is None}
-    return [f"a reorg dropped {event.kind} of {event.amount} (tx {event.tx_hash}, block {event.block_number})" for event in events if event.dropped_at is not None and event.kind not in live]
+    return [f"a reorg dropped {event.kind} of {event.amount} (tx {event.tx_hash}, block {event.block_number})"
+            for event in events if event.dropped_at is not None and event.kind not in live]
 
 
 def judge(*, record: FeeEscrowRecord, order: Order | None, expected: Settlement, chain, block: int,

@@ -328,3 +328,20 @@ def test_the_pages_say_the_chain_cannot_be_reached_and_show_the_last_known_state
 
     card = operator_client.get(reverse("dashboard_section", args=["escrow"])).content.decode()
     assert "The escrow chain cannot be reached" in card and "Last known state from block 41, 5 min ago." in card
+
+
+def test_a_sync_that_ends_an_order_follows_its_fee_on_chain(follow_ups):
+    """A fill or cancel the sync brings in (not our own action) moves the record too."""
+    from customers.signals import customer_synced
+    from sync.models import SyncRun
+    from tests import factories as f
+
+    customer = f.customer()
+    ended = f.order(customer, f.market(), status="filled", filled=Decimal(10))
+    resting = f.order(customer, f.market(), status="open")
+    records = {order.status: FeeEscrowRecord.objects.create(
+        fee_order_id=escrow.new_fee_order_id(), customer=customer, order=order, payer="0x" + "1" * 40, fee_base_units=137_500,
+        deadline=2_000_000_000, affiliate_fee_bps=5000, state="pulled", chain_state="pulled", reconciliation=R.MATCHES,
+    ) for order in (ended, resting)}
+    customer_synced.send(sender=SyncRun, customer_id=customer.pk, run_id=None)
+    assert follow_ups == [(records["filled"].pk, 0, 2.0)]
