@@ -134,15 +134,19 @@ def ingest(*, events: list, dropped_keys: set[str], start: int, end: int, now: d
         final=event.final, seen_at=now,
     ) for event in ours if event.key not in known]
     now_final = [event.key for event in ours if event.final and known.get(event.key) is False]
-    gone = FeeEscrowEvent.objects.filter(dropped_at__isnull=True).filter(
-        Q(block_number__gte=start, block_number__lte=end, final=False) | Q(key__in=sorted(dropped_keys)),
-    ).exclude(key__in=sorted(seen))
+    # Kept and not final in the range read again, yet not read this time (or reported dropped): a reorg removed it.
+    live = FeeEscrowEvent.objects.filter(dropped_at__isnull=True)
+    gone = {pk for pk, key in live.filter(block_number__gte=start, block_number__lte=end, final=False).values_list("pk", "key")
+            if key not in seen}
+    for chunk in _chunks(sorted(dropped_keys - seen)):
+        gone |= set(live.filter(key__in=chunk).values_list("pk", flat=True))
     with transaction.atomic():
         FeeEscrowEvent.objects.bulk_create(fresh, batch_size=CHUNK, ignore_conflicts=True)
         for chunk in _chunks(now_final):
             FeeEscrowEvent.objects.filter(key__in=chunk).update(final=True)
-        lost = list(gone.select_related("record__customer").select_for_update())
-        FeeEscrowEvent.objects.filter(pk__in=[event.pk for event in lost]).update(dropped_at=now)
+        lost = [event for chunk in _chunks(sorted(gone)) for event in live.filter(pk__in=chunk).select_related("record__customer")]
+        for chunk in _chunks([event.pk for event in lost]):
+            FeeEscrowEvent.objects.filter(pk__in=chunk).update(dropped_at=now)
     for event in lost:
         from audit.services import record_action
 
