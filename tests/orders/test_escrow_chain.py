@@ -114,6 +114,9 @@ def test_a_partial_fill_then_a_cancel_distributes_the_filled_share_and_refunds_t
         assert tx_hash in page and f">{block}<" in page
         assert tx_hash in listing
     assert "Matches the chain" in page
+    api = operator_client.get(f"/api/escrow-records/{record.pk}/").json()
+    assert (api["reconciliation"], api["chain_state"], api["chain_block"], api["chain_error"]) == (
+        "matches", "partially_distributed", record.chain_block, "")
 
 
 def test_a_rejected_submission_refunds_the_fee(alice, operator, sandbox, capture_enqueues, follow_ups):
