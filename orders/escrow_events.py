@@ -213,16 +213,21 @@ def follow_up_customer(customer_id: int) -> None:
     follow_up(needs_follow_up(FeeEscrowRecord.objects.filter(customer_id=customer_id)).values_list("pk", flat=True)[:100])
 
 
-def follow_up_order_action(*, request: dict, response: dict) -> None:
-    """An order was placed, cancelled, reconciled or withdrawn (its audit row): follow its fee."""
-    fee_order_id = (request.get("fee_auth_order_id") or "").lower()
-    parsec_ids = {value for value in (request.get("order_id"), response.get("order_id")) if isinstance(value, str) and value}
-    if not fee_order_id and not parsec_ids:
-        return
-    found = FeeEscrowRecord.objects.filter(Q(fee_order_id=fee_order_id) if fee_order_id else Q(pk__in=[]))
-    if parsec_ids:
-        found = found | FeeEscrowRecord.objects.filter(order__parsec_order_id__in=parsec_ids)
-    follow_up(found.values_list("pk", flat=True)[:100])
+def follow_up_order_action(*, action: str, request: dict) -> None:
+    """An order was placed, reconciled or withdrawn (its intent names its fee order id) or
+    cancelled (by its Parsec order id): follow its fee. An order without a fee costs nothing more
+    than this look at its audit row, except a cancel (one indexed query)."""
+    if action.startswith("order.cancel"):
+        parsec_id = request.get("order_id")
+        if not isinstance(parsec_id, str) or not parsec_id:
+            return
+        found = FeeEscrowRecord.objects.filter(order__parsec_order_id=parsec_id, order__exchange=request.get("exchange") or "polymarket")
+    else:
+        fee_order_id = request.get("fee_auth_order_id")
+        if not isinstance(fee_order_id, str) or not fee_order_id:
+            return
+        found = FeeEscrowRecord.objects.filter(fee_order_id=fee_order_id.lower())
+    follow_up(found.values_list("pk", flat=True)[:10])
 
 
 # --- Health, for the pages -----------------------------------------------------------------------

@@ -22,7 +22,7 @@ def order_action_audited(sender, instance, created, raw=False, **kwargs) -> None
     from orders.escrow_events import follow_up_order_action
 
     try:
-        follow_up_order_action(request=instance.request or {}, response=instance.response or {})
+        follow_up_order_action(action=instance.action, request=instance.request or {})
     except Exception:  # never let a hint break the action that was audited
         logger.warning("escrow follow-up after %s not scheduled", instance.action, exc_info=True)
 
