@@ -30,7 +30,7 @@ from orders.models import EscrowFollower, FeeEscrowEvent, FeeEscrowRecord
 logger = logging.getLogger(__name__)
 
 FOLLOWER = "escrow"
-LEASE_SECONDS = 120
+LEASE_SECONDS = 300  # the task's time limit: a run that dies frees it then
 CHUNK = 500
 
 

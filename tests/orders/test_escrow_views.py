@@ -55,3 +55,16 @@ def test_customer_360_and_the_export_show_the_fees(operator_client):
     rows = [r for r in activity_rows(customer=customer, since=now - timedelta(days=1), until=now + timedelta(days=1))
             if r[0] == "escrow"]
     assert len(rows) == 1 and rows[0][10] == "partially_distributed" and rows[0][12] == "0.137500"
+
+
+def test_the_escrow_card_says_when_the_chain_follower_is_late(operator_client):
+    from orders.models import EscrowFollower
+
+    now = timezone.now()
+    EscrowFollower.objects.create(name="escrow", last_attempt_at=now - timedelta(minutes=10),
+                                  last_success_at=now - timedelta(minutes=10), head_block=1234, final_block=1106)
+    card = operator_client.get(reverse("dashboard_section", args=["escrow"])).content.decode()
+    assert "The escrow chain's follower is late (is the scheduler running?). Last known state from block 1234, 10 min ago." in card
+    EscrowFollower.objects.filter(name="escrow").update(last_success_at=now)
+    card = operator_client.get(reverse("dashboard_section", args=["escrow"])).content.decode()
+    assert "Chain read through block 1234, " in card and "late" not in card
