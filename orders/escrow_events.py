@@ -95,7 +95,17 @@ def follow_chain(*, reader=None, now: datetime | None = None, name: str = FOLLOW
             _restore_cursor(name, before)
             raise
         records = [record for chunk in _chunks(sorted(touched)) for record in FeeEscrowRecord.objects.filter(pk__in=chunk)]
-        checked = escrow.check_records(records=records, reader=reader, now=now)
+        try:
+            checked = escrow.check_records(records=records, reader=reader, now=now)
+        except ChainError as error:
+            # The events are kept; the records they touched are re-read by the minute's check.
+            text = escrow.chain_error_text(error)
+            for chunk in _chunks(sorted(touched)):
+                FeeEscrowRecord.objects.filter(pk__in=chunk).update(reconciliation=FeeEscrowRecord.Reconciliation.PENDING,
+                                                                    chain_error=text)
+            EscrowFollower.objects.filter(name=name).update(last_error=text)
+            logger.warning("escrow records not re-read after their events: %s", error)
+            return {"error": str(error), "new": new, "dropped": dropped}
         # The chain moved ahead of the mirror (a cancel or fill not synced yet): read the order too.
         follow_up([pk for chunk in _chunks(checked) for pk in FeeEscrowRecord.objects.filter(
             pk__in=chunk, reconciliation=FeeEscrowRecord.Reconciliation.PENDING).values_list("pk", flat=True)])

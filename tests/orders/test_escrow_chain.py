@@ -227,6 +227,33 @@ def test_a_refused_placement_leaves_nothing_on_chain_and_nothing_flagged(quiet_a
     assert [entry for entry in follow_ups if entry[0] == record.pk] == []  # nothing left to follow
 
 
+def test_records_whose_events_came_in_but_whose_state_could_not_be_read_are_read_again(quiet_alice, operator, capture_enqueues):
+    """The provider fails the records' read after the events' read: the events are kept and the
+    records left pending, so the minute's check reads them again."""
+    from django.conf import settings
+
+    from parsec.errors import ChainUnavailable
+    from parsec.escrow_chain import ChainEscrowReader
+
+    class FailingRecords(ChainEscrowReader):
+        def fee_record(self, order_id):
+            raise ChainUnavailable("HTTP 503", rpc_method="eth_call", status=503)
+
+    live = reader()
+    failing = FailingRecords(rpc_url=live.rpc_url, contract_address=live.address, abi_path=settings.ESCROW_ABI_PATH,
+                             chain_id=137, confirmations=3, retries=1)
+    record = place(fee_intent(quiet_alice, operator, price="0.05", size="10"), operator)
+    record = escrow.check_record(record=record)
+    assert record.reconciliation == R.MATCHES
+    result = escrow_events.follow_chain(reader=failing)
+    assert result["new"] == 1 and "HTTP 503" in result["error"]
+    record.refresh_from_db()
+    assert (record.reconciliation, record.chain_error) == (R.PENDING, "The RPC provider is failing or behind; the read is "
+                                                           "retried, then shown as not checked. (eth_call failed)")
+    assert record.pk in escrow.due_for_check(now=record.checked_at).values_list("pk", flat=True)
+    assert escrow.check_record(record=record).reconciliation == R.MATCHES
+
+
 def test_a_reorg_that_drops_a_refund_is_detected_and_recovered(quiet_alice, quiet_sandbox, operator, capture_enqueues):
     record = place(fee_intent(quiet_alice, operator, price="0.05", size="10"), operator)
     assert escrow_events.follow_chain()["new"] == 1
