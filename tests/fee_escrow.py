@@ -12,6 +12,7 @@ from eth_account.messages import encode_typed_data
 
 from orders import escrow, fees, services
 from orders.models import FeeEscrowRecord, Market, OrderIntent
+from orders.services import OrderRequest
 from parsec.client import get_client
 from parsec.types import FeeAuthorization
 from tests.sandbox_client import mine_chain, sync_one_customer
@@ -45,17 +46,16 @@ def fee_intent(customer, operator, *, price: str, size: str, order_type: str = "
     config = escrow.escrow_config()
     market = market or polymarket_market()
     fee = fees.fee_for_config(config=config, price=Decimal(price), size=Decimal(size))
-    return services.create_intent(
-        actor=operator, customer=customer, exchange="polymarket", market=market, outcome="Yes", side="buy",
-        price=Decimal(price), size=Decimal(size), order_type=order_type, reason="escrow test",
-        fee_base_units=fee, fee_auth_order_id=escrow.new_fee_order_id(),
-    )
+    return services.create_intent(actor=operator, request=OrderRequest(
+        customer=customer, exchange="polymarket", market=market, outcome="Yes", side="buy", price=Decimal(price),
+        size=Decimal(size), order_type=order_type, reason="escrow test", fee_base_units=fee,
+        fee_auth_order_id=escrow.new_fee_order_id(),
+    ))
 
 
 def place(intent, operator, *, mine_after: bool = True) -> FeeEscrowRecord:
-    """Place through the back-office's fee path (the demo wallet signs), then mine what the sandbox queued."""
-    fee_auth = escrow.sandbox_fee_auth(intent=intent)
-    result = escrow.place_with_fee(intent=intent, actor=operator, fee_auth=fee_auth)
+    """Place through the one placement entry with the fee (the demo wallet signs), then mine what the sandbox queued."""
+    result = services.submit_intent(intent=intent, actor=operator, fee_auth=escrow.sandbox_fee_auth(intent=intent))
     assert result.intent.status == OrderIntent.Status.PLACED, result.message
     if mine_after:
         mine()

@@ -11,21 +11,13 @@ import pytest
 from eth_account import Account
 
 from audit.models import AuditEvent
-from orders import escrow, fees, services
+from orders import escrow, services
 from orders.models import FeeEscrowRecord, OrderIntent
-from orders.services import OrderRequest
 from parsec.client import get_client
-from tests.fee_escrow import demo_customer, mine, polymarket_market, signed_by
+from tests.fee_escrow import demo_customer, fee_intent, mine, place, polymarket_market, signed_by
 from tests.sandbox_client import sync_catalogue
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def fee_intent(customer, operator, *, price: str, size: str, order_type: str = "gtc", market=None) -> OrderIntent:
-    config = escrow.escrow_config()
-    market = market or polymarket_market()
-    fee = fees.fee_for_config(config=config, price=Decimal(price), size=Decimal(size))
-    return services.create_intent(actor=operator, request=OrderRequest(customer=customer, exchange="polymarket", market=market, outcome="Yes", side="buy", price=Decimal(price), size=Decimal(size), order_type=order_type, reason="escrow test", fee_base_units=fee, fee_auth_order_id=escrow.new_fee_order_id()))
 
 
 def chain(fee_order_id: str):
@@ -42,14 +34,6 @@ def assert_matches_chain(record: FeeEscrowRecord) -> None:
         assert on_chain.held_amount == record.fee_base_units
     else:
         assert record.affiliate_base_units + record.treasury_base_units + record.refund_base_units == record.fee_base_units
-
-
-def place(intent, operator) -> FeeEscrowRecord:
-    fee_auth = escrow.sandbox_fee_auth(intent=intent)
-    result = services.submit_intent(intent=intent, actor=operator, fee_auth=fee_auth)
-    assert result.intent.status == OrderIntent.Status.PLACED, result.message
-    mine()
-    return FeeEscrowRecord.objects.get(intent=intent)
 
 
 # --- Local signature checks ---------------------------------------------------------------

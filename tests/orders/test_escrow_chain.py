@@ -218,12 +218,12 @@ def test_a_refused_placement_leaves_nothing_on_chain_and_nothing_flagged(quiet_a
     market = Market.objects.filter(exchange="polymarket", market_type="binary", status="active").order_by("-pk").first()
     quiet_sandbox.control("POST", f"markets/{market.parsec_id}/close").raise_for_status()
     intent = fee_intent(quiet_alice, operator, price="0.05", size="10", market=market)
-    result = escrow.place_with_fee(intent=intent, actor=operator, fee_auth=escrow.sandbox_fee_auth(intent=intent))
+    result = services.submit_intent(intent=intent, actor=operator, fee_auth=escrow.sandbox_fee_auth(intent=intent))
     assert result.intent.status == "rejected", result.message
     record = followed(FeeEscrowRecord.objects.get(intent=intent), follow_ups)
     assert reader().fee_record(record.fee_order_id) is None
     assert (record.state, record.refund_reason, record.chain_state, record.reconciliation, record.discrepancy) == (
-        "authorised", "not_placed", "", R.MATCHES, "")
+        "refused", "not_placed", "", R.MATCHES, "")
     assert [entry for entry in follow_ups if entry[0] == record.pk] == []  # nothing left to follow
 
 
