@@ -170,21 +170,47 @@ def trading(now) -> dict:
             "unresolved": unresolved, "unresolved_count": unresolved_count}
 
 
-def escrow(now) -> dict:
-    """Escrow totals by state (orders.FeeEscrowRecord), in one query; stuck = a fee still held for
-    an order pending longer than Parsec's 10-minute refund rule; flagged = differs from the escrow."""
+def _escrow_rows(now) -> list[dict]:
+    """Escrow records grouped by state and verdict, with their counts and sums: one query."""
     amounts = ("fee_base_units", "affiliate_base_units", "treasury_base_units", "refund_base_units")
-    stuck = Q(state=FeeEscrowRecord.State.PULLED, order__status=Order.Status.PENDING,
-              pulled_at__lt=now - timedelta(seconds=settings.ESCROW_STUCK_SECONDS))
-    rows = list(FeeEscrowRecord.objects.values("state").annotate(
+    stuck = Q(reconciliation=FeeEscrowRecord.Reconciliation.STUCK) | Q(
+        state=FeeEscrowRecord.State.PULLED, order__status=Order.Status.PENDING,
+        pulled_at__lt=now - timedelta(seconds=settings.ESCROW_STUCK_SECONDS))
+    return list(FeeEscrowRecord.objects.values("state", "reconciliation").annotate(
         count=Count("pk"), stuck=Count("pk", filter=stuck), flagged=Count("pk", filter=~Q(discrepancy="")),
         **{f"sum_{n}": Sum(n) for n in amounts},
-    ).order_by("state"))
+    ).order_by("state", "reconciliation"))
+
+
+def _escrow_by_state(rows: list[dict]) -> list[dict]:
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["state"]] = counts.get(row["state"], 0) + row["count"]
+    return [{"state": state, "count": n} for state, n in counts.items()]
+
+
+def escrow(now) -> dict:
+    """Escrow totals by state and what the chain said of them (orders.FeeEscrowRecord), from the
+    database only: the chain is read by the follower, whose health is shown (and its last known
+    state with its age when it cannot be reached). Stuck = a fee the chain still holds 10 minutes
+    on when it should be settled (or, not yet checked, held for an order pending that long);
+    flagged = differs from the escrow, by kind. Two queries."""
+    from orders.escrow_events import chain_health
+
+    amounts = ("fee_base_units", "affiliate_base_units", "treasury_base_units", "refund_base_units")
+    rows = _escrow_rows(now)
     totals = {n: sum(int(r[f"sum_{n}"] or 0) for r in rows) for n in amounts}
-    return {"available": True, "by_state": [{"state": r["state"], "count": r["count"]} for r in rows],
+    labels = dict(FeeEscrowRecord.Reconciliation.choices)
+    flagged: dict[str, int] = {}
+    for row in rows:
+        if row["flagged"]:
+            flagged[row["reconciliation"]] = flagged.get(row["reconciliation"], 0) + row["flagged"]
+    return {"available": True, "by_state": _escrow_by_state(rows),
             "totals_usdc": {n: usdc_from_base_units(v) for n, v in totals.items()},
-            "stuck": sum(r["stuck"] for r in rows), "flagged": sum(r["flagged"] for r in rows),
-            "stuck_minutes": settings.ESCROW_STUCK_SECONDS // 60}
+            "stuck": sum(r["stuck"] for r in rows), "flagged": sum(flagged.values()),
+            "pending": sum(r["count"] for r in rows if r["reconciliation"] == FeeEscrowRecord.Reconciliation.PENDING),
+            "alerts": [{"kind": kind, "label": labels.get(kind, kind), "count": n} for kind, n in sorted(flagged.items())],
+            "chain": chain_health(now), "stuck_minutes": settings.ESCROW_STUCK_SECONDS // 60}
 
 
 def compliance_summary(now) -> dict:
@@ -244,8 +270,7 @@ def charts(now) -> dict:
     week = now - timedelta(days=7)
     status_rows = list(Order.objects.filter(created_at__gte=week).values("status").annotate(n=Count("id"))
                        .order_by("-n").values_list("status", "n"))
-    escrow_data = escrow(now)
-    escrow_rows = [(r["state"], r["count"]) for r in escrow_data.get("by_state", [])]
+    escrow_rows = [(r["state"], r["count"]) for r in _escrow_by_state(_escrow_rows(now))]
     return {"volume": _bar_chart(days, dict(volume)), "fees": _bar_chart(days, dict(fees)),
             "status_mix": _share_bar(status_rows, STATUS_COLOURS),
             "escrow_mix": _share_bar(escrow_rows, ESCROW_COLOURS) if escrow_rows else None}

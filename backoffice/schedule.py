@@ -25,4 +25,5 @@ SCHEDULE: list[tuple[str, str, str, int]] = [
     ("sync-markets", "sync.tasks.sync_markets", "SYNC_MARKETS_INTERVAL", 900),
     ("surveillance", "compliance.tasks.run_surveillance", "SURVEILLANCE_INTERVAL", 300),
     ("check-fee-escrow", "orders.tasks.check_fee_escrow", "ESCROW_CHECK_INTERVAL", 60),
+    ("follow-escrow-chain", "orders.tasks.follow_escrow_chain", "ESCROW_FOLLOW_INTERVAL", 4),
 ]

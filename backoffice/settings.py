@@ -427,6 +427,16 @@ SCHEDULER_LATE_SECONDS = env.int("SCHEDULER_LATE_SECONDS", default=90)
 ESCROW_STUCK_SECONDS = env.int("ESCROW_STUCK_SECONDS", default=600)
 # How often open or flagged fee-escrow records are re-derived and compared with the escrow (seconds; 0 = off).
 ESCROW_CHECK_INTERVAL = env.int("ESCROW_CHECK_INTERVAL", default=60)
+# The escrow's events are followed this often (seconds; 0 = off), at most this many blocks a run.
+ESCROW_FOLLOW_INTERVAL = env.int("ESCROW_FOLLOW_INTERVAL", default=4)
+ESCROW_FOLLOW_MAX_BLOCKS = env.int("ESCROW_FOLLOW_MAX_BLOCKS", default=10_000)
+# After a placement, a cancel or a sync that moved an order, its fee record is read again after
+# these delays (seconds) until the chain shows what we expect.
+ESCROW_FOLLOW_UP_DELAYS = env.list("ESCROW_FOLLOW_UP_DELAYS", cast=float, default=[2, 4, 6, 10, 20, 40])
+# A chain that has not (yet) shown what we expect is "pending on chain", not a difference, for this
+# many blocks (and seconds, for a chain that stopped): Parsec's transactions are mined after it answers.
+ESCROW_CHAIN_PENDING_BLOCKS = env.int("ESCROW_CHAIN_PENDING_BLOCKS", default=15)
+ESCROW_CHAIN_PENDING_SECONDS = env.int("ESCROW_CHAIN_PENDING_SECONDS", default=60)
 
 # --- Celery ----------------------------------------------------------------
 # Embedded default: kombu's filesystem transport, a folder of message files: no

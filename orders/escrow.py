@@ -308,12 +308,16 @@ def chain_reader():
     return escrow_reader()
 
 
+def _mirrored_order(record: FeeEscrowRecord) -> Order | None:
+    return record.order or (record.intent.order if record.intent_id and record.intent.order_id else None)
+
+
 def _refresh_order(record: FeeEscrowRecord) -> Order | None:
     """Bring the mirrored order up to date through the sync's mapping (one Parsec read)."""
     from orders.sync import upsert_placed_order
     from parsec.client import get_client
 
-    order = record.order or (record.intent.order if record.intent_id and record.intent.order_id else None)
+    order = _mirrored_order(record)
     if order is None:
         return None
     try:
@@ -325,57 +329,232 @@ def _refresh_order(record: FeeEscrowRecord) -> Order | None:
     return upsert_placed_order(customer=record.customer, exchange=order.exchange, order=fresh)
 
 
-def check_record(*, record: FeeEscrowRecord, reader=None, now: datetime | None = None, refresh: bool = True) -> FeeEscrowRecord:
-    """Derive the record's state and amounts, compare them with the chain's, store both."""
-    assert_no_transaction("the escrow check (it reads Parsec)")
-    now = now or timezone.now()
-    record = FeeEscrowRecord.objects.select_related("customer", "intent__order", "order").get(pk=record.pk)
-    order = _refresh_order(record) if refresh else (record.order or (record.intent.order if record.intent_id else None))
-    reader = reader if reader is not None else chain_reader()
-    chain = reader.fee_record(record.fee_order_id) if reader is not None else None
-    expected = expected_settlement(record=record, order=order, chain=chain, now=now)
-    problems = []
-    if reader is None:
-        problems.append("no escrow chain reader is configured; the record was not cross-checked")
-    elif chain is None:
-        if expected.state not in (FeeEscrowRecord.State.AUTHORISED, FeeEscrowRecord.State.REFUSED):
-            problems.append("the escrow has no record for this fee order id")
+# --- Reconciliation: what we expect against what the chain holds ---------------------------------
+
+
+@dataclass(frozen=True)
+class ChainRead:
+    """``feeRecords`` for some fee order ids, and the head block they were read at."""
+
+    block: int
+    records: dict
+
+
+def read_chain(*, reader, fee_order_ids: list[str]) -> ChainRead:
+    """One read of the escrow for these ids through the gateway (one ``eth_call``, or batches)."""
+    if len(fee_order_ids) == 1:
+        records = {fee_order_ids[0]: reader.fee_record(fee_order_ids[0])}
     else:
-        ours = {"state": expected.state, "fee": record.fee_base_units, "payer": record.payer,
-                "affiliate": expected.affiliate, "treasury": expected.treasury, "refund": expected.refund}
-        theirs = {"state": chain.state, "fee": chain.fee_amount, "payer": (chain.payer or "").lower(),
-                  "affiliate": chain.affiliate_amount, "treasury": chain.treasury_amount, "refund": chain.refund_amount}
-        if expected.state in (FeeEscrowRecord.State.AUTHORISED, FeeEscrowRecord.State.REFUSED):
-            problems.append("the escrow holds a record for an order we did not place")
-        problems += [f"{name}: ours {ours[name]}, escrow {theirs[name]}" for name in ours if ours[name] != theirs[name]]
-        if order is not None and chain.parsec_order_id and chain.parsec_order_id != order.parsec_order_id:
-            problems.append(f"order: ours {order.parsec_order_id}, escrow {chain.parsec_order_id}")
-    discrepancy = "; ".join(problems)
+        records = reader.fee_records(fee_order_ids)
+    blocks = [found.block_number for found in records.values() if found is not None and found.block_number is not None]
+    return ChainRead(block=max(blocks) if blocks else reader.head().number, records=records)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    reconciliation: str
+    problems: list
+    behind: bool = False  # the chain has not (yet) shown what we expect
+
+
+def _still_pending(record: FeeEscrowRecord, *, block: int, now: datetime) -> bool:
+    """Within ESCROW_CHAIN_PENDING_BLOCKS blocks (and ESCROW_CHAIN_PENDING_SECONDS, for a chain that
+    stopped) of first seeing the chain behind what we expect: its transaction may not be mined yet."""
+    since_block = record.chain_behind_since_block if record.chain_behind_since_block is not None else block
+    since = record.chain_behind_since or now
+    return (block - since_block < settings.ESCROW_CHAIN_PENDING_BLOCKS
+            and (now - since).total_seconds() < settings.ESCROW_CHAIN_PENDING_SECONDS)
+
+
+def _undone_by_reorg(record: FeeEscrowRecord) -> list[str]:
+    """The events a reorg removed that the chain has not given again."""
+    from orders.models import FeeEscrowEvent
+
+    events = list(FeeEscrowEvent.objects.filter(record=record))
+    live = {event.kind for event in events if event.dropped_at is None}
+    return [f"a reorg dropped {event.kind} of {event.amount} (tx {event.tx_hash}, block {event.block_number})"
+            for event in events if event.dropped_at is not None and event.kind not in live]
+
+
+def judge(*, record: FeeEscrowRecord, order: Order | None, expected: Settlement, chain, block: int,
+          now: datetime) -> Verdict:
+    """Our expectation against the chain's record, to the base unit. The chain may lag us by a few
+    blocks (its transactions are mined after Parsec answers): that is *pending on chain*, not a
+    difference, until the window passes; a fee still pulled ESCROW_STUCK_SECONDS after the pull
+    when it should have been settled is *stuck*."""
+    R, S = FeeEscrowRecord.Reconciliation, FeeEscrowRecord.State
+    unresolved = order is None and record.intent_id and record.intent.status in OrderIntent.UNRESOLVED_STATUSES
+    if chain is None:
+        if expected.state in (S.AUTHORISED, S.REFUSED):
+            return Verdict(R.MATCHES, [])  # never pulled, and the chain agrees
+        if _still_pending(record, block=block, now=now):
+            return Verdict(R.PENDING, [], behind=True)
+        return Verdict(R.MISSING, ["the escrow has no record for this fee order id"], behind=True)
+    if expected.state in (S.AUTHORISED, S.REFUSED):
+        if unresolved:  # the order may exist at Parsec: its reconciliation will say
+            return Verdict(R.PENDING, [])
+        return Verdict(R.NOT_OURS, ["the escrow holds a record for an order we did not place"])
+    ours = {"state": expected.state, "fee": record.fee_base_units, "payer": record.payer,
+            "affiliate": expected.affiliate, "treasury": expected.treasury, "refund": expected.refund}
+    theirs = {"state": chain.state, "fee": chain.fee_amount, "payer": (chain.payer or "").lower(),
+              "affiliate": chain.affiliate_amount, "treasury": chain.treasury_amount, "refund": chain.refund_amount}
+    problems = [f"{name}: ours {ours[name]}, escrow {theirs[name]}" for name in ours if ours[name] != theirs[name]]
+    if order is not None and chain.parsec_order_id and chain.parsec_order_id != order.parsec_order_id:
+        problems.append(f"order: ours {order.parsec_order_id}, escrow {chain.parsec_order_id}")
+    if not problems:
+        return Verdict(R.MATCHES, [])
+    if ours["fee"] != theirs["fee"] or ours["payer"] != theirs["payer"]:
+        return Verdict(R.AMOUNTS_DIFFER, problems)
+    chain_behind = chain.state == S.PULLED and expected.state in FeeEscrowRecord.SETTLED_STATES
+    mirror_behind = expected.state == S.PULLED and chain.state in FeeEscrowRecord.SETTLED_STATES
+    if chain_behind or mirror_behind:
+        undone = _undone_by_reorg(record) if chain_behind else []
+        if undone:
+            return Verdict(R.REORG, [*undone, "the escrow shows the fee pulled again", *problems], behind=True)
+        pulled = record.pulled_at or record.created_at
+        held = (now - pulled).total_seconds()
+        if _still_pending(record, block=block, now=now) or (chain_behind and held < settings.ESCROW_STUCK_SECONDS):
+            return Verdict(R.PENDING, [], behind=True)
+        if chain_behind:
+            status = order.get_status_display().lower() if order is not None else "unknown"
+            return Verdict(R.STUCK, [f"stuck in escrow: pulled {int(held // 60)} min ago and not settled (the order is "
+                                     f"{status})", *problems], behind=True)
+        return Verdict(R.DIFFERS, problems, behind=True)
+    if chain.state == S.REFUNDED and expected.state in (S.DISTRIBUTED, S.PARTIALLY_DISTRIBUTED):
+        filled = f"{plain(order.filled)} of {plain(order.size)}" if order is not None else "some"
+        return Verdict(R.REFUNDED_NOT_FILLED, [f"the escrow refunded the whole fee ({chain.refund_reason or 'no reason'}) "
+                                               f"but the order filled {filled}", *problems])
+    if chain.state == expected.state:
+        return Verdict(R.AMOUNTS_DIFFER, problems)
+    return Verdict(R.DIFFERS, problems)
+
+
+def _load(pk: int) -> FeeEscrowRecord:
+    return FeeEscrowRecord.objects.select_related("customer", "intent__order", "order").get(pk=pk)
+
+
+def reconcile(*, record: FeeEscrowRecord, order: Order | None, read: ChainRead | None, now: datetime,
+              reload: bool = True) -> FeeEscrowRecord:
+    """Store our derivation, the chain's record as read, and the verdict; audit a new difference."""
+    chain = read.records.get(record.fee_order_id) if read is not None else None
+    expected = expected_settlement(record=record, order=order, chain=chain, now=now)
+    if read is None:
+        verdict = Verdict(FeeEscrowRecord.Reconciliation.UNCHECKED, [])
+    else:
+        verdict = judge(record=record, order=order, expected=expected, chain=chain, block=read.block, now=now)
+    discrepancy = "; ".join(verdict.problems)
     settled = expected.state not in FeeEscrowRecord.OPEN_STATES
+    behind_since = (record.chain_behind_since or now) if verdict.behind else None
+    behind_block = (record.chain_behind_since_block if record.chain_behind_since_block is not None else read.block) \
+        if verdict.behind else None
+    chain_fields = {
+        "chain_state": chain.state if chain else "", "chain_record": chain.raw if chain else {}, "chain_block": read.block,
+        "chain_read_at": now, "chain_error": "", "reconciliation": verdict.reconciliation, "discrepancy": discrepancy,
+        "chain_behind_since": behind_since, "chain_behind_since_block": behind_block,
+    } if read is not None else {
+        "chain_error": "no escrow chain reader is configured (ESCROW_RPC_URL): not checked against the chain",
+        "reconciliation": verdict.reconciliation, "discrepancy": "",
+    }
     FeeEscrowRecord.objects.filter(pk=record.pk).update(
         state=expected.state, affiliate_base_units=expected.affiliate, treasury_base_units=expected.treasury,
         refund_base_units=expected.refund, refund_reason=expected.reason, order=order,
         pulled_at=record.pulled_at or (chain.pulled_at if chain else None) or (now if order is not None else None),
         settled_at=(record.settled_at or (chain.settled_at if chain else None) or now) if settled else None,
-        chain_state=chain.state if chain else "", chain_record=chain.raw if chain else {}, checked_at=now,
-        discrepancy=discrepancy,
+        checked_at=now, **chain_fields,
     )
     if discrepancy and discrepancy != record.discrepancy:
         from audit.services import record_action
 
         record_action(actor=None, action="escrow.discrepancy", customer=record.customer,
-                      request={"fee_order_id": record.fee_order_id}, outcome="error", response={"discrepancy": discrepancy})
+                      request={"fee_order_id": record.fee_order_id}, outcome="error",
+                      response={"reconciliation": verdict.reconciliation, "discrepancy": discrepancy})
+    if reload:
+        record.refresh_from_db()
+    return record
+
+
+def chain_error_text(error) -> str:
+    """A chain failure in a sentence for the pages: what to do, and which read failed (a
+    misconfiguration says exactly what does not match)."""
+    from parsec.errors import ChainMisconfigured
+
+    if isinstance(error, ChainMisconfigured):
+        return str(error)[:2000]
+    return f"{error.action} ({error.rpc_method or 'RPC'} failed)"[:2000]
+
+
+def _unreachable(*, record: FeeEscrowRecord, order: Order | None, error: Exception, now: datetime) -> FeeEscrowRecord:
+    """The chain did not answer: our derivation is stored, the last known chain state is kept as it
+    was read (``chain_read_at`` says how old it is) and the failure is said."""
+    expected = expected_settlement(record=record, order=order, chain=None, now=now)
+    settled = expected.state not in FeeEscrowRecord.OPEN_STATES
+    FeeEscrowRecord.objects.filter(pk=record.pk).update(
+        state=expected.state, affiliate_base_units=expected.affiliate, treasury_base_units=expected.treasury,
+        refund_base_units=expected.refund, refund_reason=expected.reason, order=order,
+        settled_at=(record.settled_at or now) if settled else None, checked_at=now,
+        chain_error=chain_error_text(error),
+    )
     record.refresh_from_db()
     return record
 
 
-def check_open_records(*, now: datetime | None = None, limit: int = 200) -> dict[str, int]:
-    """The beat job: re-check records still open or flagged, oldest check first."""
+def check_record(*, record: FeeEscrowRecord, reader=None, now: datetime | None = None, refresh: bool = True) -> FeeEscrowRecord:
+    """Derive the record's state and amounts (refreshing the order from Parsec), read the chain's
+    record through the gateway, compare and store both. An unreachable chain is said, not raised."""
+    from parsec.errors import ChainError
+
+    assert_no_transaction("the escrow check (it reads Parsec and the chain)")
     now = now or timezone.now()
-    due = FeeEscrowRecord.objects.filter(state__in=FeeEscrowRecord.OPEN_STATES) | FeeEscrowRecord.objects.exclude(discrepancy="")
-    due = due.filter(created_at__gte=now - timedelta(days=7)).order_by("checked_at", "pk")[:limit]
+    record = _load(record.pk)
+    order = _refresh_order(record) if refresh else _mirrored_order(record)
+    try:
+        reader = reader if reader is not None else chain_reader()
+        read = read_chain(reader=reader, fee_order_ids=[record.fee_order_id]) if reader is not None else None
+    except ChainError as error:
+        logger.warning("escrow chain not read for %s: %s", record.fee_order_id, error)
+        return _unreachable(record=record, order=order, error=error, now=now)
+    return reconcile(record=record, order=order, read=read, now=now)
+
+
+def check_records(*, records: list[FeeEscrowRecord], reader, now: datetime | None = None) -> list[int]:
+    """Many records against one read of the chain (JSON-RPC batches), orders as mirrored (the
+    follower's path: the chain moved, the mirror is read as it is). The reads come first; the
+    writes go in short transactions of 200. Returns the ids checked."""
+    assert_no_transaction("the escrow check (it reads the chain)")
+    now = now or timezone.now()
+    if not records:
+        return []
+    read = read_chain(reader=reader, fee_order_ids=[record.fee_order_id for record in records])
+    pks = [record.pk for record in records]
+    for start in range(0, len(pks), 200):
+        with transaction.atomic():
+            for record in FeeEscrowRecord.objects.select_related("customer", "intent__order", "order").filter(
+                    pk__in=pks[start:start + 200]):
+                reconcile(record=record, order=_mirrored_order(record), read=read, now=now, reload=False)
+    return pks
+
+
+def due_for_check(*, now: datetime, unchecked: bool = True):
+    """Records still open, pending on chain or flagged, and (with a chain to read) those never
+    compared with it; a week back."""
+    R = FeeEscrowRecord.Reconciliation
+    due = (FeeEscrowRecord.objects.filter(state__in=FeeEscrowRecord.OPEN_STATES)
+           | FeeEscrowRecord.objects.exclude(discrepancy="")
+           | FeeEscrowRecord.objects.filter(reconciliation__in=[R.PENDING, R.UNCHECKED] if unchecked else [R.PENDING]))
+    return due.filter(created_at__gte=now - timedelta(days=7))
+
+
+def check_open_records(*, now: datetime | None = None, limit: int = 200) -> dict[str, int]:
+    """The beat job: re-check records still open, pending on chain or flagged, oldest check first."""
+    from parsec.errors import ChainError
+
+    now = now or timezone.now()
+    try:
+        unchecked = chain_reader() is not None
+    except ChainError:
+        unchecked = True  # a chain that fails now may answer by the time each record is read
     checked = flagged = 0
-    for record in due:
+    for record in due_for_check(now=now, unchecked=unchecked).order_by("checked_at", "pk")[:limit]:
         try:
             record = check_record(record=record, now=now)
         except Exception:
@@ -392,8 +571,9 @@ def recheck(*, record: FeeEscrowRecord, actor) -> FeeEscrowRecord:
 
     record = check_record(record=record)
     record_action(actor=actor, action="escrow.check", customer=record.customer,
-                  request={"fee_order_id": record.fee_order_id}, outcome="ok",
-                  response={"state": record.state, "chain_state": record.chain_state, "discrepancy": record.discrepancy})
+                  request={"fee_order_id": record.fee_order_id}, outcome="error" if record.chain_error else "ok",
+                  response={"state": record.state, "chain_state": record.chain_state, "reconciliation": record.reconciliation,
+                            "discrepancy": record.discrepancy, "chain_error": record.chain_error})
     return record
 
 

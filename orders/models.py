@@ -637,7 +637,22 @@ class FeeEscrowRecord(models.Model):
         REFUNDED = "refunded", "Refunded"
         REFUSED = "refused", "Refused (order not placed; nothing pulled)"
 
+    class Reconciliation(models.TextChoices):
+        UNCHECKED = "unchecked", "Not checked against the chain"
+        MATCHES = "matches", "Matches the chain"
+        PENDING = "pending_on_chain", "Pending on chain"
+        STUCK = "stuck", "Stuck in escrow"
+        REFUNDED_NOT_FILLED = "refunded_not_filled", "Refunded, but we think filled"
+        AMOUNTS_DIFFER = "amounts_differ", "Amounts differ"
+        MISSING = "missing_on_chain", "Missing on chain"
+        NOT_OURS = "not_placed", "On chain, but we did not place it"
+        REORG = "reorg", "Undone by a reorg"
+        DIFFERS = "differs", "Differs from the chain"
+
     OPEN_STATES = frozenset({State.AUTHORISED, State.PULLED})
+    SETTLED_STATES = frozenset({State.DISTRIBUTED, State.PARTIALLY_DISTRIBUTED, State.REFUNDED})
+    ALERTS = frozenset({Reconciliation.STUCK, Reconciliation.REFUNDED_NOT_FILLED, Reconciliation.AMOUNTS_DIFFER,
+                        Reconciliation.MISSING, Reconciliation.NOT_OURS, Reconciliation.REORG, Reconciliation.DIFFERS})
 
     fee_order_id = models.CharField("fee_auth order id (bytes32)", max_length=66, unique=True)
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="fee_escrow_records")
@@ -660,6 +675,15 @@ class FeeEscrowRecord(models.Model):
     chain_record = models.JSONField(default=dict, blank=True)
     checked_at = models.DateTimeField(null=True, blank=True)
     discrepancy = models.TextField(blank=True, help_text="What differs between our derivation and the chain's record.")
+    # What the chain said when last read (orders.escrow.check_record); pages show these, never wait on the chain.
+    reconciliation = models.CharField(max_length=24, choices=Reconciliation.choices, default=Reconciliation.UNCHECKED,
+                                      db_index=True)
+    chain_block = models.BigIntegerField(null=True, blank=True, help_text="The block the chain state was read at.")
+    chain_read_at = models.DateTimeField(null=True, blank=True, help_text="When the chain state was last read.")
+    chain_error = models.TextField(blank=True, help_text="Why the last read of the chain failed (blank: it did not).")
+    chain_behind_since = models.DateTimeField(null=True, blank=True,
+                                              help_text="Since when the chain has not shown what we expect.")
+    chain_behind_since_block = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -688,3 +712,54 @@ class FeeEscrowRecord(models.Model):
     @property
     def has_discrepancy(self) -> bool:
         return bool(self.discrepancy)
+
+
+class FeeEscrowEvent(models.Model):
+    """One event of the escrow contract for one of our fee records, where the chain put it
+    (orders.escrow_events ingests them). A reorg that removes it sets ``dropped_at``; the event
+    mined again in another block is another row (its block hash differs)."""
+
+    class Kind(models.TextChoices):
+        PULLED = "FeePulled", "Pulled"
+        DISTRIBUTED = "FeeDistributed", "Distributed"
+        REFUNDED = "FeeRefunded", "Refunded"
+
+    record = models.ForeignKey(FeeEscrowRecord, on_delete=models.CASCADE, related_name="chain_events")
+    key = models.CharField(max_length=200, unique=True, help_text="block hash:transaction hash:log index")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    amount = models.BigIntegerField(help_text="USDC base units: pulled, distributed (affiliate + treasury) or refunded.")
+    affiliate_amount = models.BigIntegerField(default=0)
+    treasury_amount = models.BigIntegerField(default=0)
+    reason = models.CharField(max_length=32, blank=True)
+    block_number = models.BigIntegerField()
+    block_hash = models.CharField(max_length=66)
+    tx_hash = models.CharField(max_length=66)
+    log_index = models.PositiveIntegerField()
+    final = models.BooleanField(default=False, help_text="ESCROW_CONFIRMATIONS deep when last read.")
+    seen_at = models.DateTimeField(default=timezone.now)
+    dropped_at = models.DateTimeField(null=True, blank=True, help_text="When a reorg was seen to remove it.")
+
+    class Meta:
+        ordering = ["block_number", "log_index"]
+        indexes = [models.Index(fields=["block_number"], name="escrow_event_block_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.amount} in block {self.block_number}"
+
+
+class EscrowFollower(models.Model):
+    """The escrow event follower's health (orders.escrow_events.follow_chain): what it last read,
+    when, and why its last attempt failed; ``lease_until`` keeps two runs from overlapping."""
+
+    name = models.CharField(max_length=40, primary_key=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    head_block = models.BigIntegerField(null=True, blank=True)
+    final_block = models.BigIntegerField(null=True, blank=True)
+    events_ingested = models.BigIntegerField(default=0)
+    events_dropped = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name} at block {self.head_block}"

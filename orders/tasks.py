@@ -64,3 +64,19 @@ def check_fee_escrow() -> dict:
     from orders.escrow import check_open_records
 
     return check_open_records()
+
+
+@shared_task(ignore_result=True, acks_late=True, time_limit=300, soft_time_limit=240)
+def follow_escrow_chain() -> dict:
+    """Ingest the escrow's events from the persisted cursor and re-check the records they touch."""
+    from orders.escrow_events import follow_chain
+
+    return follow_chain()
+
+
+@shared_task(**TASK_OPTIONS, time_limit=120, soft_time_limit=90)
+def follow_up_fee_record(record_id: int, attempt: int = 0) -> str:
+    """Read one fee record again after its order's outcome (again later until the chain agrees)."""
+    from orders.escrow_events import follow_up_record
+
+    return follow_up_record(record_id, attempt)

@@ -256,7 +256,8 @@ class ChainEscrowReader:
                                          retry_after=error.retry_after))
 
     def verify(self) -> None:
-        """Refuse a chain or an address that is not the escrow's (called once by ``escrow_reader``)."""
+        """Refuse a chain, an address or an ABI that is not the escrow's (called once by ``escrow_reader``):
+        the chain id, code at the address, and the record view answering as the ABI says."""
         served = self._rpc("eth_chainId", lambda: self.w3.eth.chain_id)
         if served != self.chain_id:
             raise ChainMisconfigured(f"ESCROW_RPC_URL serves chain id {served}, not ESCROW_CHAIN_ID {self.chain_id}",
@@ -265,6 +266,13 @@ class ChainEscrowReader:
         if not code:
             raise ChainMisconfigured(f"no contract at ESCROW_CONTRACT_ADDRESS {self.address} on chain {served} "
                                      "(eth_getCode is empty): a wrong address, or the wrong network", rpc_method="eth_getCode")
+        probe = self.contract.functions[RECORD_FUNCTION](b"\0" * 32)
+        try:
+            self._rpc("eth_call", lambda: probe.call())
+        except (ChainCallReverted, ChainUnexpectedResponse) as error:
+            raise ChainMisconfigured(f"the contract at ESCROW_CONTRACT_ADDRESS {self.address} does not answer {RECORD_FUNCTION} "
+                                     f"as ESCROW_ABI_PATH describes ({error}): a wrong address, or an ABI that is not "
+                                     "this contract's", rpc_method="eth_call") from None
 
     # --- Head and records ------------------------------------------------------------------------
 

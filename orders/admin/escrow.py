@@ -1,5 +1,10 @@
-"""Fee escrow in the admin: the records (read-only, flagged ones first to find), a re-check
-button, and the builder's escrow configuration read from Parsec."""
+"""Fee escrow in the admin: the records (read-only, flagged ones first to find) with what the chain
+said (state, reconciliation, the pull / distribute / refund transactions and their blocks), a
+re-check button, and the builder's escrow configuration read from Parsec.
+
+The pages read the database only: the chain is read by the follower and the follow-ups
+(orders.escrow_events); when it cannot be reached, the pages say so and show the last known state
+with its age."""
 
 from __future__ import annotations
 
@@ -9,14 +14,14 @@ from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
 
 from core.admin import ReadOnlyAdminMixin
 from core.formatting import plain
 from core.money import usdc_from_base_units
-from orders import escrow, fees
+from orders import escrow, escrow_events, fees
 from orders.models import FeeEscrowRecord
 
 
@@ -42,13 +47,19 @@ class FlaggedFilter(admin.SimpleListFilter):
 @admin.register(FeeEscrowRecord)
 class FeeEscrowRecordAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = ("fee_order_short", "customer", "state", "fee", "affiliate", "treasury", "refund", "chain_state",
-                    "flag", "created_at")
-    list_filter = ("state", FlaggedFilter)
+                    "flag", "on_chain", "created_at")
+    list_filter = ("state", "reconciliation", FlaggedFilter)
     list_select_related = ("customer",)
-    search_fields = ("fee_order_id", "payer", "customer__external_id", "order__parsec_order_id")
+    search_fields = ("fee_order_id", "payer", "customer__external_id", "order__parsec_order_id", "chain_events__tx_hash")
     show_full_result_count = False
     list_per_page = 50
-    readonly_fields = ("discrepancy", "chain_record")
+    fields = ("fee_order_id", "customer", "intent", "order", "payer", "fee_base_units", "deadline", "affiliate_fee_bps",
+              "has_affiliate", "state", "affiliate_base_units", "treasury_base_units", "refund_base_units", "refund_reason",
+              "created_at", "pulled_at", "settled_at", "reconciliation", "discrepancy", "chain_state", "chain_block",
+              "chain_read_at", "chain_error", "checked_at", "chain_record")
+    readonly_fields = fields
+    list_before_template = "orders/escrow/_chain_health.html"
+    change_form_before_template = "orders/escrow/_record_chain.html"
     actions_list = ("escrow_configuration",)
     actions_detail = ("check_now",)
 
@@ -57,6 +68,19 @@ class FeeEscrowRecordAdmin(ReadOnlyAdminMixin, ModelAdmin):
 
     def has_view_escrow_permission(self, request, obj=None) -> bool:
         return request.user.has_perm("orders.view_feeescrowrecord")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("chain_events")
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {**(extra_context or {}), "chain": escrow_events.chain_health()})
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        record = self.get_object(request, object_id)
+        context = {"chain": escrow_events.chain_health()}
+        if record is not None:
+            context.update(chain_events=list(record.chain_events.all()), chain_age=escrow_events.record_chain_age(record))
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **context})
 
     @display(description="Fee order id")
     def fee_order_short(self, obj: FeeEscrowRecord) -> str:
@@ -78,11 +102,24 @@ class FeeEscrowRecordAdmin(ReadOnlyAdminMixin, ModelAdmin):
     def refund(self, obj):
         return _usdc(obj.refund_base_units)
 
-    @display(description="Check", label={"matches": "success", "differs": "danger", "unchecked": "info"})
+    @display(description="Check", label={
+        "matches the chain": "success", "pending on chain": "info", "not checked": "info", "chain unreachable": "warning",
+        **{label.lower(): "danger" for value, label in FeeEscrowRecord.Reconciliation.choices
+           if value in FeeEscrowRecord.ALERTS}})
     def flag(self, obj):
-        if obj.checked_at is None:
-            return "unchecked"
-        return "differs" if obj.discrepancy else "matches"
+        if obj.chain_error and obj.reconciliation == FeeEscrowRecord.Reconciliation.UNCHECKED:
+            return "chain unreachable"
+        if obj.reconciliation == FeeEscrowRecord.Reconciliation.UNCHECKED:
+            return "not checked"
+        return obj.get_reconciliation_display().lower()
+
+    @display(description="On chain (block · tx)")
+    def on_chain(self, obj):
+        events = [event for event in obj.chain_events.all() if event.dropped_at is None]
+        if not events:
+            return "—"
+        return format_html_join(" ", '<span class="font-mono text-xs" title="{}">{} #{}</span>',
+                                ((event.tx_hash, event.get_kind_display().lower(), event.block_number) for event in events))
 
     def get_urls(self):
         view = self.admin_site.admin_view
@@ -111,7 +148,13 @@ class FeeEscrowRecordAdmin(ReadOnlyAdminMixin, ModelAdmin):
         if request.method != "POST":
             return HttpResponseNotAllowed(["GET", "POST"])
         record = escrow.recheck(record=record, actor=request.user)
-        if record.discrepancy:
+        if record.chain_error:
+            messages.warning(request, f"The escrow chain could not be read: {record.chain_error}. Showing the last known "
+                                      f"chain state (read {escrow_events.record_chain_age(record)} ago).")
+        elif record.reconciliation == FeeEscrowRecord.Reconciliation.PENDING:
+            escrow_events.follow_up([record.pk])
+            messages.info(request, "Pending on chain: the escrow's transaction is not mined yet; it is read again in a few blocks.")
+        elif record.discrepancy:
             messages.warning(request, f"Differs from the escrow: {record.discrepancy}")
         else:
             messages.success(request, f"Matches the escrow ({record.get_state_display()}).")

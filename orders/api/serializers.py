@@ -183,7 +183,8 @@ class FeeEscrowRecordSerializer(serializers.ModelSerializer):
             "id", "fee_order_id", "customer", "customer_external_id", "intent", "intent_key", "order", "payer",
             "fee_base_units", "deadline", "affiliate_fee_bps", "has_affiliate", "state", "affiliate_base_units",
             "treasury_base_units", "refund_base_units", "refund_reason", "created_at", "pulled_at", "settled_at",
-            "chain_state", "checked_at", "flagged", "discrepancy",
+            "chain_state", "checked_at", "flagged", "discrepancy", "reconciliation", "chain_block", "chain_read_at",
+            "chain_error",
         ]
 
     def get_flagged(self, record) -> bool:

@@ -11,21 +11,13 @@ import pytest
 from eth_account import Account
 
 from audit.models import AuditEvent
-from orders import escrow, fees, services
+from orders import escrow, services
 from orders.models import FeeEscrowRecord, OrderIntent
-from orders.services import OrderRequest
 from parsec.client import get_client
-from tests.fee_escrow import demo_customer, mine, polymarket_market, signed_by
+from tests.fee_escrow import demo_customer, fee_intent, mine, place, polymarket_market, signed_by
 from tests.sandbox_client import sync_catalogue
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def fee_intent(customer, operator, *, price: str, size: str, order_type: str = "gtc", market=None) -> OrderIntent:
-    config = escrow.escrow_config()
-    market = market or polymarket_market()
-    fee = fees.fee_for_config(config=config, price=Decimal(price), size=Decimal(size))
-    return services.create_intent(actor=operator, request=OrderRequest(customer=customer, exchange="polymarket", market=market, outcome="Yes", side="buy", price=Decimal(price), size=Decimal(size), order_type=order_type, reason="escrow test", fee_base_units=fee, fee_auth_order_id=escrow.new_fee_order_id()))
 
 
 def chain(fee_order_id: str):
@@ -42,14 +34,6 @@ def assert_matches_chain(record: FeeEscrowRecord) -> None:
         assert on_chain.held_amount == record.fee_base_units
     else:
         assert record.affiliate_base_units + record.treasury_base_units + record.refund_base_units == record.fee_base_units
-
-
-def place(intent, operator) -> FeeEscrowRecord:
-    fee_auth = escrow.sandbox_fee_auth(intent=intent)
-    result = services.submit_intent(intent=intent, actor=operator, fee_auth=fee_auth)
-    assert result.intent.status == OrderIntent.Status.PLACED, result.message
-    mine()
-    return FeeEscrowRecord.objects.get(intent=intent)
 
 
 # --- Local signature checks ---------------------------------------------------------------
@@ -209,15 +193,31 @@ def test_an_order_stuck_pending_past_ten_minutes_is_refunded(pending_record, pen
     assert record.state == FeeEscrowRecord.State.REFUNDED and record.refund_reason == "stuck_pending"
     assert record.refund_base_units == record.fee_base_units
     assert_matches_chain(record)
+    # The follower keeps the two transactions with their blocks, as the web3 reader sees them.
+    from orders.escrow_events import follow_chain
+
+    follow_chain()
+    kept = [(e.kind, e.amount, e.reason, e.block_number, e.tx_hash) for e in record.chain_events.all()]
+    assert kept == [(e.name, e.amount, e.reason or "", e.block_number, e.tx_hash)
+                    for e in escrow.chain_reader().events(record.fee_order_id)]
+    assert [k[:3] for k in kept] == [("FeePulled", record.fee_base_units, ""),
+                                     ("FeeRefunded", record.fee_base_units, "stuck_pending")]
 
 
-def test_a_fee_still_held_past_ten_minutes_by_our_clock_is_flagged(pending_record):
+def test_a_fee_still_held_past_ten_minutes_by_our_clock_is_flagged_stuck(pending_record):
     from django.utils import timezone
 
+    record = escrow.check_record(record=pending_record)
+    assert (record.reconciliation, record.discrepancy) == ("matches", "")
     later = timezone.now() + timezone.timedelta(minutes=11)
-    record = escrow.check_record(record=pending_record, now=later)
-    assert record.state == FeeEscrowRecord.State.REFUNDED
-    assert "state: ours refunded, escrow pulled" in record.discrepancy
+    record = escrow.check_record(record=record, now=later)
+    # We expect Parsec's refund by now; the chain may not have mined it yet: pending for a few blocks.
+    assert (record.state, record.chain_state, record.reconciliation, record.discrepancy) == ("refunded", "pulled",
+                                                                                            "pending_on_chain", "")
+    record = escrow.check_record(record=record, now=later + timezone.timedelta(seconds=61))
+    assert record.reconciliation == "stuck"
+    assert record.discrepancy.startswith("stuck in escrow: pulled 12 min ago and not settled (the order is pending); "
+                                         "state: ours refunded, escrow pulled")
 
 
 def test_fresh_order_ids_are_bytes32():

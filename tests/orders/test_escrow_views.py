@@ -30,13 +30,19 @@ def test_dashboard_totals_stuck_and_flagged():
                                    outcome="Yes", side="buy", price="0.55", size="100", status=Order.Status.PENDING,
                                    created_at=now)
     record(customer, state="pulled", order=pending, pulled_at=now - timedelta(minutes=11))
-    record(customer, state="distributed", affiliate_base_units=68_750, treasury_base_units=68_750, discrepancy="fee: ours 1, escrow 2")
-    record(customer, state="refunded", refund_base_units=137_500)
+    record(customer, state="distributed", affiliate_base_units=68_750, treasury_base_units=68_750, discrepancy="fee: ours 1, escrow 2",
+           reconciliation="amounts_differ")
+    record(customer, state="refunded", refund_base_units=137_500, chain_state="pulled", reconciliation="stuck",
+           discrepancy="stuck in escrow: pulled 12 min ago and not settled (the order is cancelled)")
+    record(customer, state="refunded", refund_base_units=137_500, chain_state="pulled", reconciliation="pending_on_chain")
     figures = dashboard.escrow(now)
-    assert figures["stuck"] == 1 and figures["flagged"] == 1
-    assert str(figures["totals_usdc"]["fee_base_units"]) == "0.412500"
-    assert str(figures["totals_usdc"]["refund_base_units"]) == "0.137500"
-    assert {r["state"]: r["count"] for r in figures["by_state"]} == {"pulled": 1, "distributed": 1, "refunded": 1}
+    assert figures["stuck"] == 2 and figures["flagged"] == 2 and figures["pending"] == 1
+    assert figures["alerts"] == [{"kind": "amounts_differ", "label": "Amounts differ", "count": 1},
+                                 {"kind": "stuck", "label": "Stuck in escrow", "count": 1}]
+    assert figures["chain"] == {"known": False}
+    assert str(figures["totals_usdc"]["fee_base_units"]) == "0.550000"
+    assert str(figures["totals_usdc"]["refund_base_units"]) == "0.275000"
+    assert {r["state"]: r["count"] for r in figures["by_state"]} == {"pulled": 1, "distributed": 1, "refunded": 2}
 
 
 def test_customer_360_and_the_export_show_the_fees(operator_client):
@@ -49,3 +55,16 @@ def test_customer_360_and_the_export_show_the_fees(operator_client):
     rows = [r for r in activity_rows(customer=customer, since=now - timedelta(days=1), until=now + timedelta(days=1))
             if r[0] == "escrow"]
     assert len(rows) == 1 and rows[0][10] == "partially_distributed" and rows[0][12] == "0.137500"
+
+
+def test_the_escrow_card_says_when_the_chain_follower_is_late(operator_client):
+    from orders.models import EscrowFollower
+
+    now = timezone.now()
+    EscrowFollower.objects.create(name="escrow", last_attempt_at=now - timedelta(minutes=10),
+                                  last_success_at=now - timedelta(minutes=10), head_block=1234, final_block=1106)
+    card = operator_client.get(reverse("dashboard_section", args=["escrow"])).content.decode()
+    assert "The escrow chain's follower is late (is the scheduler running?). Last known state from block 1234, 10 min ago." in card
+    EscrowFollower.objects.filter(name="escrow").update(last_success_at=now)
+    card = operator_client.get(reverse("dashboard_section", args=["escrow"])).content.decode()
+    assert "Chain read through block 1234, " in card and "late" not in card

@@ -225,6 +225,8 @@ def test_the_embedded_default_reads_the_sandboxs_chain(parsec_settings, sandbox,
 @pytest.mark.parametrize(("name", "value", "message"), [
     ("ESCROW_CHAIN_ID", 80002, "serves chain id 137, not ESCROW_CHAIN_ID 80002"),
     ("ESCROW_CONTRACT_ADDRESS", "0x" + "12" * 20, "no contract at ESCROW_CONTRACT_ADDRESS"),
+    # Mock USDC: code at the address, but not a contract that answers the ABI's feeRecords.
+    ("ESCROW_CONTRACT_ADDRESS", "0x2791bca1f2de4661ed88a30c99a7a9449aa84174", "does not answer feeRecords as ESCROW_ABI_PATH describes"),
 ])
 def test_a_wrong_chain_or_address_is_refused_at_start(parsec_settings, sandbox, fresh_readers, name, value, message):
     parsec_settings.ESCROW_RPC_URL = f"{sandbox.base_url}/_chain"
