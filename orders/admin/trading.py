@@ -16,7 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from unfold.admin import ModelAdmin
-from unfold.decorators import display
+from unfold.decorators import action, display
 
 from core.admin import ReadOnlyAdminMixin, admin_page, require_permission
 from core.errors import DomainError
@@ -223,12 +223,35 @@ class OrderIntentAdmin(TradingAdminMixin, ModelAdmin):
         }, title="Cancel orders")
 
 
+ENGAGE_TARGETS_SHOWN = 50
+
+
 @admin.register(KillSwitch)
 class KillSwitchAdmin(TradingAdminMixin, ModelAdmin):
-    list_display = ("id", "scope", "customer", "exchange", "market_native_id", "reason", "engaged_by", "engaged_at",
-                    "released_by", "released_at")
+    list_display = ("id", "state_badge", "scope", "target", "reason", "engaged_by", "engaged_at", "released_by", "released_at")
+    list_display_links = ("id", "state_badge")
     list_filter = ("scope",)
     list_select_related = ("customer", "engaged_by", "released_by")
+    actions_list = ("engage",)
+
+    @display(description="State", label={"Engaged": "danger", "Released": "info"})
+    def state_badge(self, obj: KillSwitch) -> str:
+        return "Engaged" if obj.is_engaged else "Released"
+
+    @display(description="Target")
+    def target(self, obj: KillSwitch) -> str:
+        if obj.customer_id:
+            return format_html('<a href="{}">{}</a>', reverse("customer_360", args=[obj.customer_id]), obj.customer.external_id)
+        if obj.market_native_id:
+            return f"{obj.get_exchange_display()} {obj.market_native_id}"
+        return "every customer"
+
+    def has_manage_killswitch_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("orders.manage_killswitch")
+
+    @action(description="Engage a kill switch", icon="block", permissions=["manage_killswitch"])
+    def engage(self, request):
+        return redirect("admin:orders_killswitch_engage")
 
     def get_urls(self):
         view = self.admin_site.admin_view
@@ -238,52 +261,80 @@ class KillSwitchAdmin(TradingAdminMixin, ModelAdmin):
             *super().get_urls(),
         ]
 
-    def changelist_view(self, request, extra_context=None):
-        extra_context = {**(extra_context or {}), "can_engage": request.user.has_perm("orders.manage_killswitch")}
-        return super().changelist_view(request, extra_context)
-
     def change_view(self, request, object_id, form_url="", extra_context=None):
         switch = get_object_or_404(KillSwitch.objects.select_related("customer", "engaged_by", "released_by"), pk=object_id)
         if not request.user.has_perm("orders.view_killswitch"):
             raise PermissionDenied
+        release_event = None
+        if not switch.is_engaged:
+            from audit.models import AuditEvent
+
+            release_event = (AuditEvent.objects.filter(action="killswitch.release", request__kill_switch=switch.pk)
+                             .order_by("-seq").first())
         return self.render_page(request, "orders/trading/killswitch_detail.html", {
-            "switch": switch, "form": ReasonForm(),
+            "switch": switch, "form": ReasonForm(), "release_reason": getattr(release_event, "reason", ""),
             "can_release": switch.is_engaged and request.user.has_perm("orders.manage_killswitch"),
         }, title=str(switch))
 
+    @staticmethod
+    def _scope_kwargs(data: dict) -> dict:
+        market = data.get("market")
+        if data["scope"] == KillSwitch.Scope.CUSTOMER:
+            return {"customer": data.get("customer")}
+        if data["scope"] == KillSwitch.Scope.MARKET and market is not None:
+            return {"exchange": market.exchange, "market_native_id": services.order_market_id(market)}
+        return {}
+
+    @staticmethod
+    def _engaged_for(scope: str, kwargs: dict) -> KillSwitch | None:
+        engaged = KillSwitch.objects.filter(scope=scope, released_at__isnull=True)
+        if scope == KillSwitch.Scope.CUSTOMER:
+            engaged = engaged.filter(customer=kwargs.get("customer"))
+        elif scope == KillSwitch.Scope.MARKET:
+            engaged = engaged.filter(exchange=kwargs.get("exchange"), market_native_id=kwargs.get("market_native_id"))
+        return engaged.first()
+
     def engage_view(self, request):
+        """Choose a scope (GET shows the form, prefilled from the query, without errors), review the
+        open orders it will cancel (POST), confirm (POST with ``confirmed``): then the switch's page."""
         require_permission(request, "orders.manage_killswitch")
-        form = KillSwitchForm(request.POST or request.GET or None)
-        targets = []
+        if request.method == "POST":
+            form = KillSwitchForm(request.POST)
+        else:
+            initial = {name: request.GET[name] for name in ("scope", "customer", "market") if request.GET.get(name)}
+            if initial.get("customer", "").isdigit():
+                found = Customer.objects.filter(pk=int(initial["customer"][:18])).first()
+                initial["customer"] = found.external_id if found else initial["customer"]
+            form = KillSwitchForm(initial={"scope": KillSwitch.Scope.BUILDER, **initial})
+        targets, target_count, engaged = [], 0, None
         if form.is_bound and form.is_valid():
             data = form.cleaned_data
-            market = data.get("market")
-            scope = {
-                "customer": data.get("customer") if data["scope"] == KillSwitch.Scope.CUSTOMER else None,
-                "exchange": market.exchange if market and data["scope"] == KillSwitch.Scope.MARKET else "",
-                "market_native_id": services.order_market_id(market) if market and data["scope"] == KillSwitch.Scope.MARKET else "",
-            }
-            if request.method == "POST" and data.get("confirmed"):
+            scope = self._scope_kwargs(data)
+            engaged = self._engaged_for(data["scope"], scope)
+            if engaged is None and data.get("confirmed"):
                 try:
                     switch, results = services.engage_kill_switch(scope=data["scope"], actor=request.user,
                                                                   reason=data["reason"], **scope)
                 except DomainError as exc:
-                    messages.error(request, exc.message)
+                    form.add_error(exc.field if exc.field in form.fields else None, exc.message)
                 else:
                     queued = (switch.cancel_summary or {}).get("queued")
                     if queued is not None:
-                        messages.success(request, f"Kill switch engaged; placement is frozen. {queued} open orders are being "
-                                                  "cancelled in the background: the summary appears on this page.")
+                        messages.success(request, f"Kill switch engaged; placement is frozen. {queued} open order"
+                                                  f"{'s are' if queued != 1 else ' is'} being cancelled in the background.")
                     else:
                         cancelled = sum(r.result == "cancelled" for r in results)
-                        messages.success(request, f"Kill switch engaged; {cancelled} of {len(results)} open orders cancelled.")
-                    return self.render_page(request, "orders/trading/killswitch_detail.html", {
-                        "switch": switch, "results": results, "form": ReasonForm(), "can_release": True,
-                    }, title=str(switch))
-            targets = list(services.orders_to_cancel(**scope)) if data["scope"] != KillSwitch.Scope.BUILDER else list(
-                services.orders_to_cancel())
+                        messages.success(request, f"Kill switch engaged; placement is frozen. {cancelled} of {len(results)} "
+                                                  "open orders cancelled.")
+                    return redirect("admin:orders_killswitch_change", object_id=switch.pk)
+            pending = services.orders_to_cancel(**scope)
+            target_count = pending.count()
+            targets = list(pending[:ENGAGE_TARGETS_SHOWN])
+        market_value = form["market"].value() if form.is_bound else form.initial.get("market")
+        market = Market.objects.filter(pk=int(market_value)).first() if str(market_value or "").isdigit() else None
         return self.render_page(request, "orders/trading/killswitch_engage.html", {
-            "form": form, "targets": targets, "confirming": form.is_bound and form.is_valid(),
+            "form": form, "targets": targets, "target_count": target_count, "engaged": engaged, "market": market,
+            "confirming": form.is_bound and form.is_valid() and engaged is None,
         }, title="Engage a kill switch")
 
     def release_view(self, request, pk):
@@ -292,7 +343,7 @@ class KillSwitchAdmin(TradingAdminMixin, ModelAdmin):
             return HttpResponseNotAllowed(["POST"])
         switch = get_object_or_404(KillSwitch, pk=pk)
         form = ReasonForm(request.POST)
-        reason = form.cleaned_data["reason"] if form.is_valid() else ""
+        reason = form.cleaned_data["reason"].strip() if form.is_valid() else ""
         if not reason:
             messages.error(request, "Say why the kill switch is released.")
             return redirect("admin:orders_killswitch_change", object_id=pk)
