@@ -319,7 +319,9 @@ class KillSwitchAdmin(TradingAdminMixin, ModelAdmin):
                     form.add_error(exc.field if exc.field in form.fields else None, exc.message)
                 else:
                     queued = (switch.cancel_summary or {}).get("queued")
-                    if queued is not None:
+                    if queued == 0:
+                        messages.success(request, "Kill switch engaged; placement is frozen. There were no open orders to cancel.")
+                    elif queued is not None:
                         messages.success(request, f"Kill switch engaged; placement is frozen. {queued} open order"
                                                   f"{'s are' if queued != 1 else ' is'} being cancelled in the background.")
                     else:
