@@ -23,6 +23,7 @@ from core.errors import DomainError
 from customers.models import Customer
 from orders import escrow, services
 from orders.forms import CancelForm, EscrowOrderForm, KillSwitchForm, ReasonForm
+from orders.messages import intent_state_label, intent_status_message
 from orders.models import KillSwitch, Market, OrderIntent
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ class TradingAdminMixin(ReadOnlyAdminMixin):
 @admin.register(OrderIntent)
 class OrderIntentAdmin(TradingAdminMixin, ModelAdmin):
     list_display = ("key_display", "customer", "exchange", "side", "size", "outcome", "price", "market_title",
-                    "status", "created_by", "created_at")
+                    "state", "created_by", "created_at")
     list_filter = ("status", "exchange", "source")
     list_select_related = ("customer", "market", "created_by")
     search_fields = ("key", "parsec_order_id", "customer__external_id")
@@ -51,6 +52,10 @@ class OrderIntentAdmin(TradingAdminMixin, ModelAdmin):
     def key_display(self, obj: OrderIntent) -> str:
         return format_html('<a href="{}" class="font-mono text-xs">{}</a>',
                            reverse("admin:orders_orderintent_detail", args=[obj.key]), str(obj.key)[:8])
+
+    @display(description="Status", ordering="status")
+    def state(self, obj: OrderIntent) -> str:
+        return intent_state_label(obj)
 
     def get_urls(self):
         view = self.admin_site.admin_view
@@ -62,6 +67,7 @@ class OrderIntentAdmin(TradingAdminMixin, ModelAdmin):
             path("<uuid:key>/", view(self.detail_view), name="orders_orderintent_detail"),
             path("<uuid:key>/confirm/", view(self.confirm_view), name="orders_orderintent_confirm"),
             path("<uuid:key>/reconcile/", view(self.reconcile_view), name="orders_orderintent_reconcile"),
+            path("<uuid:key>/state/", view(self.state_view), name="orders_orderintent_state"),
             *super().get_urls(),
         ]
 
@@ -173,18 +179,31 @@ class OrderIntentAdmin(TradingAdminMixin, ModelAdmin):
             "intent": intent, "preview": services.preview_order(intent=intent),
         }, title="Confirm the order")
 
-    def detail_view(self, request, key):
+    def _intent_state(self, request, key) -> dict:
         intent = get_object_or_404(OrderIntent.objects.select_related("customer", "market", "order", "approval",
                                                                       "created_by", "sent_by"), key=key)
         if not request.user.has_perm("orders.view_orderintent"):
             raise PermissionDenied
-        from orders.messages import intent_status_message
+        return {
+            "intent": intent, "status_message": intent_status_message(intent), "state_label": intent_state_label(intent),
+            "polling": intent.status in OrderIntent.UNRESOLVED_STATUSES,
+            "send_failure": (intent.error_message or "").partition(". ")[0].rstrip(".") + ".",
+        }
 
+    def detail_view(self, request, key):
+        context = self._intent_state(request, key)
+        intent = context["intent"]
         return self.render_page(request, "orders/trading/intent_detail.html", {
-            "intent": intent, "status_message": intent_status_message(intent),
+            **context,
             "can_reconcile": intent.status in OrderIntent.UNRESOLVED_STATUSES and request.user.has_perm("orders.reconcile_intent"),
             "can_send": intent.status == OrderIntent.Status.NEW and request.user.has_perm("orders.place_order"),
+            "can_submit": (intent.status == OrderIntent.Status.AWAITING_APPROVAL and not intent.approval_id
+                           and request.user.has_perm("orders.place_order")),
         }, title=f"Order intent {str(intent.key)[:8]}")
+
+    def state_view(self, request, key):
+        """htmx: the intent's state card, polled by its page while the outcome is unknown."""
+        return TemplateResponse(request, "orders/trading/_intent_state.html", self._intent_state(request, key))
 
     def reconcile_view(self, request, key):
         intent = get_object_or_404(OrderIntent, key=key)
@@ -192,8 +211,6 @@ class OrderIntentAdmin(TradingAdminMixin, ModelAdmin):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         intent = services.reconcile_intent(intent=intent, actor=request.user)
-        from orders.messages import intent_status_message
-
         messages.info(request, f"Reconciled: {intent_status_message(intent)}")
         return redirect("admin:orders_orderintent_detail", key=intent.key)
 
