@@ -50,7 +50,7 @@ class OnboardForm(forms.Form):
 
 class QpsLimitForm(forms.Form):
     qps_limit = forms.IntegerField(min_value=1, max_value=QPS_LIMIT_MAX, label="New qps_limit")
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, help_text="Why (kept on record).")
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), help_text="Why (kept on record).")
 
 
 class DeactivateForm(forms.Form):
