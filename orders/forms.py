@@ -86,6 +86,11 @@ class OrderForm(forms.Form):
             self.add_error(None, self.errors.pop("key")[0])
         return data
 
+    def limit_to_customer(self, customer: Customer) -> None:
+        """Offer only the trading exchanges the customer is linked to (the others would be refused)."""
+        linked = set(customer.exchange_links.values_list("exchange", flat=True))
+        self.fields["exchange"].choices = [(value, label) for value, label in TRADING_EXCHANGE_CHOICES if value in linked]
+
     def clean_market(self):
         market = self.cleaned_data["market"]
         exchange = self.cleaned_data.get("exchange")

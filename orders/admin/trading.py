@@ -9,11 +9,13 @@ from __future__ import annotations
 import logging
 
 from django.contrib import admin, messages
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
@@ -27,6 +29,28 @@ from orders.messages import intent_state_label, intent_status_message
 from orders.models import KillSwitch, Market, OrderIntent
 
 logger = logging.getLogger(__name__)
+
+
+BOOK_REFRESH_MS = 1000
+MARKET_CHOICES = 50
+BOOK_SHARED_SECONDS = 0.5
+
+
+def _int_param(request, name: str) -> int:
+    value = request.GET.get(name) or ""
+    return int(value) if value.isdigit() and len(value) < 19 else 0
+
+
+def shared_order_book(*, market: Market, outcome: str) -> tuple[dict | None, str]:
+    """The live book, read at most once per half second per process and book: every operator
+    with the ticket open polls each second, and they share the read instead of multiplying them."""
+    key = f"ticket-book:{market.pk}:{outcome}"
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
+    answer = services.live_order_book(market=market, outcome=outcome)
+    cache.set(key, answer, BOOK_SHARED_SECONDS)
+    return answer
 
 
 class TradingAdminMixin(ReadOnlyAdminMixin):
@@ -63,6 +87,7 @@ class OrderIntentAdmin(TradingAdminMixin, ModelAdmin):
             path("place/", view(self.place_view), name="orders_orderintent_place"),
             path("market-search/", view(self.market_search_view), name="orders_orderintent_market_search"),
             path("book/", view(self.book_view), name="orders_orderintent_book"),
+            path("outcomes/", view(self.outcome_options_view), name="orders_orderintent_outcomes"),
             path("cancel/", view(self.cancel_view), name="orders_orderintent_cancel"),
             path("<uuid:key>/", view(self.detail_view), name="orders_orderintent_detail"),
             path("<uuid:key>/confirm/", view(self.confirm_view), name="orders_orderintent_confirm"),
@@ -106,9 +131,16 @@ class OrderIntentAdmin(TradingAdminMixin, ModelAdmin):
         if customer is None:
             messages.error(request, "Open the order form from a customer's page.")
             return redirect("admin:customers_customer_changelist")
+        form.limit_to_customer(customer)
+        market_value = form["market"].value()
+        market = Market.objects.filter(pk=market_value).first() if str(market_value or "").isdigit() else None
+        exchange = form["exchange"].value() or next(iter(dict(form.fields["exchange"].choices)), "")
+        markets = Market.objects.filter(status=Market.Status.ACTIVE, exchange=exchange).order_by("question")[:MARKET_CHOICES]
         return self.render_page(request, "orders/trading/place.html", {
-            "form": form, "customer": customer,
+            "form": form, "customer": customer, "market": market, "markets": markets,
+            "outcomes": market.outcome_names if market else [], "outcome": form["outcome"].value() or "",
             "escrow_fields": [form[name] for name in form.escrow_fields],
+            "book_refresh_ms": BOOK_REFRESH_MS,
         }, title=f"Place an order for {customer}")
 
     @staticmethod
@@ -128,18 +160,30 @@ class OrderIntentAdmin(TradingAdminMixin, ModelAdmin):
         if query:
             markets = markets.filter(question__icontains=query)
         return TemplateResponse(request, "orders/trading/_market_options.html", {
-            "markets": markets.order_by("question")[:50], "selected": request.GET.get("market"),
+            "markets": markets.order_by("question")[:MARKET_CHOICES], "selected": request.GET.get("market"),
+        })
+
+    def outcome_options_view(self, request):
+        """htmx: the chosen market's outcomes as the outcome select's options."""
+        require_permission(request, "orders.place_order")
+        market = Market.objects.filter(pk=_int_param(request, "market")).first()
+        return TemplateResponse(request, "orders/trading/_outcome_options.html", {
+            "outcomes": market.outcome_names if market else [], "outcome": request.GET.get("outcome", ""),
         })
 
     def book_view(self, request):
-        """htmx: the live order book beside the form, with the customer's position and balance."""
+        """htmx: the live order book beside the form (polled every second while the page is open),
+        with the customer's position and balance. Read from Parsec through the gateway by the
+        server: the browser holds no key; viewers of one book within a second share one read."""
         require_permission(request, "orders.place_order")
-        market = Market.objects.filter(pk=request.GET.get("market") or 0).first()
-        customer = Customer.objects.filter(pk=request.GET.get("customer") or 0).first()
-        outcome = request.GET.get("outcome") or (market.outcome_names[0] if market and market.outcome_names else "")
-        context = {"market": market, "customer": customer, "outcome": outcome}
+        market = Market.objects.filter(pk=_int_param(request, "market")).first()
+        customer = Customer.objects.filter(pk=_int_param(request, "customer")).first()
+        outcome = request.GET.get("outcome") or ""
+        if market is not None and outcome not in market.outcome_names:
+            outcome = market.outcome_names[0] if market.outcome_names else ""
+        context = {"market": market, "customer": customer, "outcome": outcome, "refreshed_at": timezone.now()}
         if market is not None:
-            context["book"], context["book_error"] = services.live_order_book(market=market, outcome=outcome)
+            context["book"], context["book_error"] = shared_order_book(market=market, outcome=outcome)
             if customer is not None:
                 market_id = services.order_market_id(market)
                 context["position"] = services.position_size(

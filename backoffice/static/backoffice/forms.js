@@ -13,3 +13,20 @@ document.addEventListener("submit", function (event) {
     });
   }, 0);
 }, true);
+
+// A <select> whose options htmx replaces (a market search, an exchange change) keeps the value
+// chosen meanwhile when the new options still offer it: the answer of a request sent before the
+// choice must not undo it.
+document.addEventListener("htmx:beforeSwap", function (event) {
+  var target = event.detail.target;
+  if (target instanceof HTMLSelectElement) target.dataset.keepValue = target.value;
+});
+document.addEventListener("htmx:afterSwap", function (event) {
+  var target = event.detail.target;
+  if (!(target instanceof HTMLSelectElement) || !target.dataset.keepValue) return;
+  var kept = target.dataset.keepValue;
+  delete target.dataset.keepValue;
+  if (target.value !== kept && Array.prototype.some.call(target.options, function (o) { return o.value === kept; })) {
+    target.value = kept;
+  }
+});
