@@ -232,18 +232,16 @@ class OrderIntentAdmin(TradingAdminMixin, ModelAdmin):
             "intent": intent, "status_message": intent_status_message(intent), "state_label": intent_state_label(intent),
             "polling": intent.status in OrderIntent.UNRESOLVED_STATUSES,
             "send_failure": (intent.error_message or "").partition(". ")[0].rstrip(".") + ".",
-        }
-
-    def detail_view(self, request, key):
-        context = self._intent_state(request, key)
-        intent = context["intent"]
-        return self.render_page(request, "orders/trading/intent_detail.html", {
-            **context,
             "can_reconcile": intent.status in OrderIntent.UNRESOLVED_STATUSES and request.user.has_perm("orders.reconcile_intent"),
             "can_send": intent.status == OrderIntent.Status.NEW and request.user.has_perm("orders.place_order"),
             "can_submit": (intent.status == OrderIntent.Status.AWAITING_APPROVAL and not intent.approval_id
                            and request.user.has_perm("orders.place_order")),
-        }, title=f"Order intent {str(intent.key)[:8]}")
+        }
+
+    def detail_view(self, request, key):
+        context = self._intent_state(request, key)
+        return self.render_page(request, "orders/trading/intent_detail.html", context,
+                                title=f"Order intent {str(context['intent'].key)[:8]}")
 
     def state_view(self, request, key):
         """htmx: the intent's state card, polled by its page while the outcome is unknown."""
