@@ -72,10 +72,20 @@ def _with_badge(request, label: str, item: dict) -> dict:
     return item
 
 
+def _pages(request, title: str) -> list[dict]:
+    """Pages that are not a model's: the rehearsal page (System) when the product points at the sandbox."""
+    if title != "System":
+        return []
+    from backoffice.rehearsal import may_rehearse
+
+    return [{"title": "Rehearsal (sandbox)", "icon": "science", "link": reverse("rehearsal")}] if may_rehearse(request.user) else []
+
+
 def sidebar(request) -> list[dict]:
     groups = []
     for title, entries in GROUPS:
         items = [_with_badge(request, entry[2], item) for entry in entries if (item := _model_item(request, *entry))]
+        items += _pages(request, title)
         if items:
             groups.append({"title": title, "separator": True, "collapsible": False, "items": items})
     return groups
