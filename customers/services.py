@@ -102,6 +102,11 @@ def create_end_user(*, actor, external_id: str, email: str = "", eoa_address: st
         try:
             user = _client().create_user(external_id=external_id, email=email or None, eoa_address=eoa_address)
             customer = mirror_user(user.customer_id)
+            if email and not customer.email:
+                # Parsec's user object has no email: the one typed here is kept in our own record
+                # (the sync never writes the column, so it stays).
+                Customer.objects.filter(pk=customer.pk, email="").update(email=email)
+                customer.email = email
         except EndUserError:
             raise
         except Exception as exc:

@@ -233,3 +233,28 @@ def test_the_qps_page_previews_the_pool_before_submitting(parsec_settings, opera
     assert f"{pool.total_allocated_qps + 5} of {pool.total_allocated_qps + 5}" in fits and 'data-over="false"' in fits
     over = operator_client.get(preview_url, {"qps_limit": customer.qps_limit + 6}).content.decode()
     assert 'data-over="true"' in over and "1 over" in over
+
+
+def test_the_email_typed_at_creation_is_kept_through_later_syncs(parsec_settings, operator):
+    from django.utils import timezone
+
+    from customers.sync import upsert_users
+
+    customer = services.create_end_user(actor=operator, external_id=f"enduser-{uuid.uuid4().hex[:10]}", email="kept@example.com")
+    assert customer.email == "kept@example.com"
+    upsert_users([get_client().get_user(customer_id=str(customer.parsec_customer_id))], now=timezone.now())
+    customer.refresh_from_db()
+    assert customer.email == "kept@example.com"
+
+
+def test_synced_links_know_their_mode_where_parsec_implies_it(parsec_settings, operator):
+    from django.utils import timezone
+
+    from customers.sync import upsert_users
+
+    customer = new_user(operator)
+    client = get_client()
+    client.onboard(customer_id=str(customer.parsec_customer_id), exchange="polymarket", mode="managed")
+    ExchangeLink.objects.filter(customer=customer).update(mode=ExchangeLink.Mode.UNKNOWN)  # as mirrored before
+    upsert_users([client.get_user(customer_id=str(customer.parsec_customer_id))], now=timezone.now())
+    assert ExchangeLink.objects.get(customer=customer, exchange="polymarket").mode == ExchangeLink.Mode.MANAGED
