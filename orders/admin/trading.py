@@ -258,8 +258,18 @@ class OrderIntentAdmin(TradingAdminMixin, ModelAdmin):
 
     # --- Cancelling ---------------------------------------------------------------------
 
+    CANCEL_RESULTS_KEY = "orders.cancel_results"
+
     def cancel_view(self, request):
+        """List the open orders a cancel touches (GET), cancel them (POST, a reason required),
+        then redirect to the result (shown once from the session: a reload never re-posts)."""
         require_permission(request, "orders.cancel_order")
+        if request.method == "GET" and request.GET.get("done"):
+            results = request.session.pop(self.CANCEL_RESULTS_KEY, None)
+            if results is None:
+                messages.info(request, "That cancel's result was shown already; the orders list has where each order stands.")
+                return redirect("admin:orders_order_changelist")
+            return self.render_page(request, "orders/trading/cancel.html", {"results": results}, title="Cancel orders")
         source = request.POST if request.method == "POST" else request.GET
         data = {
             "customer": source.get("customer", ""), "orders": source.get("orders") or ",".join(source.getlist("order")),
@@ -267,7 +277,6 @@ class OrderIntentAdmin(TradingAdminMixin, ModelAdmin):
             "reason": source.get("reason", ""), "confirmed": source.get("confirmed", ""),
         }
         form = CancelForm(data)
-        results = None
         targets = []
         if form.is_valid() or (request.method == "GET" and not form.errors.get("customer")):
             cleaned = form.cleaned_data if form.is_valid() else {**form.cleaned_data, "reason": ""}
@@ -275,10 +284,14 @@ class OrderIntentAdmin(TradingAdminMixin, ModelAdmin):
                      "exchange": cleaned.get("exchange") or "", "market_native_id": cleaned.get("market_native_id") or ""}
             if request.method == "POST" and form.is_valid() and cleaned.get("confirmed"):
                 results = services.cancel_orders(actor=request.user, reason=cleaned["reason"], **scope)
-            else:
-                targets = list(services.orders_to_cancel(**scope))
+                request.session[self.CANCEL_RESULTS_KEY] = [{
+                    "order": r.order.parsec_order_id, "customer": r.order.customer.external_id, "customer_pk": r.order.customer_id,
+                    "market": r.order.market_title, "result": r.result, "message": r.message,
+                } for r in results]
+                return redirect(reverse("admin:orders_orderintent_cancel") + "?done=1")
+            targets = list(services.orders_to_cancel(**scope))
         return self.render_page(request, "orders/trading/cancel.html", {
-            "form": form, "targets": targets, "results": results, "data": data,
+            "form": form, "targets": targets, "results": None, "data": data, "show_errors": request.method == "POST",
         }, title="Cancel orders")
 
 

@@ -258,3 +258,11 @@ def test_synced_links_know_their_mode_where_parsec_implies_it(parsec_settings, o
     ExchangeLink.objects.filter(customer=customer).update(mode=ExchangeLink.Mode.UNKNOWN)  # as mirrored before
     upsert_users([client.get_user(customer_id=str(customer.parsec_customer_id))], now=timezone.now())
     assert ExchangeLink.objects.get(customer=customer, exchange="polymarket").mode == ExchangeLink.Mode.MANAGED
+
+
+def test_the_onboard_form_shows_each_credential_field_only_for_its_exchange_and_mode(parsec_settings, operator_client, operator):
+    customer = new_user(operator)
+    page = operator_client.get(reverse("admin:customers_customer_onboard", args=[customer.pk])).content.decode()
+    assert page.count('data-show-if="exchange=polymarket mode=self"') == 3
+    assert page.count('data-show-if="exchange=kalshi mode=self"') == 1 and page.count('data-show-if="mode=self"') == 1
+    assert "This field is required" not in page
