@@ -234,7 +234,8 @@ def approvals_for(request) -> dict:
     if not request.user.has_perm("approvals.approve_request"):
         return {"approver": False}
     count = waiting_count(request)
-    waiting = list(waiting_for(request.user).select_related("customer", "requested_by").order_by("requested_at")[:5]) if count else []
+    waiting = list(waiting_for(request.user).select_related("customer", "requested_by")
+                   .prefetch_related("order_intents__market").order_by("requested_at")[:5]) if count else []
     return {"approver": True, "count": count, "waiting": waiting}
 
 

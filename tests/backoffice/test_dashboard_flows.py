@@ -67,3 +67,19 @@ def test_each_section_carries_the_as_of_time_out_of_band(operator_client):
     assert 'id="dashboard-as-of"' in fragment and 'hx-swap-oob="true"' in fragment
     page = operator_client.get(reverse("admin:index")).content.decode()
     assert page.count('id="dashboard-as-of"') == 1 and 'hx-swap-oob' not in page
+
+
+def test_an_order_approval_reads_as_numbers_a_person_reads(operator_client, second_operator, trading_customer, settings):
+    from decimal import Decimal
+
+    from orders import services
+
+    settings.ORDER_FOUR_EYES_NOTIONAL_USDC = 1
+    intent = services.create_intent(actor=second_operator, customer=trading_customer, exchange="polymarket",
+                                    market=f.market("polymarket"), outcome="Yes", side="buy", price=Decimal("0.20"),
+                                    size=Decimal("2.5E+3"), reason="large")
+    approval = services.submit_for_approval(intent=intent, actor=second_operator)
+    for url in (reverse("admin:index"), reverse("admin:approvals_approvalrequest_changelist"),
+                reverse("admin:approvals_approvalrequest_decide", args=[approval.pk])):
+        html = operator_client.get(url).content.decode()
+        assert "E+" not in html and "Buy 2,500 “Yes” at 0.20 (500.00 USDC)" in html, url
