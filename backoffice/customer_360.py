@@ -181,6 +181,7 @@ def customer_360(request, pk: int):
                                             released_at__isnull=True).order_by("scope").first(),
         "can_trade": request.user.has_perm("orders.place_order"),
         "can_cancel": request.user.has_perm("orders.cancel_order"),
+        "can_sync": request.user.has_perm("customers.sync_customer"),
         "can_export": request.user.has_perm("compliance.export_activity"),
         "kinds": TIMELINE_KINDS, "selected_kinds": set(kinds or ()),
     }

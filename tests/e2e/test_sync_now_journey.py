@@ -19,8 +19,8 @@ def test_sync_now_shows_progress_then_the_result_without_a_reload(page, sandbox_
     handed = []  # what the broker would carry to a worker: the worker below runs it when the test says
     monkeypatch.setattr(tasks.sync_customer, "delay", lambda *args, **kwargs: handed.append((args, kwargs)))
     login(page, operator.username)
-    page.goto(f"/admin/customers/customer/{customer.pk}/change/")
-    page.click("text=Sync now")
+    page.goto(f"/admin/customers/360/{customer.pk}/")
+    page.click("#sync-now")
     page.wait_for_url(re.compile(r".*/sync/syncrun/start/\?customer=\d+$"))
     shot(page, "sync-01-confirm")
     page.click("button:has-text('Sync now')")
