@@ -73,11 +73,12 @@ def test_an_order_approval_reads_as_numbers_a_person_reads(operator_client, seco
     from decimal import Decimal
 
     from orders import services
+    from orders.services import OrderRequest
 
     settings.ORDER_FOUR_EYES_NOTIONAL_USDC = 1
-    intent = services.create_intent(actor=second_operator, customer=trading_customer, exchange="polymarket",
+    intent = services.create_intent(actor=second_operator, request=OrderRequest(customer=trading_customer, exchange="polymarket",
                                     market=f.market("polymarket"), outcome="Yes", side="buy", price=Decimal("0.20"),
-                                    size=Decimal("2.5E+3"), reason="large")
+                                    size=Decimal("2.5E+3"), reason="large"))
     approval = services.submit_for_approval(intent=intent, actor=second_operator)
     for url in (reverse("admin:index"), reverse("admin:approvals_approvalrequest_changelist"),
                 reverse("admin:approvals_approvalrequest_decide", args=[approval.pk])):

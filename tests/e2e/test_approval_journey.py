@@ -9,6 +9,7 @@ import pytest
 
 from orders import services
 from orders.models import Market, OrderIntent
+from orders.services import OrderRequest
 from tests.e2e.conftest import login, shot
 
 pytestmark = [pytest.mark.e2e]
@@ -18,8 +19,8 @@ def test_an_approver_sees_and_decides_a_waiting_approval(page, sandbox_customer,
     settings.ORDER_FOUR_EYES_NOTIONAL_USDC = 0.1
     market = Market.objects.filter(exchange="polymarket", market_type="binary", status="active").order_by("pk").first()
     tick = market.tick_size or Decimal("0.01")
-    intent = services.create_intent(actor=operator, customer=sandbox_customer, exchange="polymarket", market=market,
-                                    outcome="Yes", side="buy", price=tick, size=Decimal("20"), reason="Large resting bid")
+    intent = services.create_intent(actor=operator, request=OrderRequest(customer=sandbox_customer, exchange="polymarket", market=market,
+                                    outcome="Yes", side="buy", price=tick, size=Decimal("20"), reason="Large resting bid"))
     services.submit_for_approval(intent=intent, actor=operator)
 
     login(page, second_operator.username)

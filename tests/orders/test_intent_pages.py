@@ -11,6 +11,7 @@ from django.urls import reverse
 from orders import services
 from orders.messages import intent_state_label, intent_status_message
 from orders.models import OrderIntent
+from orders.services import OrderRequest
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -19,8 +20,8 @@ CONNECTION_LOST = "The connection to Parsec failed. For an order, it may or may 
 
 @pytest.fixture
 def intent(trading_customer, operator):
-    return services.create_intent(actor=operator, customer=trading_customer, exchange="polymarket", market=f.market("polymarket"),
-                                  outcome="Yes", side="buy", price=Decimal("0.50"), size=Decimal("10"), reason="r")
+    return services.create_intent(actor=operator, request=OrderRequest(customer=trading_customer, exchange="polymarket", market=f.market("polymarket"),
+                                  outcome="Yes", side="buy", price=Decimal("0.50"), size=Decimal("10"), reason="r"))
 
 
 def test_a_reconciled_not_placed_intent_says_it_was_not_placed_and_nothing_else(intent):
@@ -43,8 +44,8 @@ def test_an_unknown_intent_names_the_failure_once(intent):
 
 def test_a_large_order_only_reviewed_is_not_shown_as_awaiting_approval(trading_customer, operator, settings, operator_client):
     settings.ORDER_FOUR_EYES_NOTIONAL_USDC = 1
-    intent = services.create_intent(actor=operator, customer=trading_customer, exchange="polymarket", market=f.market("polymarket"),
-                                    outcome="Yes", side="buy", price=Decimal("0.50"), size=Decimal("10"), reason="r")
+    intent = services.create_intent(actor=operator, request=OrderRequest(customer=trading_customer, exchange="polymarket", market=f.market("polymarket"),
+                                    outcome="Yes", side="buy", price=Decimal("0.50"), size=Decimal("10"), reason="r"))
     assert intent.status == OrderIntent.Status.AWAITING_APPROVAL and intent.approval_id is None
     assert intent_state_label(intent) == "Needs approval: not submitted yet"
     assert "Submit it for approval" in intent_status_message(intent)
