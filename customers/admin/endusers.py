@@ -8,11 +8,13 @@ credentials are marked sensitive so Django's error reports never show them.
 from __future__ import annotations
 
 from django.contrib import messages
+from django.db.models import Exists, OuterRef
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
+from unfold.decorators import display
 
 from core.admin import admin_page, require_permission
 from customers import services
@@ -27,7 +29,22 @@ def _refusal(form, exc: services.EndUserError) -> None:
 
 
 class EndUserAdminMixin:
-    """Mixed into CustomerAdmin: the pages and the detail buttons that open them."""
+    """Mixed into CustomerAdmin: the pages and the detail buttons that open them, and the list's
+    "frozen" badge for a customer whose own kill switch is engaged (a builder-wide one is the
+    red banner on every page)."""
+
+    def get_queryset(self, request):
+        # The kill switch lives in orders (above this app): reached through the relation's model.
+        switches = self.model._meta.get_field("kill_switches").related_model
+        engaged = switches.objects.filter(customer=OuterRef("pk"), scope="customer", released_at__isnull=True)
+        return super().get_queryset(request).annotate(frozen=Exists(engaged))
+
+    def get_list_display(self, request):
+        return (*super().get_list_display(request), "trading_state")
+
+    @display(description="Trading", label={"frozen": "danger"})
+    def trading_state(self, obj) -> str:
+        return "frozen" if getattr(obj, "frozen", False) else ""
 
     def get_urls(self):
         view = self.admin_site.admin_view

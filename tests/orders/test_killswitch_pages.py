@@ -78,3 +78,14 @@ def test_a_market_switch_is_chosen_from_the_search(operator_client, settings):
 
 def test_compliance_cannot_engage(reviewer_client):
     assert reviewer_client.get(reverse(ENGAGE)).status_code == 403
+
+
+def test_a_frozen_customer_carries_a_badge_in_the_customers_list(operator_client, operator):
+    from orders import services
+
+    frozen, other = f.customer(), f.customer()
+    services.engage_kill_switch(scope="customer", customer=frozen, actor=operator, reason="fraud check")
+    response = operator_client.get(reverse("admin:customers_customer_changelist"))
+    rows = {c.pk: c.frozen for c in response.context["cl"].result_list}
+    assert rows[frozen.pk] is True and rows[other.pk] is False
+    assert ">frozen<" in response.content.decode().replace(" ", "").replace("\n", "")
