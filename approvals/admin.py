@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.shortcuts import get_object_or_404, redirect
+from django.template.loader import render_to_string
 from django.urls import path
 from unfold.admin import ModelAdmin
+from unfold.decorators import display
 
 from approvals import services
 from approvals.forms import DecisionForm
@@ -16,12 +18,19 @@ from core.errors import DomainError
 
 @admin.register(ApprovalRequest)
 class ApprovalRequestAdmin(ReadOnlyAdminMixin, ModelAdmin):
-    list_display = ("id", "action", "summary", "customer", "status", "requested_by", "requested_at", "expires_at",
+    list_display = ("id", "action", "what", "customer", "status", "requested_by", "requested_at", "expires_at",
                     "decided_by")
     list_filter = ("status", "action")
     list_select_related = ("customer", "requested_by", "decided_by")
     show_full_result_count = False
     list_per_page = 50
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("order_intents__market")
+
+    @display(description="What")
+    def what(self, obj: ApprovalRequest) -> str:
+        return render_to_string("approvals/_what.html", {"approval": obj})
 
     def get_urls(self):
         view = self.admin_site.admin_view

@@ -27,7 +27,7 @@ from core.money import usdc_from_base_units
 from customers.filters import customer_match
 from customers.models import BalanceSnapshot, Customer
 from customers.selectors import latest_balances
-from orders.models import Fill, Order, Position, Settlement
+from orders.models import Fill, KillSwitch, Order, Position, Settlement
 from orders.pnl import customer_pnl, totals
 
 
@@ -177,8 +177,11 @@ def customer_360(request, pk: int):
         "open_orders": Order.objects.filter(customer=customer, status__in=Order.CANCELLABLE_STATUSES).select_related("market").order_by("-created_at")[:100],
         "timeline": timeline(customer=customer, start=start, end=end, kinds=kinds),
         "open_alerts": Alert.objects.filter(customer=customer, status__in=Alert.OPEN_STATUSES).count(),
+        "freeze": KillSwitch.objects.filter(Q(scope=KillSwitch.Scope.BUILDER) | Q(scope=KillSwitch.Scope.CUSTOMER, customer=customer),
+                                            released_at__isnull=True).order_by("scope").first(),
         "can_trade": request.user.has_perm("orders.place_order"),
         "can_cancel": request.user.has_perm("orders.cancel_order"),
+        "can_sync": request.user.has_perm("customers.sync_customer"),
         "can_export": request.user.has_perm("compliance.export_activity"),
         "kinds": TIMELINE_KINDS, "selected_kinds": set(kinds or ()),
     }

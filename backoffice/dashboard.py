@@ -20,10 +20,12 @@ from django.core.cache import cache
 from django.db.models import Count, DecimalField, ExpressionWrapper, F, Max, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import TruncDate
 from django.http import Http404
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
+from approvals.selectors import waiting_count, waiting_for
 from audit.models import AuditEvent
 from backoffice.models import SchedulerHeartbeat
 from compliance.models import Alert
@@ -79,7 +81,8 @@ def connectivity() -> dict:
         except Exception as exc:
             return {"ok": False, "error": str(exc)[:300], "exchanges": [], "checked_at": timezone.now()}
         latency = int((time.monotonic() - started) * 1000)
-        return {"ok": True, "latency_ms": latency, "checked_at": timezone.now(), "exchanges": [
+        return {"ok": True, "latency_ms": latency, "checked_at": timezone.now(),
+                "without_builder_credentials": any(not r.has_credentials and not r.authenticated for r in results), "exchanges": [
             {"exchange": r.exchange, "label": _exchange_label(r.exchange), "authenticated": r.authenticated,
              "has_credentials": r.has_credentials, "message": r.message} for r in results
         ]}
@@ -133,7 +136,11 @@ def sync_health(now) -> dict:
     beat_at = SchedulerHeartbeat.objects.filter(name="beat").values_list("beat_at", flat=True).first()
     scheduler = {"beat_at": beat_at, "late": beat_at is None or (now - beat_at).total_seconds() > settings.SCHEDULER_LATE_SECONDS,
                  "late_after_seconds": settings.SCHEDULER_LATE_SECONDS}
-    return {"scheduler": scheduler, "kinds": kinds, "stale": any(k["stale"] for k in kinds), "failing_count": failing.count(),
+    failing_count = failing.count()
+    stale = any(k["stale"] for k in kinds)
+    # One word for the card's badge: the worst of what the card shows.
+    state = "late" if scheduler["late"] else "stale" if stale else "failing" if failing_count else "fresh"
+    return {"scheduler": scheduler, "kinds": kinds, "stale": stale, "failing_count": failing_count, "state": state,
             "failing": list(failing.order_by("external_id")[:5]), "running": running,
             "stale_after_minutes": int(stale_after.total_seconds() // 60)}
 
@@ -223,6 +230,15 @@ def compliance_summary(now) -> dict:
     }
 
 
+def approvals_for(request) -> dict:
+    if not request.user.has_perm("approvals.approve_request"):
+        return {"approver": False}
+    count = waiting_count(request)
+    waiting = list(waiting_for(request.user).select_related("customer", "requested_by")
+                   .prefetch_related("order_intents__market").order_by("requested_at")[:5]) if count else []
+    return {"approver": True, "count": count, "waiting": waiting}
+
+
 # --- Charts (inline SVG laid out here; no script, no CDN) ----------------------------------
 
 
@@ -287,6 +303,10 @@ SECTIONS = {
     "compliance": ("admin/dashboard/_compliance.html", lambda now: {"compliance": compliance_summary(now)}),
     "charts": ("admin/dashboard/_charts.html", lambda now: {"charts": charts(now)}),
 }
+# Sections that depend on who is looking (compute(now, request)).
+USER_SECTIONS = {
+    "approvals": ("admin/dashboard/_approvals.html", lambda now, request: {"approvals": approvals_for(request)}),
+}
 # Rendered inside the page; "parsec" waits for htmx so the page never waits on the network.
 INLINE_SECTIONS = ("sync", "trading", "escrow", "compliance", "charts")
 
@@ -297,6 +317,8 @@ def dashboard_callback(request, context: dict) -> dict:
     for name in INLINE_SECTIONS:
         template, compute = SECTIONS[name]
         sections[name] = {"template": template, "url": reverse("dashboard_section", args=[name]), **compute(now)}
+    for name, (template, compute) in USER_SECTIONS.items():
+        sections[name] = {"template": template, "url": reverse("dashboard_section", args=[name]), **compute(now, request)}
     context.update({
         "dashboard": sections, "dashboard_now": now, "refresh_seconds": settings.DASHBOARD_REFRESH_SECONDS,
         "parsec_section_url": reverse("dashboard_section", args=["parsec"]),
@@ -306,10 +328,23 @@ def dashboard_callback(request, context: dict) -> dict:
 
 
 def section_view(request, section: str):
-    """One section alone, for htmx to swap in (behind the admin's own login and permission)."""
-    if section not in SECTIONS:
+    """One section alone, for htmx to swap in (behind the admin's own login and permission).
+
+    Each answer also carries the page's "Figures as of" line out of band, so the time the header
+    shows is the time of the figures last swapped in."""
+    now = timezone.now()
+    if section in SECTIONS:
+        template, compute = SECTIONS[section]
+        figures = compute(now)
+    elif section in USER_SECTIONS:
+        template, compute = USER_SECTIONS[section]
+        figures = compute(now, request)
+    else:
         raise Http404("No such dashboard section.")
-    template, compute = SECTIONS[section]
     context = {"url": reverse("dashboard_section", args=[section]), "refresh_seconds": settings.DASHBOARD_REFRESH_SECONDS,
-               "dashboard_now": timezone.now(), **compute(timezone.now())}
-    return TemplateResponse(request, template, context)
+               "dashboard_now": now, **figures}
+    response = TemplateResponse(request, template, context).render()
+    as_of = render_to_string("admin/dashboard/_as_of.html", {"dashboard_now": now, "refresh_seconds": settings.DASHBOARD_REFRESH_SECONDS,
+                                                              "out_of_band": True}, request=request)
+    response.content += as_of.encode()
+    return response

@@ -6,6 +6,8 @@ from __future__ import annotations
 from django.apps import apps
 from django.urls import NoReverseMatch, reverse
 
+from approvals.selectors import waiting_count
+
 # (group title, [(item title, material icon, "app_label.model_name", or "app_label.model_name@url name"
 # for a page of that model's admin)])
 GROUPS: list[tuple[str, list[tuple[str, str, str]]]] = [
@@ -57,10 +59,33 @@ def _model_item(request, title: str, icon: str, label: str) -> dict | None:
     return {"title": title, "icon": icon, "link": link}
 
 
+# Entries that carry a count for the people who act on it: (model label, permission, count(request)).
+BADGES = {"approvals.approvalrequest": ("approvals.approve_request", waiting_count)}
+
+
+def _with_badge(request, label: str, item: dict) -> dict:
+    permission, count = BADGES.get(label, (None, None))
+    if count is not None and request.user.has_perm(permission):
+        waiting = count(request)
+        if waiting:  # Unfold shows a badge whenever the key is truthy
+            item.update(badge=str(waiting), badge_variant="warning", badge_style="solid")
+    return item
+
+
+def _pages(request, title: str) -> list[dict]:
+    """Pages that are not a model's: the rehearsal page (System) when the product points at the sandbox."""
+    if title != "System":
+        return []
+    from backoffice.rehearsal import may_rehearse
+
+    return [{"title": "Rehearsal (sandbox)", "icon": "science", "link": reverse("rehearsal")}] if may_rehearse(request.user) else []
+
+
 def sidebar(request) -> list[dict]:
     groups = []
     for title, entries in GROUPS:
-        items = [item for entry in entries if (item := _model_item(request, *entry))]
+        items = [_with_badge(request, entry[2], item) for entry in entries if (item := _model_item(request, *entry))]
+        items += _pages(request, title)
         if items:
             groups.append({"title": title, "separator": True, "collapsible": False, "items": items})
     return groups

@@ -43,6 +43,18 @@ class OnboardForm(forms.Form):
                                   widget=SecretTextarea(attrs={"rows": 3, "autocomplete": "off"}), required=False, strip=False)
 
     CREDENTIAL_FIELDS = ("clob_api_key", "clob_api_secret", "clob_api_passphrase", "api_key_id", "private_key")
+    # When each credential field applies (the page shows it only then: data-show-if).
+    SHOWN_WHEN = {
+        "clob_api_key": "exchange=polymarket mode=self", "clob_api_secret": "exchange=polymarket mode=self",
+        "clob_api_passphrase": "exchange=polymarket mode=self", "api_key_id": "exchange=kalshi mode=self",
+        "private_key": "mode=self",
+    }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, rule in self.SHOWN_WHEN.items():
+            self.fields[name].show_if = rule
+        self.fields["private_key"].help_text = "Kalshi: the RSA private key (PEM), required. Polymarket: optional, 0x… to trade."
 
     def credentials(self) -> dict:
         return {name: self.cleaned_data.get(name) for name in self.CREDENTIAL_FIELDS if self.cleaned_data.get(name)}
@@ -50,7 +62,7 @@ class OnboardForm(forms.Form):
 
 class QpsLimitForm(forms.Form):
     qps_limit = forms.IntegerField(min_value=1, max_value=QPS_LIMIT_MAX, label="New qps_limit")
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, help_text="Why (kept on record).")
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), help_text="Why (kept on record).")
 
 
 class DeactivateForm(forms.Form):

@@ -40,7 +40,7 @@ DEACTIVATE_ACTION = "customer.deactivate"
 class EndUserError(DomainError):
     """A refusal to show the operator as is (local check or Parsec's answer, then its ``__cause__``)."""
 
-    code_kinds = {"exists": "conflict", "deactivated": "conflict", "already_requested": "conflict"}
+    code_kinds = {"exists": "conflict", "deactivated": "conflict", "already_requested": "conflict", "over_pool": "conflict"}
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,11 @@ def create_end_user(*, actor, external_id: str, email: str = "", eoa_address: st
         try:
             user = _client().create_user(external_id=external_id, email=email or None, eoa_address=eoa_address)
             customer = mirror_user(user.customer_id)
+            if email and not customer.email:
+                # Parsec's user object has no email: the one typed here is kept in our own record
+                # (the sync never writes the column, so it stays).
+                Customer.objects.filter(pk=customer.pk, email="").update(email=email)
+                customer.email = email
         except EndUserError:
             raise
         except Exception as exc:
@@ -176,6 +181,31 @@ def pool_status():
     return _client().get_pool()
 
 
+@dataclass(frozen=True)
+class QpsAllocation:
+    """The builder pool if ``customer`` had ``qps_limit``: what the page previews and the refusal cites."""
+
+    qps_pool: int
+    allocated_before: int
+    allocated_after: int
+    old_limit: int | None
+    new_limit: int
+
+    @property
+    def over_by(self) -> int:
+        return max(0, self.allocated_after - self.qps_pool)
+
+    @property
+    def most_allowed(self) -> int:
+        return self.qps_pool - (self.allocated_before - (self.old_limit or 0))
+
+
+def qps_allocation(*, customer: Customer, qps_limit: int, pool) -> QpsAllocation:
+    allocated_after = pool.total_allocated_qps - (customer.qps_limit or 0) + qps_limit
+    return QpsAllocation(qps_pool=pool.qps_pool, allocated_before=pool.total_allocated_qps, allocated_after=allocated_after,
+                         old_limit=customer.qps_limit, new_limit=qps_limit)
+
+
 def update_qps_limit(*, actor, customer: Customer, qps_limit: int, reason: str = "") -> QpsChange:
     """Change the customer's qps_limit; the builder pool's allocation is read before and after."""
     assert_no_transaction()
@@ -187,8 +217,19 @@ def update_qps_limit(*, actor, customer: Customer, qps_limit: int, reason: str =
                                field="qps_limit")
         if not customer.is_active:
             raise EndUserError(f"{customer} is deactivated.", code="deactivated")
+        if not (reason or "").strip():
+            raise EndUserError("Say why the qps_limit changes (kept on record).", code="reason_required", field="reason")
         try:
             before = pool_status()
+        except Exception as exc:
+            raise EndUserError(_parsec_message(exc), code="parsec_refused") from exc
+        allocation = qps_allocation(customer=customer, qps_limit=qps_limit, pool=before)
+        if allocation.over_by and qps_limit > (old or 0):
+            raise EndUserError(
+                f"{qps_limit} would allocate {allocation.allocated_after} QPS of the builder's pool of {allocation.qps_pool} "
+                f"({allocation.over_by} over). The most this end-user can have is {max(allocation.most_allowed, 0)}.",
+                code="over_pool", field="qps_limit")
+        try:
             _client().update_user(customer_id=str(customer.parsec_customer_id), qps_limit=qps_limit)
         except Exception as exc:
             raise EndUserError(_parsec_message(exc), code="parsec_refused") from exc

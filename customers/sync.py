@@ -84,13 +84,31 @@ def wallet_row(user: BuilderUser, *, customer_pk: int, now: datetime) -> dict[st
     }
 
 
+def link_mode(user: BuilderUser, exchange: str) -> str:
+    """The link's mode as far as the users list tells it (it names only the linked exchanges):
+    Kalshi has no managed mode, so a Kalshi link is self; a Polymarket link beside a wallet Parsec
+    made (a Privy EOA or a Safe) is managed. Anything else stays unknown until onboarded here."""
+    if exchange == Exchange.KALSHI:
+        return ExchangeLink.Mode.SELF
+    wallet = user.wallet
+    if exchange == Exchange.POLYMARKET and wallet is not None and (wallet.privy_wallet_id or wallet.wallet_type == Wallet.Type.SAFE):
+        return ExchangeLink.Mode.MANAGED
+    return ExchangeLink.Mode.UNKNOWN
+
+
+def _learn_link_modes(inferred: dict[tuple[str, str], list[int]]) -> None:
+    """Links mirrored before their mode could be inferred take it now (never overriding a known mode)."""
+    for (exchange, mode), customer_pks in inferred.items():
+        ExchangeLink.objects.filter(exchange=exchange, mode=ExchangeLink.Mode.UNKNOWN, customer_id__in=customer_pks).update(mode=mode)
+
+
 def upsert_users(users: list[BuilderUser], *, now: datetime) -> UpsertResult:
     """Customers, their wallet and their exchange links for one page of the users list (a user
     whose row the database refused has neither: it is in ``rejected``)."""
     rows = [customer_row(user, now=now) for user in users]
     result = upsert(CUSTOMER_SPEC, rows)
     pks = dict(Customer.objects.filter(parsec_customer_id__in=[r["parsec_customer_id"] for r in rows]).values_list("parsec_customer_id", "pk"))
-    wallets, links = [], []
+    wallets, links, inferred = [], [], {}
     for user, row in zip(users, rows, strict=True):
         customer_pk = pks.get(row["parsec_customer_id"])
         if customer_pk is None:
@@ -100,9 +118,13 @@ def upsert_users(users: list[BuilderUser], *, now: datetime) -> UpsertResult:
             wallets.append(wallet)
         for exchange in user.linked_exchanges:
             if exchange in KNOWN_EXCHANGES:
-                links.append({"customer_id": customer_pk, "exchange": exchange, "linked_at": now, "mode": ExchangeLink.Mode.UNKNOWN, "last_seen_at": now})
+                mode = link_mode(user, exchange)
+                links.append({"customer_id": customer_pk, "exchange": exchange, "linked_at": now, "mode": mode, "last_seen_at": now})
+                if mode != ExchangeLink.Mode.UNKNOWN:
+                    inferred.setdefault((exchange, mode), []).append(customer_pk)
     result += upsert(WALLET_SPEC, wallets)
     result += upsert(EXCHANGE_LINK_SPEC, links)
+    _learn_link_modes(inferred)
     return result
 
 

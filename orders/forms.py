@@ -7,8 +7,10 @@ from decimal import Decimal
 
 from django import forms
 from django.core import signing
+from django.db.models import Q
 
 from customers.enums import TRADING_EXCHANGES, Exchange
+from customers.filters import customer_match
 from customers.models import Customer
 from orders.models import KillSwitch, Market, OrderType, Side
 
@@ -84,6 +86,11 @@ class OrderForm(forms.Form):
             self.add_error(None, self.errors.pop("key")[0])
         return data
 
+    def limit_to_customer(self, customer: Customer) -> None:
+        """Offer only the trading exchanges the customer is linked to (the others would be refused)."""
+        linked = set(customer.exchange_links.values_list("exchange", flat=True))
+        self.fields["exchange"].choices = [(value, label) for value, label in TRADING_EXCHANGE_CHOICES if value in linked]
+
     def clean_market(self):
         market = self.cleaned_data["market"]
         exchange = self.cleaned_data.get("exchange")
@@ -137,17 +144,39 @@ class CancelForm(ReasonForm):
 
 
 class KillSwitchForm(ReasonForm):
-    scope = forms.ChoiceField(choices=KillSwitch.Scope.choices)
-    customer = forms.ModelChoiceField(queryset=Customer.objects.all(), required=False)
-    market = forms.ModelChoiceField(queryset=Market.objects.all().order_by("question"), required=False)
+    """Which scope to freeze. The customer is typed (external id, email or Parsec id) and the market
+    chosen from a title search, so the page never lists every customer or market."""
+
+    scope = forms.ChoiceField(choices=KillSwitch.Scope.choices, widget=forms.RadioSelect)
+    customer = forms.CharField(required=False, max_length=255, help_text="External id, email or Parsec customer id.")
+    market = forms.CharField(required=False, max_length=64)
     confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def clean_customer(self) -> Customer | None:
+        value = (self.cleaned_data.get("customer") or "").strip()
+        if not value or self.data.get("scope") != KillSwitch.Scope.CUSTOMER:
+            return None
+        customer = Customer.objects.filter(customer_match(value) | Q(email__iexact=value)).order_by("pk").first()
+        if customer is None:
+            raise forms.ValidationError(f"No customer is named {value!r}.")
+        return customer
+
+    def clean_market(self) -> Market | None:
+        value = (self.cleaned_data.get("market") or "").strip()
+        if not value or self.data.get("scope") != KillSwitch.Scope.MARKET:
+            return None
+        market = Market.objects.filter(pk=int(value)).first() if value.isdigit() and len(value) < 19 else None
+        market = market or Market.objects.filter(parsec_id=value).first()
+        if market is None:
+            raise forms.ValidationError("Choose the market from the search.")
+        return market
 
     def clean(self):
         data = super().clean()
         scope = data.get("scope")
-        if scope == KillSwitch.Scope.CUSTOMER and not data.get("customer"):
+        if scope == KillSwitch.Scope.CUSTOMER and not data.get("customer") and "customer" not in self.errors:
             self.add_error("customer", "Choose the customer to freeze.")
-        if scope == KillSwitch.Scope.MARKET and not data.get("market"):
+        if scope == KillSwitch.Scope.MARKET and not data.get("market") and "market" not in self.errors:
             self.add_error("market", "Choose the market to freeze.")
         return data
 

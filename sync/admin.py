@@ -38,6 +38,18 @@ class SyncRunAdmin(MirrorAdmin):
     readonly_fields = ("scope", "duration", "progress", "errors_display")
     exclude = ("errors",)
     change_form_before_template = "sync/syncrun_progress.html"
+    # While a run goes, its counters live in the progress card above the form (refreshed every
+    # second); the form would show them frozen at the page's load ("Running", 0 calls) beside it.
+    LIVE_FIELDS = ("status", "finished_at", "calls_made", "rows_created", "rows_updated", "rows_unchanged",
+                   "progress_done", "progress_total", "progress", "duration", "errors_display")
+
+    def get_exclude(self, request, obj=None):
+        excluded = tuple(super().get_exclude(request, obj) or ())
+        return excluded + self.LIVE_FIELDS if obj is not None and not obj.is_finished else excluded
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        return [f for f in fields if f not in self.LIVE_FIELDS] if obj is not None and not obj.is_finished else fields
 
     @display(description="Scope")
     def scope(self, obj: SyncRun) -> str:
@@ -91,7 +103,7 @@ class SyncRunAdmin(MirrorAdmin):
 
     def progress_view(self, request, object_id: int):
         """The progress fragment the run's page polls while the run is going."""
-        run = get_object_or_404(SyncRun, pk=object_id)
+        run = get_object_or_404(SyncRun.objects.select_related("customer"), pk=object_id)
         if not self.has_view_permission(request, run):
             raise PermissionDenied
         return TemplateResponse(request, "sync/syncrun_progress_fragment.html", {"run": run})

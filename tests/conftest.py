@@ -163,6 +163,17 @@ def fault(sandbox, sandbox_customer):
 
 
 @pytest.fixture
+def qps_pool(sandbox):
+    """Set the sandbox builder's QPS pool (the session's sandbox accumulates end-users at 10 QPS
+    each, so a test that raises a qps_limit names the pool it needs); restored afterwards."""
+    def set_pool(qps: int) -> None:
+        sandbox.control("POST", f"builders/{sandbox.builder_key}/pool", json={"qps_pool": qps})
+
+    yield set_pool
+    set_pool(500)
+
+
+@pytest.fixture
 def escrow_settings(parsec_settings, sandbox):
     parsec_settings.PARSEC_SANDBOX_ADMIN_KEY = sandbox.admin_key
     return parsec_settings

@@ -8,10 +8,13 @@ credentials are marked sensitive so Django's error reports never show them.
 from __future__ import annotations
 
 from django.contrib import messages
+from django.db.models import Exists, OuterRef
 from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
+from unfold.decorators import display
 
 from core.admin import admin_page, require_permission
 from customers import services
@@ -26,7 +29,22 @@ def _refusal(form, exc: services.EndUserError) -> None:
 
 
 class EndUserAdminMixin:
-    """Mixed into CustomerAdmin: the pages and the detail buttons that open them."""
+    """Mixed into CustomerAdmin: the pages and the detail buttons that open them, and the list's
+    "frozen" badge for a customer whose own kill switch is engaged (a builder-wide one is the
+    red banner on every page)."""
+
+    def get_queryset(self, request):
+        # The kill switch lives in orders (above this app): reached through the relation's model.
+        switches = self.model._meta.get_field("kill_switches").related_model
+        engaged = switches.objects.filter(customer=OuterRef("pk"), scope="customer", released_at__isnull=True)
+        return super().get_queryset(request).annotate(frozen=Exists(engaged))
+
+    def get_list_display(self, request):
+        return (*super().get_list_display(request), "trading_state")
+
+    @display(description="Trading", label={"frozen": "danger"})
+    def trading_state(self, obj) -> str:
+        return "frozen" if getattr(obj, "frozen", False) else ""
 
     def get_urls(self):
         view = self.admin_site.admin_view
@@ -34,6 +52,7 @@ class EndUserAdminMixin:
             path("new-end-user/", view(self.create_end_user_view), name="customers_customer_new_end_user"),
             path("<int:object_id>/onboard/", view(self.onboard_view), name="customers_customer_onboard"),
             path("<int:object_id>/qps-limit/", view(self.qps_limit_view), name="customers_customer_qps_limit"),
+            path("<int:object_id>/qps-limit/preview/", view(self.qps_preview_view), name="customers_customer_qps_preview"),
             path("<int:object_id>/deactivate/", view(self.deactivate_view), name="customers_customer_deactivate"),
             *super().get_urls(),
         ]
@@ -83,7 +102,6 @@ class EndUserAdminMixin:
         require_permission(request, PERMISSION)
         customer = get_object_or_404(Customer, pk=object_id)
         form = QpsLimitForm(request.POST or None, initial={"qps_limit": customer.qps_limit})
-        change = None
         if request.method == "POST" and form.is_valid():
             try:
                 change = services.update_qps_limit(actor=request.user, customer=customer,
@@ -91,18 +109,41 @@ class EndUserAdminMixin:
             except services.EndUserError as exc:
                 _refusal(form, exc)
             else:
-                messages.success(request, f"qps_limit of {customer} is now {change.new_limit}.")
-                customer = change.customer
-        try:
-            pool = change.after if change else services.pool_status()
-        except Exception as exc:  # the page still works without the pool figure
-            pool, form_note = None, f"The builder pool could not be read: {services._parsec_message(exc)}"
-        else:
-            form_note = ""
+                messages.success(request, (
+                    f"qps_limit of {change.customer.external_id}: {change.old_limit or 'Parsec default'} → {change.new_limit}. "
+                    f"Builder pool allocated before {change.before.total_allocated_qps}, after "
+                    f"{change.after.total_allocated_qps} of {change.after.qps_pool} QPS."))
+                return redirect("admin:customers_customer_qps_limit", customer.pk)
+        pool, pool_error = self._pool()
+        value = form.data.get("qps_limit") if form.is_bound else customer.qps_limit
         return self._page(request, "customers/enduser_qps.html", {
-            "form": form, "customer": customer, "change": change, "pool": pool, "pool_error": form_note,
-            "submit": "Change qps_limit",
+            "form": form, "customer": customer, "pool_error": pool_error, "submit": "Change qps_limit",
+            "preview": self._preview(customer, value, pool),
         }, title=f"qps_limit of {customer}")
+
+    def qps_preview_view(self, request, object_id):
+        """htmx: the pool before and after the qps_limit being typed (nothing is changed)."""
+        require_permission(request, PERMISSION)
+        customer = get_object_or_404(Customer, pk=object_id)
+        pool, pool_error = self._pool()
+        return TemplateResponse(request, "customers/_qps_preview.html", {
+            "customer": customer, "pool_error": pool_error,
+            "preview": self._preview(customer, request.GET.get("qps_limit"), pool),
+        })
+
+    @staticmethod
+    def _pool():
+        try:
+            return services.pool_status(), ""
+        except Exception as exc:  # the page still works without the pool figure
+            return None, f"The builder pool could not be read: {services._parsec_message(exc)}"
+
+    @staticmethod
+    def _preview(customer, value, pool):
+        text = str(value if value is not None else "").strip()
+        if pool is None or not text.isdigit() or len(text) > 7 or int(text) < 1:
+            return None
+        return services.qps_allocation(customer=customer, qps_limit=int(text), pool=pool)
 
     def deactivate_view(self, request, object_id):
         require_permission(request, PERMISSION)

@@ -18,11 +18,12 @@ from customers.models import BalanceSnapshot, Customer
 
 ENDUSER_REFUSALS = {
     409: OpenApiResponse(ErrorSerializer, description=(
-        "The state is in the way: `exists` (external id taken), `deactivated`, `already_requested`; or the "
+        "The state is in the way: `exists` (external id taken), `deactivated`, `already_requested`, `over_pool` (a "
+        "qps_limit above the builder's pool; the message gives the numbers); or the "
         "Idempotency-Key is in flight.")),
     422: OpenApiResponse(ErrorSerializer, description=(
         "Refused by a business rule (the admin's code: e.g. `bad_email`, `managed_kalshi`, `missing_credentials`, "
-        "`bad_qps_limit`, `confirmation_mismatch`), by Parsec (`parsec_refused`), or the Idempotency-Key was used "
+        "`bad_qps_limit`, `reason_required`, `confirmation_mismatch`), by Parsec (`parsec_refused`), or the Idempotency-Key was used "
         "for a different request.")),
 }
 

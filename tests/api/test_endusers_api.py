@@ -152,7 +152,8 @@ def test_self_onboarding_credentials_are_found_nowhere_in_the_database(ops_api, 
     assert event.actor_name == ops_api.token.identity
 
 
-def test_qps_limit_change_reports_the_pool_before_and_after(ops_api, end_user):
+def test_qps_limit_change_reports_the_pool_before_and_after(ops_api, end_user, qps_pool):
+    qps_pool(1_000_000)
     old = end_user.qps_limit
     response = post(ops_api, f"/api/customers/{end_user.pk}/qps-limit/", {"qps_limit": old + 2, "reason": "busy"})
     assert response.status_code == 200, response.json()

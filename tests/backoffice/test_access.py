@@ -175,6 +175,7 @@ READ_PAGES = {
     "admin:orders_feeescrowrecord_configuration": (200, ""),
     "admin:orders_feeescrowrecord_escrow_configuration": (302, "/admin/orders/feeescrowrecord/configuration/"),
     "admin:orders_orderintent_detail": (200, ""),
+    "admin:orders_orderintent_state": (200, ""),
     "admin:orders_market_resolving_soon": (200, ""),
     "admin:sync_syncrun_progress": (200, ""),
 }

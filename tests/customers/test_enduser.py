@@ -107,7 +107,8 @@ def test_parsecs_own_refusal_is_shown(parsec_settings, operator):
     assert refused.value.code == "parsec_refused" and "PEM" in refused.value.message
 
 
-def test_qps_limit_change_shows_the_pool_before_and_after(parsec_settings, operator):
+def test_qps_limit_change_shows_the_pool_before_and_after(parsec_settings, operator, qps_pool):
+    qps_pool(1_000_000)
     customer = new_user(operator)
     old = customer.qps_limit
     change = services.update_qps_limit(actor=operator, customer=customer, qps_limit=old + 3, reason="busy client")
@@ -120,7 +121,7 @@ def test_qps_limit_change_shows_the_pool_before_and_after(parsec_settings, opera
 def test_a_zero_qps_limit_is_refused(parsec_settings, operator):
     customer = new_user(operator)
     with pytest.raises(services.EndUserError):
-        services.update_qps_limit(actor=operator, customer=customer, qps_limit=0)
+        services.update_qps_limit(actor=operator, customer=customer, qps_limit=0, reason="r")
 
 
 def test_deactivation_needs_the_typed_external_id(parsec_settings, operator):
@@ -148,7 +149,7 @@ def test_deactivation_reaches_parsec_only_after_a_second_operator_approves(parse
     assert str(customer.parsec_customer_id) not in users or users[str(customer.parsec_customer_id)].status == "deactivated"
     assert AuditEvent.objects.filter(action="customer.deactivate", outcome="ok", actor=second_operator).exists()
     with pytest.raises(services.EndUserError):  # irreversible: nothing more to do with it
-        services.update_qps_limit(actor=operator, customer=customer, qps_limit=5)
+        services.update_qps_limit(actor=operator, customer=customer, qps_limit=5, reason="r")
 
 
 # --- Pages ---------------------------------------------------------------------------------------
@@ -167,11 +168,14 @@ def test_operations_pages_work_and_compliance_gets_403(parsec_settings, operator
         assert client.get(url).status_code == 200, url
 
 
-def test_the_qps_page_shows_the_pool_before_and_after(parsec_settings, operator_client, operator):
+def test_the_qps_page_shows_the_pool_before_and_after(parsec_settings, operator_client, operator, qps_pool):
+    qps_pool(1_000_000)
     customer = new_user(operator)
-    page = operator_client.post(reverse("admin:customers_customer_qps_limit", args=[customer.pk]),
-                                {"qps_limit": customer.qps_limit + 1, "reason": "more"}).content.decode()
-    assert "Before" in page and "After" in page and "Allocated to end-users" in page
+    url = reverse("admin:customers_customer_qps_limit", args=[customer.pk])
+    response = operator_client.post(url, {"qps_limit": customer.qps_limit + 1, "reason": "more"})
+    assert response.status_code == 302 and response["Location"] == url  # a reload does not post again
+    page = operator_client.get(url).content.decode()
+    assert f"→ {customer.qps_limit + 1}. Builder pool allocated before" in page and "Allocated to end-users" in page
 
 
 def test_the_onboard_page_shows_a_refusal_and_never_echoes_a_secret(parsec_settings, operator_client, operator):
@@ -192,3 +196,73 @@ def test_the_deactivate_page_requests_approval(parsec_settings, operator_client,
     assert response.status_code == 302 and response["Location"] == reverse("admin:approvals_approvalrequest_decide", args=[request.pk])
     customer.refresh_from_db()
     assert customer.is_active
+
+
+def test_a_qps_limit_above_the_pool_is_refused_with_the_numbers(parsec_settings, operator, qps_pool):
+    customer = new_user(operator)
+    pool = get_client().get_pool()
+    qps_pool(pool.total_allocated_qps + 5)  # room for 5 more QPS
+    with pytest.raises(services.EndUserError) as refused:
+        services.update_qps_limit(actor=operator, customer=customer, qps_limit=customer.qps_limit + 6, reason="busy")
+    room = customer.qps_limit + 5
+    assert refused.value.code == "over_pool" and refused.value.field == "qps_limit"
+    assert refused.value.message == (
+        f"{customer.qps_limit + 6} would allocate {pool.total_allocated_qps + 6} QPS of the builder's pool of "
+        f"{pool.total_allocated_qps + 5} (1 over). The most this end-user can have is {room}.")
+    assert get_client().get_user(customer_id=str(customer.parsec_customer_id)).qps_limit == customer.qps_limit
+    assert AuditEvent.objects.get(action="customer.qps_limit").outcome == "rejected"
+    change = services.update_qps_limit(actor=operator, customer=customer, qps_limit=room, reason="busy")
+    assert change.after.total_allocated_qps == change.after.qps_pool
+
+
+def test_a_qps_change_needs_a_reason(parsec_settings, operator):
+    customer = new_user(operator)
+    with pytest.raises(services.EndUserError) as refused:
+        services.update_qps_limit(actor=operator, customer=customer, qps_limit=customer.qps_limit + 1, reason=" ")
+    assert refused.value.code == "reason_required" and refused.value.field == "reason"
+
+
+def test_the_qps_page_previews_the_pool_before_submitting(parsec_settings, operator_client, operator, qps_pool):
+    customer = new_user(operator)
+    pool = get_client().get_pool()
+    qps_pool(pool.total_allocated_qps + 5)
+    preview_url = reverse("admin:customers_customer_qps_preview", args=[customer.pk])
+    page = operator_client.get(reverse("admin:customers_customer_qps_limit", args=[customer.pk])).content.decode()
+    assert f'hx-get="{preview_url}"' in page and "This field is required" not in page
+    fits = operator_client.get(preview_url, {"qps_limit": customer.qps_limit + 5}).content.decode()
+    assert f"{pool.total_allocated_qps + 5} of {pool.total_allocated_qps + 5}" in fits and 'data-over="false"' in fits
+    over = operator_client.get(preview_url, {"qps_limit": customer.qps_limit + 6}).content.decode()
+    assert 'data-over="true"' in over and "1 over" in over
+
+
+def test_the_email_typed_at_creation_is_kept_through_later_syncs(parsec_settings, operator):
+    from django.utils import timezone
+
+    from customers.sync import upsert_users
+
+    customer = services.create_end_user(actor=operator, external_id=f"enduser-{uuid.uuid4().hex[:10]}", email="kept@example.com")
+    assert customer.email == "kept@example.com"
+    upsert_users([get_client().get_user(customer_id=str(customer.parsec_customer_id))], now=timezone.now())
+    customer.refresh_from_db()
+    assert customer.email == "kept@example.com"
+
+
+def test_synced_links_know_their_mode_where_parsec_implies_it(parsec_settings, operator):
+    from django.utils import timezone
+
+    from customers.sync import upsert_users
+
+    customer = new_user(operator)
+    client = get_client()
+    client.onboard(customer_id=str(customer.parsec_customer_id), exchange="polymarket", mode="managed")
+    ExchangeLink.objects.filter(customer=customer).update(mode=ExchangeLink.Mode.UNKNOWN)  # as mirrored before
+    upsert_users([client.get_user(customer_id=str(customer.parsec_customer_id))], now=timezone.now())
+    assert ExchangeLink.objects.get(customer=customer, exchange="polymarket").mode == ExchangeLink.Mode.MANAGED
+
+
+def test_the_onboard_form_shows_each_credential_field_only_for_its_exchange_and_mode(parsec_settings, operator_client, operator):
+    customer = new_user(operator)
+    page = operator_client.get(reverse("admin:customers_customer_onboard", args=[customer.pk])).content.decode()
+    assert page.count('data-show-if="exchange=polymarket mode=self"') == 3
+    assert page.count('data-show-if="exchange=kalshi mode=self"') == 1 and page.count('data-show-if="mode=self"') == 1
+    assert "This field is required" not in page

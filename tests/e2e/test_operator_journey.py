@@ -32,7 +32,8 @@ def place_through_the_form(page, customer, market: Market, *, price: Decimal, si
     page.click("#place-order")
     page.select_option("#id_exchange", market.exchange)
     page.select_option("#id_market", str(market.pk))
-    page.fill("#id_outcome", "Yes")
+    page.wait_for_selector("#id_outcome option[value=Yes]", state="attached")  # the market's own outcomes
+    page.select_option("#id_outcome", "Yes")
     page.select_option("#id_side", "buy")
     page.fill("#id_price", f"{price.normalize():f}")
     page.fill("#id_size", str(size))

@@ -95,10 +95,14 @@ def test_the_cancel_page_lists_then_cancels(client, sandbox, sandbox_customer, o
     url = reverse("admin:orders_orderintent_cancel")
     listing = client.get(url, {"customer": sandbox_customer.pk})
     assert order.parsec_order_id in listing.content.decode() and "Cancel 1 order" in listing.content.decode()
+    assert "This field is required" not in listing.content.decode()  # nothing was submitted yet
     done = client.post(url, {"customer": sandbox_customer.pk, "reason": "client asked", "confirmed": "1"})
-    body = done.content.decode()
-    assert done.status_code == 200 and "cancelled" in body and "Cancelled (filled 0" in body
+    assert done.status_code == 302 and done["Location"] == url + "?done=1"  # the result is a page of its own: no re-post on reload
+    body = client.get(done["Location"]).content.decode()
+    assert "cancelled" in body and "Cancelled (filled 0" in body
     assert status_at_sandbox(sandbox, sandbox_customer, order) == "cancelled"
+    again = client.get(done["Location"])  # reloaded: shown once; the orders list says where things stand
+    assert again.status_code == 302 and again["Location"] == reverse("admin:orders_order_changelist")
 
 
 def test_a_builder_wide_kill_switch_cancels_every_open_order_in_a_task(sandbox, sandbox_customer, operator, capture_enqueues, eager_celery):
