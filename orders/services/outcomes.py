@@ -65,16 +65,23 @@ def record_placed(*, intent: OrderIntent, actor, order, via: str) -> PlacementRe
         mark_needs_review(intent, f"Parsec order {order.id} is already linked to another intent.")
         intent.refresh_from_db()
         return PlacementResult(intent, sent=True, message=messages.intent_status_message(intent))
-    intent.refresh_from_db()
+    if updated:  # what the UPDATE wrote, without reading it back
+        intent.status, intent.parsec_order_id, intent.resolved_at, intent.next_check_at = (
+            OrderIntent.Status.PLACED, order.id, resolved, None)
+        for name, value in cleared.items():
+            setattr(intent, name, value)
+    else:
+        intent.refresh_from_db()
     mirrored = None
     if updated or late_over:
+        user = actor if via == "send" and getattr(actor, "pk", None) else (intent.sent_by or intent.created_by)
         try:
-            mirrored = mirror_order(intent=intent, order=order, user=intent.sent_by or intent.created_by)
+            mirrored = mirror_order(intent=intent, order=order, user=user)
         except Exception:  # the order is placed whatever the mirror says; the next sync catches up
             logger.exception("intent %s placed as %s but mirroring the order failed", intent.key, order.id)
         if mirrored is not None:
             OrderIntent.objects.filter(pk=intent.pk).update(order=mirrored)
-        intent.refresh_from_db()
+            intent.order = mirrored
         response = {"order_id": order.id, "status": getattr(order, "status", ""), "via": via}
         if late_over:
             response |= {"late": True, "declared_before": late_over}
