@@ -109,11 +109,13 @@ def _record_late_success(*, intent: OrderIntent, order) -> str | None:
 
 
 def _cancel_if_frozen(*, intent: OrderIntent, order, mirrored: Order | None, actor) -> None:
-    """A kill switch engaged while this order was on its way: cancel it now, count it on the switch."""
+    """A kill switch engaged while this order was on its way (still engaged, or released since:
+    the order may have landed at Parsec while its scope was frozen): cancel it now, count it on
+    the switch."""
     if str(getattr(order, "status", "")) in ("filled", "cancelled", "rejected", "expired"):
         return
-    switch = selectors.engaged_kill_switch(customer=intent.customer, exchange=intent.exchange,
-                                           market_native_id=intent.market_native_id)
+    switch = selectors.kill_switch_over(customer=intent.customer, exchange=intent.exchange,
+                                        market_native_id=intent.market_native_id, since=intent.sent_at or intent.created_at)
     if switch is None:
         return
     killswitch.cancel_in_flight(switch=switch, intent=intent, order=mirrored, parsec_order_id=order.id, actor=actor)

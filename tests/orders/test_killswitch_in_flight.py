@@ -83,3 +83,20 @@ def test_an_unknown_intent_found_placed_after_the_switch_is_cancelled(
     assert intent.status == OrderIntent.Status.PLACED
     assert switch.cancel_summary["cancelled"] == 1
     assert status_at_parsec(sandbox, sandbox_customer, intent.parsec_order_id) == "cancelled"
+
+
+def test_an_order_that_landed_while_frozen_is_cancelled_even_once_the_switch_is_released(
+        sandbox, sandbox_customer, operator, second_operator, fault, capture_enqueues, settings):
+    settings.ORDER_RECONCILE_SETTLE_SECONDS = 0
+    fault("drop")
+    intent = services.submit_intent(intent=resting_buy(sandbox_customer, operator), actor=operator).intent
+    switch, _ = services.engage_kill_switch(scope=KillSwitch.Scope.BUILDER, actor=second_operator, reason="drill")
+    services.release_kill_switch(switch=switch, actor=second_operator, reason="over")
+    intent = services.reconcile_intent(intent=intent)  # the answer is known only now
+    switch.refresh_from_db()
+    assert intent.status == OrderIntent.Status.PLACED and switch.cancel_summary["cancelled"] == 1
+    assert status_at_parsec(sandbox, sandbox_customer, intent.parsec_order_id) == "cancelled"
+    # an order sent after the release is not touched
+    later = services.submit_intent(intent=resting_buy(sandbox_customer, operator), actor=operator).intent
+    assert later.status == OrderIntent.Status.PLACED
+    assert status_at_parsec(sandbox, sandbox_customer, later.parsec_order_id) == "open"
