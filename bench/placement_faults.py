@@ -40,6 +40,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.placement_common import binary_polymarket_market, trading_customers  # noqa: E402
+
 CUSTOMERS = 20
 BENCH_DB = "bench_placement"
 # The sweeper's threshold, shortened, and the delay of the 5 % slow sends: beyond the threshold,
@@ -162,37 +164,6 @@ class Bench:
 
     # --- data ------------------------------------------------------------------------
 
-    def customers(self, prefix: str) -> list:
-        from customers.models import BalanceSnapshot, Customer, ExchangeLink
-        from parsec.client import get_client
-
-        client = get_client()
-        rows = []
-        for n in range(CUSTOMERS):
-            user = client.create_user(external_id=f"{prefix}-{n:03d}")
-            client.onboard(customer_id=user.customer_id, exchange="polymarket", mode="managed")
-            self.sandbox.control("POST", "credit", json={"customer_id": user.customer_id, "exchange": "polymarket", "amount_usdc": "5000"})
-            customer = Customer.objects.create(parsec_customer_id=user.customer_id, external_id=user.external_id)
-            ExchangeLink.objects.create(customer=customer, exchange="polymarket", mode="managed")
-            balance = client.get_balance(customer_id=user.customer_id, exchange="polymarket")
-            BalanceSnapshot.objects.create(customer=customer, exchange="polymarket", usdc_base_units=balance.usdc_base_units)
-            rows.append(customer)
-        return rows
-
-    def market(self):
-        from orders.models import Market
-        from parsec.client import get_client
-
-        for m in get_client().iter_markets(exchanges=["polymarket"], status="active"):
-            if m.market_type == "binary" and m.condition_id:
-                market, _ = Market.objects.get_or_create(parsec_id=m.parsec_id, defaults={
-                    "exchange": "polymarket", "exchange_market_id": m.exchange_market_id, "order_market_id": m.condition_id,
-                    "question": m.question, "outcomes": [{"name": o.name} for o in m.outcomes], "market_type": "binary",
-                    "tick_size": m.tick_size, "min_order_size": m.min_order_size,
-                })
-                return market
-        raise SystemExit("the sandbox has no binary Polymarket market")
-
     def intents(self, customers, market, count: int) -> list:
         """``count`` distinct resting buys (unique price/size per customer: any repeat at Parsec is a duplicate)."""
         from orders import services
@@ -220,8 +191,8 @@ class Bench:
         from orders import services
         from orders.models import KillSwitch, OrderIntent
 
-        customers = self.customers(f"{label}-{int(time.time())}")
-        market = self.market()
+        customers = trading_customers(self.sandbox, prefix=f"{label}-{int(time.time())}", count=CUSTOMERS, usdc="5000")
+        market = binary_polymarket_market()
         intents = self.intents(customers, market, count)
         if faults:
             self.inject_faults()
@@ -368,7 +339,7 @@ def main() -> int:
     parser.add_argument("--sqlite", action="store_true", help="use SQLite for the back-office even if PostgreSQL is up")
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--verbose", action="store_true", help="print the timeline of every reconciled intent")
-    parser.add_argument("--freeze-at", type=float, default=0.5, help="engage the builder-wide switch when this share of intents was sent")
+    parser.add_argument("--freeze-at", type=float, default=0.6, help="engage the builder-wide switch when this share of intents was sent")
     parser.add_argument("--freeze-seconds", type=float, default=4.0, help="how long the switch stays engaged (0: no switch)")
     args = parser.parse_args()
     random.seed(args.seed)

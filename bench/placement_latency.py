@@ -29,6 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.placement_common import binary_polymarket_market, trading_customers  # noqa: E402
+
 BENCH_DB = "bench_placement_latency"
 
 
@@ -78,45 +80,13 @@ def configure(args, tmp: Path):
     return sandbox
 
 
-def customers(sandbox, count: int) -> list:
-    from customers.models import BalanceSnapshot, Customer, ExchangeLink
-    from parsec.client import get_client
-
-    client = get_client()
-    rows = []
-    for n in range(count):
-        user = client.create_user(external_id=f"latency-{int(time.time())}-{n}")
-        client.onboard(customer_id=user.customer_id, exchange="polymarket", mode="managed")
-        sandbox.control("POST", "credit", json={"customer_id": user.customer_id, "exchange": "polymarket", "amount_usdc": "100000"})
-        customer = Customer.objects.create(parsec_customer_id=user.customer_id, external_id=user.external_id)
-        ExchangeLink.objects.create(customer=customer, exchange="polymarket", mode="managed")
-        balance = client.get_balance(customer_id=user.customer_id, exchange="polymarket")
-        BalanceSnapshot.objects.create(customer=customer, exchange="polymarket", usdc_base_units=balance.usdc_base_units)
-        rows.append(customer)
-    return rows
-
-
-def market():
-    from orders.models import Market
-    from parsec.client import get_client
-
-    for m in get_client().iter_markets(exchanges=["polymarket"], status="active"):
-        if m.market_type == "binary" and m.condition_id:
-            row, _ = Market.objects.get_or_create(parsec_id=m.parsec_id, defaults={
-                "exchange": "polymarket", "exchange_market_id": m.exchange_market_id, "order_market_id": m.condition_id,
-                "question": m.question, "outcomes": [{"name": o.name} for o in m.outcomes], "market_type": "binary",
-                "tick_size": m.tick_size, "min_order_size": m.min_order_size,
-            })
-            return row
-    raise SystemExit("the sandbox has no binary Polymarket market")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=300, help="timed placements of each kind")
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--customers", type=int, default=5)
     parser.add_argument("--sqlite", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="profile our path (cProfile) and print where its time goes")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-placement-latency-"))
     sandbox = configure(args, tmp)
@@ -127,9 +97,15 @@ def main() -> int:
         from orders.models import OrderIntent
 
         operator, _ = get_user_model().objects.get_or_create(username="bench-operator", defaults={"is_staff": True})
-        people, where = customers(sandbox, args.customers), market()
+        people = trading_customers(sandbox, prefix=f"latency-{int(time.time())}", count=args.customers, usdc="100000")
+        where = binary_polymarket_market()
         size = Decimal(int(where.min_order_size or 1))
         sdk = sandbox.sdk()
+        profiler = None
+        if args.profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
         ours: list[float] = []
         raw: list[float] = []
 
@@ -139,7 +115,11 @@ def main() -> int:
                 customer=customer, exchange="polymarket", market=where, outcome="Yes", side="buy",
                 price=Decimal("0.01") * (1 + i % 5), size=size, reason="latency bench"))
             started = time.perf_counter()
+            if profiler is not None:
+                profiler.enable()
             result = services.submit_intent(intent=intent, actor=operator)
+            if profiler is not None:
+                profiler.disable()
             elapsed = time.perf_counter() - started
             if result.intent.status != OrderIntent.Status.PLACED:
                 raise SystemExit(f"not placed: {result.message}")
@@ -163,6 +143,10 @@ def main() -> int:
         from tests.sandbox_client import stop_sandbox
 
         stop_sandbox(sandbox)
+    if profiler is not None:
+        import pstats
+
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
     p50_ours, p50_raw = statistics.median(ours), statistics.median(raw)
     p99_ours, p99_raw = percentile(ours, 0.99), percentile(raw, 0.99)
     print(f"\n{args.count} placements of each, alternating ({args.warmup} warm-up each not counted)")
