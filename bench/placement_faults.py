@@ -1,19 +1,25 @@
-"""Exactly-once placement under faults: ≥ 1,000 orders, nothing duplicated, nothing lost.
+"""Exactly-once placement under faults: ≥ 1,000 orders, nothing duplicated, nothing lost, nothing
+left open in a frozen scope.
 
 Runs the real thing: a sandbox process, a scratch PostgreSQL database for the back-office (or
 SQLite with --sqlite), a real Celery worker (+ embedded beat for the sweeper) on Redis (or the
-filesystem broker when Redis is not reachable), and the official placement path
-(``create_intent`` → ``queue_placement`` → worker ``place_intent`` → ``place_order``).
+filesystem broker when Redis is not reachable), and the one placement path
+(``create_intent`` → ``queue_placement`` → worker ``place_intent`` → ``submit_intent``).
 
 1. Baseline (same run): --baseline placements with no faults.
-2. Fault run: --count placements with 20 % accept-then-drop, 10 % connection resets and 5 %
-   503s injected on order creation, and the worker SIGKILLed mid-placement --kills times.
+2. Fault run: --count placements with 20 % accept-then-drop, 10 % connection resets, 5 % 503s
+   and 5 % sends delayed beyond the sweeper's threshold (ORDER_SENDING_STALE_SECONDS, shortened
+   to 2 s; the delay is 4 s, inside the send's lease) injected on order creation; the worker
+   SIGKILLed mid-placement --kills times; a builder-wide kill switch engaged when --freeze-at of
+   the intents have been sent, and released --freeze-seconds later.
 3. Waits until every intent is final, then counts orders at the sandbox against intents:
    duplicates (two orders for one intent, or an order no intent accounts for) and lost (an
-   order the back-office says was not placed, or a "placed" intent with no order) must be 0;
-   prints the time taken to resolve every unknown intent (p50 / p95 / max).
+   order the back-office says was not placed, or a "placed" intent with no order) must be 0, and
+   so must the orders still open at Parsec whose send began before the switch was released (they
+   were placed into, or sent while, a frozen scope); prints the time taken to resolve every
+   unknown intent (p50 / p95 / max).
 
-    .venv/bin/python bench/placement_faults.py [--count 1000] [--baseline 200] [--kills 3]
+    .venv/bin/python bench/placement_faults.py [--count 1000] [--baseline 200] [--kills 3] [--freeze-seconds 4]
 """
 
 from __future__ import annotations
@@ -34,8 +40,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.placement_common import binary_polymarket_market, trading_customers  # noqa: E402
+
 CUSTOMERS = 20
 BENCH_DB = "bench_placement"
+# The sweeper's threshold, shortened, and the delay of the 5 % slow sends: beyond the threshold,
+# inside the send's lease (connect 3.05 s + read timeout 6 s + 5 s margin).
+STALE_SECONDS = 2
+SLOW_SEND_MS = 4000
 
 
 def redis_up(url: str) -> bool:
@@ -92,10 +104,10 @@ class Bench:
             "PARSEC_API_BASE_URL": self.sandbox.base_url,
             "PARSEC_API_KEY": self.sandbox.builder_key,
             "PARSEC_SANDBOX_ADMIN_KEY": self.sandbox.admin_key,
-            "PARSEC_READ_TIMEOUT": "3",
+            "PARSEC_READ_TIMEOUT": "6",
             "PARSEC_POOL_QPS": "5000",
             "ORDER_FOUR_EYES_NOTIONAL_USDC": "1000000",
-            "ORDER_SENDING_STALE_SECONDS": "10",
+            "ORDER_SENDING_STALE_SECONDS": str(STALE_SECONDS),
             "ORDER_RECONCILE_FIRST_CHECK_SECONDS": "1",
             "ORDER_RECONCILE_RETRY_SECONDS": "3",
             "ORDER_RECONCILE_SETTLE_SECONDS": "6",
@@ -152,37 +164,6 @@ class Bench:
 
     # --- data ------------------------------------------------------------------------
 
-    def customers(self, prefix: str) -> list:
-        from customers.models import BalanceSnapshot, Customer, ExchangeLink
-        from parsec.client import get_client
-
-        client = get_client()
-        rows = []
-        for n in range(CUSTOMERS):
-            user = client.create_user(external_id=f"{prefix}-{n:03d}")
-            client.onboard(customer_id=user.customer_id, exchange="polymarket", mode="managed")
-            self.sandbox.control("POST", "credit", json={"customer_id": user.customer_id, "exchange": "polymarket", "amount_usdc": "5000"})
-            customer = Customer.objects.create(parsec_customer_id=user.customer_id, external_id=user.external_id)
-            ExchangeLink.objects.create(customer=customer, exchange="polymarket", mode="managed")
-            balance = client.get_balance(customer_id=user.customer_id, exchange="polymarket")
-            BalanceSnapshot.objects.create(customer=customer, exchange="polymarket", usdc_base_units=balance.usdc_base_units)
-            rows.append(customer)
-        return rows
-
-    def market(self):
-        from orders.models import Market
-        from parsec.client import get_client
-
-        for m in get_client().iter_markets(exchanges=["polymarket"], status="active"):
-            if m.market_type == "binary" and m.condition_id:
-                market, _ = Market.objects.get_or_create(parsec_id=m.parsec_id, defaults={
-                    "exchange": "polymarket", "exchange_market_id": m.exchange_market_id, "order_market_id": m.condition_id,
-                    "question": m.question, "outcomes": [{"name": o.name} for o in m.outcomes], "market_type": "binary",
-                    "tick_size": m.tick_size, "min_order_size": m.min_order_size,
-                })
-                return market
-        raise SystemExit("the sandbox has no binary Polymarket market")
-
     def intents(self, customers, market, count: int) -> list:
         """``count`` distinct resting buys (unique price/size per customer: any repeat at Parsec is a duplicate)."""
         from orders import services
@@ -198,14 +179,20 @@ class Bench:
 
     # --- runs ------------------------------------------------------------------------
 
+    def operator(self):
+        from django.contrib.auth import get_user_model
+
+        user, _ = get_user_model().objects.get_or_create(username="bench-operator", defaults={"is_staff": True})
+        return user
+
     def run(self, label: str, count: int, *, faults: bool) -> dict:
         from django.db import close_old_connections
 
         from orders import services
-        from orders.models import OrderIntent
+        from orders.models import KillSwitch, OrderIntent
 
-        customers = self.customers(f"{label}-{int(time.time())}")
-        market = self.market()
+        customers = trading_customers(self.sandbox, prefix=f"{label}-{int(time.time())}", count=CUSTOMERS, usdc="5000")
+        market = binary_polymarket_market()
         intents = self.intents(customers, market, count)
         if faults:
             self.inject_faults()
@@ -217,12 +204,26 @@ class Bench:
         # placements are in flight (claimed, answer not yet recorded).
         kills = self.args.kills if faults else 0
         kill_after = [round(count * (k + 1) / (kills + 1)) for k in range(kills)]
+        freeze_after = round(count * self.args.freeze_at) if faults and self.args.freeze_seconds else None
+        switch, release_at = None, None
         deadline = started + self.args.timeout
         while True:
             close_old_connections()
             elapsed = time.monotonic() - started
-            if kill_after:
+            if switch is not None and release_at is not None and time.monotonic() >= release_at:
+                switch = services.release_kill_switch(switch=switch, actor=self.operator(), reason="bench: drill over")
+                release_at = None
+                print(f"  t={elapsed:5.1f}s released the builder-wide kill switch")
+            if freeze_after is not None or kill_after:
                 sent = OrderIntent.objects.filter(key__in=keys, sent_at__isnull=False).count()
+            if freeze_after is not None and sent >= freeze_after:
+                in_flight = OrderIntent.objects.filter(key__in=keys, status__in=OrderIntent.UNRESOLVED_STATUSES).count()
+                switch, _ = services.engage_kill_switch(scope=KillSwitch.Scope.BUILDER, actor=self.operator(),
+                                                        reason="bench: freeze mid-run")
+                freeze_after, release_at = None, time.monotonic() + self.args.freeze_seconds
+                print(f"  t={elapsed:5.1f}s engaged a builder-wide kill switch ({sent} sent, {in_flight} in flight or unknown)")
+                continue
+            if kill_after:
                 sending = OrderIntent.objects.filter(key__in=keys, status=OrderIntent.Status.SENDING).count()
                 if sent >= kill_after[0] and sending:
                     kill_after.pop(0)
@@ -236,13 +237,17 @@ class Bench:
                 time.sleep(0.05)
                 continue
             left = OrderIntent.objects.filter(key__in=keys).exclude(status__in=OrderIntent.FINAL_STATUSES).count()
-            if not left:
+            if not left and release_at is None and freeze_after is None:
                 break
             if time.monotonic() > deadline:
                 print(f"  TIMEOUT with {left} intents unresolved")
                 break
             time.sleep(0.5)
         wall = time.monotonic() - started
+        if switch is not None:  # the builder-wide cancels are a worker's task (redelivered if it was killed)
+            while "queued" in (KillSwitch.objects.get(pk=switch.pk).cancel_summary or {}) and time.monotonic() < deadline:
+                time.sleep(0.5)
+            print(f"  the switch's cancels finished {time.monotonic() - started - wall:.1f} s after the last intent resolved")
         if faults:
             self.clear_faults()
         if self.args.verbose:
@@ -250,13 +255,16 @@ class Bench:
                 print(f"    {str(i.key)[:8]} {i.status:12} {i.error_code:16} attempts={i.reconcile_attempts} "
                       f"sent+{(i.sent_at - intents[0].created_at).total_seconds():5.1f}s "
                       f"resolved after {(i.resolved_at - i.sent_at).total_seconds():5.1f}s {i.reconcile_note[:120]!r}")
-        return self.audit(label, keys, customers, wall)
+        if switch is not None:
+            switch.refresh_from_db()
+        return self.audit(label, keys, customers, wall, switch=switch)
 
     def inject_faults(self) -> None:
         rules = [
             {"kind": "drop", "endpoint": "orders.create", "probability": "0.20", "seed": 1},
             {"kind": "reset", "endpoint": "orders.create", "probability": "0.10", "seed": 2},
             {"kind": "error_503", "endpoint": "orders.create", "probability": "0.05", "seed": 3},
+            {"kind": "latency", "endpoint": "orders.create", "probability": "0.05", "seed": 4, "latency_ms": SLOW_SEND_MS},
         ]
         for rule in rules:
             self.sandbox.control("POST", "faults", json=rule)
@@ -264,7 +272,7 @@ class Bench:
     def clear_faults(self) -> None:
         self.sandbox.control("DELETE", "faults")
 
-    def audit(self, label: str, keys, customers, wall: float) -> dict:
+    def audit(self, label: str, keys, customers, wall: float, *, switch=None) -> dict:
         from orders.models import OrderIntent
         from parsec.client import get_client
 
@@ -294,13 +302,23 @@ class Bench:
         direct = sorted((i.resolved_at - i.sent_at).total_seconds() for i in intents
                         if not i.reconcile_attempts and i.sent_at and i.resolved_at)
         placed_ids = {i.parsec_order_id for i in intents if i.parsec_order_id}
+        # Open at Parsec after the run although its send began before the switch was released: it
+        # was open in (or sent into) a frozen scope and should have been cancelled.
+        open_frozen = None
+        if switch is not None:
+            sent_before_release = {i.parsec_order_id for i in intents
+                                   if i.parsec_order_id and i.sent_at and i.sent_at <= switch.released_at}
+            open_frozen = sum(1 for orders in at_parsec.values() for o in orders
+                              if o.id in sent_before_release and str(o.status) in ("open", "pending", "partially_filled"))
         orders_total = sum(len(v) for v in at_parsec.values())
         result = {
             "label": label, "intents": len(intents), "wall_s": round(wall, 1),
             "placements_per_s": round(len(intents) / wall, 1) if wall else None,
             "orders_at_sandbox": orders_total, "intents_placed": statuses.get("placed", 0),
             "linked_ids_found": sum(1 for orders in at_parsec.values() for o in orders if o.id in placed_ids),
-            "duplicates": duplicates + strays, "lost": lost, "statuses": dict(statuses),
+            "duplicates": duplicates + strays, "lost": lost, "statuses": dict(statuses), "open_frozen": open_frozen,
+            "switch_summary": switch.cancel_summary if switch is not None else None,
+            "refused_frozen": sum(1 for i in intents if i.error_code == "refused_before_sending"),
             "send_s_p50": round(statistics.median(direct), 3) if direct else None,
             "send_s_p95": round(direct[int(0.95 * (len(direct) - 1))], 3) if direct else None,
             "unknown_resolved": len(resolve_times),
@@ -321,6 +339,8 @@ def main() -> int:
     parser.add_argument("--sqlite", action="store_true", help="use SQLite for the back-office even if PostgreSQL is up")
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--verbose", action="store_true", help="print the timeline of every reconciled intent")
+    parser.add_argument("--freeze-at", type=float, default=0.6, help="engage the builder-wide switch when this share of intents was sent")
+    parser.add_argument("--freeze-seconds", type=float, default=4.0, help="how long the switch stays engaged (0: no switch)")
     args = parser.parse_args()
     random.seed(args.seed)
     bench = Bench(args)
@@ -336,11 +356,14 @@ def main() -> int:
         print(f"  orders at the sandbox: {r['orders_at_sandbox']}; intents placed: {r['intents_placed']}; statuses: {r['statuses']}")
         print(f"  answered placements: send → answer p50 {r['send_s_p50']} s, p95 {r['send_s_p95']} s")
         print(f"  duplicates: {r['duplicates']}  lost: {r['lost']}")
+        if r["open_frozen"] is not None:
+            print(f"  kill switch: summary {r['switch_summary']}; {r['refused_frozen']} intents refused while frozen; "
+                  f"orders open at Parsec in a frozen scope after the run: {r['open_frozen']}")
         if r["unknown_resolved"]:
             print(f"  unknown intents resolved: {r['unknown_resolved']}; time to resolve p50 {r['resolve_s_p50']} s, "
                   f"p95 {r['resolve_s_p95']} s, max {r['resolve_s_max']} s")
-    bad = any(r["duplicates"] or r["lost"] for r in results)
-    print("\nRESULT:", "FAIL" if bad else "OK (0 duplicates, 0 lost)")
+    bad = any(r["duplicates"] or r["lost"] or r["open_frozen"] for r in results)
+    print("\nRESULT:", "FAIL" if bad else "OK (0 duplicates, 0 lost, 0 open in a frozen scope)")
     return 1 if bad else 0
 
 

@@ -31,6 +31,15 @@ def live_orders(*, customer: Customer, exchange: str) -> QuerySet[Order]:
 # --- What the trading rules read --------------------------------------------------------------
 
 
+def kill_switch_over(*, customer: Customer, exchange: str, market_native_id: str, since) -> KillSwitch | None:
+    """The kill switch (if any) covering this customer and market at some moment from ``since``
+    until now: engaged now, or released after ``since``."""
+    scope = (Q(scope=KillSwitch.Scope.BUILDER) | Q(scope=KillSwitch.Scope.CUSTOMER, customer=customer)
+             | Q(scope=KillSwitch.Scope.MARKET, exchange=exchange, market_native_id=market_native_id))
+    return KillSwitch.objects.filter(scope).filter(Q(released_at__isnull=True) | Q(released_at__gte=since)).order_by(
+        "engaged_at").first()
+
+
 def engaged_kill_switch(*, customer: Customer | None = None, exchange: str = "", market_native_id: str = "") -> KillSwitch | None:
     """The kill switch (if any) that freezes trading for this customer and market."""
     scope = Q(scope=KillSwitch.Scope.BUILDER)

@@ -336,8 +336,11 @@ class PlaceOrderView(viewsets.ViewSet):
             "once. 201: placed. 202: Parsec's answer was lost (status `unknown`, reconciled automatically) or a "
             "second Operations user must approve it (`awaiting_approval`). 422/429: refused, with the intent. "
             "A `fee_auth` (signed in the builder's app) is checked first, exactly as the admin checks it: 422 with "
-            "`escrow_disabled`, `bad_signature`, `wrong_signer`, `expired`, `below_minimum`, `reused_order_id` or "
-            "`fee_mismatch`, and no intent written; an accepted one gets a fee escrow record."
+            "`escrow_polymarket_only`, `escrow_disabled`, `bad_signature`, `wrong_signer`, `payer_not_customer` (the "
+            "payer must be one of the customer's wallets), `expired`, `below_minimum`, `above_maximum` (the builder "
+            "tier's maximum bps of notional), `reused_order_id` or `fee_mismatch`, and nothing written; an accepted "
+            "one gets a fee escrow record, settled as `refused` if Parsec refuses the order. The intent's key is the "
+            "Idempotency-Key under a secret of the server's and the caller's identity: no other caller can predict it."
         ),
         responses={
             201: serializers.OrderIntentSerializer, 202: serializers.OrderIntentSerializer,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from datetime import datetime
 from decimal import Decimal
 
 from core.db import assert_no_transaction
@@ -20,10 +21,12 @@ CLOSED_AT_PARSEC = ("filled", "cancelled", "rejected")
 
 def orders_to_cancel(
     *, customer: Customer | None = None, order_ids: Iterable[int] | None = None, exchange: str = "",
-    market_native_id: str = "",
+    market_native_id: str = "", seen_before: datetime | None = None,
 ):
     """The live orders a cancel would touch (the confirmation step lists exactly these)."""
     qs = Order.objects.filter(status__in=Order.CANCELLABLE_STATUSES)
+    if seen_before is not None:
+        qs = qs.filter(first_seen_at__lte=seen_before)  # known to the mirror by then (our clock)
     if customer is not None:
         qs = qs.filter(customer=customer)
     if order_ids is not None:
@@ -37,13 +40,13 @@ def orders_to_cancel(
 
 def cancel_orders(
     *, actor, reason: str = "", customer: Customer | None = None, order_ids: Iterable[int] | None = None,
-    exchange: str = "", market_native_id: str = "", action: str = "order.cancel",
+    exchange: str = "", market_native_id: str = "", action: str = "order.cancel", seen_before: datetime | None = None,
 ) -> list[CancelResult]:
     """Cancel one, some or all live orders (of a customer, optionally one market); one result each."""
     assert_no_transaction()
     results = []
     for order in list(orders_to_cancel(customer=customer, order_ids=order_ids, exchange=exchange,
-                                       market_native_id=market_native_id)):
+                                       market_native_id=market_native_id, seen_before=seen_before)):
         results.append(cancel_one(order=order, actor=actor, reason=reason, action=action))
     return results
 

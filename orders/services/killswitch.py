@@ -77,8 +77,12 @@ def switch_scope(switch: KillSwitch) -> dict:
 
 def cancel_for_switch(*, switch: KillSwitch, actor) -> list[CancelResult]:
     """Cancel the open orders in a switch's scope and add them to its summary (a redelivered
-    run finds the orders already cancelled and adds nothing)."""
-    results = cancel_orders(actor=actor, reason=f"Kill switch #{switch.pk}: {switch.reason}", action=ACTION, **switch_scope(switch))
+    run finds the orders already cancelled and adds nothing). A run that starts after the switch
+    was released (a worker died, the task came back late) cancels only orders placed before the
+    release: the ones placed since are allowed."""
+    switch.refresh_from_db()
+    results = cancel_orders(actor=actor, reason=f"Kill switch #{switch.pk}: {switch.reason}", action=ACTION,
+                            seen_before=switch.released_at, **switch_scope(switch))
     _add_to_summary(switch.pk, results=results, finished=True)
     return results
 

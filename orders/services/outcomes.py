@@ -12,7 +12,7 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from orders import messages, selectors
 from orders.models import Order, OrderIntent
@@ -47,34 +47,41 @@ def mirror_order(*, intent: OrderIntent, order, user) -> Order | None:
 
 def record_placed(*, intent: OrderIntent, actor, order, via: str) -> PlacementResult:
     """Parsec has the order: link it, mirror it, audit it — and cancel it at once if a kill switch
-    now covers its scope."""
+    now covers its scope.
+
+    The outcome, the mirror's row and the link are one transaction, committed without waiting for
+    the WAL flush on PostgreSQL: if a crash lost it, the intent would still be ``sending`` (the
+    claim was flushed before the send) and reconciliation would find the order after the lease.
+    The audit row is written as every audit row is (flushed)."""
     resolved = now()
     late_over = None
+    mirrored = None
     try:
         with transaction.atomic():
+            unflushed_commit()
             # A reconciled intent keeps the error that made it unknown: it is part of its story.
             cleared = {"error_code": "", "error_message": ""} if via == "send" else {}
             updated = OrderIntent.objects.filter(pk=intent.pk, status__in=OrderIntent.UNRESOLVED_STATUSES).update(
                 status=OrderIntent.Status.PLACED, parsec_order_id=order.id, resolved_at=resolved, next_check_at=None,
                 **cleared,
             )
-            if not updated:
+            if updated:  # what the UPDATE wrote, without reading it back
+                intent.status, intent.parsec_order_id, intent.resolved_at, intent.next_check_at = (
+                    OrderIntent.Status.PLACED, order.id, resolved, None)
+                for name, value in cleared.items():
+                    setattr(intent, name, value)
+            else:
                 late_over = _record_late_success(intent=intent, order=order)
+                intent.refresh_from_db()
+            if updated or late_over:
+                mirrored = _mirror_and_link(intent=intent, order=order,
+                                            user=actor if via == "send" and getattr(actor, "pk", None) else (intent.sent_by or intent.created_by))
     except IntegrityError:
         # Another intent already claims that Parsec order: a human must look.
         mark_needs_review(intent, f"Parsec order {order.id} is already linked to another intent.")
         intent.refresh_from_db()
         return PlacementResult(intent, sent=True, message=messages.intent_status_message(intent))
-    intent.refresh_from_db()
-    mirrored = None
     if updated or late_over:
-        try:
-            mirrored = mirror_order(intent=intent, order=order, user=intent.sent_by or intent.created_by)
-        except Exception:  # the order is placed whatever the mirror says; the next sync catches up
-            logger.exception("intent %s placed as %s but mirroring the order failed", intent.key, order.id)
-        if mirrored is not None:
-            OrderIntent.objects.filter(pk=intent.pk).update(order=mirrored)
-        intent.refresh_from_db()
         response = {"order_id": order.id, "status": getattr(order, "status", ""), "via": via}
         if late_over:
             response |= {"late": True, "declared_before": late_over}
@@ -82,6 +89,28 @@ def record_placed(*, intent: OrderIntent, actor, order, via: str) -> PlacementRe
                reason=intent.reason, request=intent_request(intent), outcome="ok", response=response)
         _cancel_if_frozen(intent=intent, order=order, mirrored=mirrored, actor=actor)
     return PlacementResult(intent, sent=True, message=messages.intent_status_message(intent))
+
+
+def _mirror_and_link(*, intent: OrderIntent, order, user) -> Order | None:
+    """The order in the mirror and linked to its intent; a failure here (a savepoint) leaves the
+    outcome standing: the order is placed whatever the mirror says, and the next sync catches up."""
+    try:
+        with transaction.atomic():
+            mirrored = mirror_order(intent=intent, order=order, user=user)
+    except Exception:
+        logger.exception("intent %s placed as %s but mirroring the order failed", intent.key, order.id)
+        return None
+    if mirrored is not None:
+        OrderIntent.objects.filter(pk=intent.pk).update(order=mirrored)
+        intent.order = mirrored
+    return mirrored
+
+
+def unflushed_commit() -> None:
+    """This transaction's commit does not wait for the WAL flush (PostgreSQL; nothing elsewhere)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 def _record_late_success(*, intent: OrderIntent, order) -> str | None:
@@ -102,11 +131,13 @@ def _record_late_success(*, intent: OrderIntent, order) -> str | None:
 
 
 def _cancel_if_frozen(*, intent: OrderIntent, order, mirrored: Order | None, actor) -> None:
-    """A kill switch engaged while this order was on its way: cancel it now, count it on the switch."""
+    """A kill switch engaged while this order was on its way (still engaged, or released since:
+    the order may have landed at Parsec while its scope was frozen): cancel it now, count it on
+    the switch."""
     if str(getattr(order, "status", "")) in ("filled", "cancelled", "rejected", "expired"):
         return
-    switch = selectors.engaged_kill_switch(customer=intent.customer, exchange=intent.exchange,
-                                           market_native_id=intent.market_native_id)
+    switch = selectors.kill_switch_over(customer=intent.customer, exchange=intent.exchange,
+                                        market_native_id=intent.market_native_id, since=intent.sent_at or intent.created_at)
     if switch is None:
         return
     killswitch.cancel_in_flight(switch=switch, intent=intent, order=mirrored, parsec_order_id=order.id, actor=actor)

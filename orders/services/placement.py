@@ -75,13 +75,14 @@ def submit_intent(*, intent: OrderIntent, actor, fee_auth: FeeAuthorization | No
     customer_id = str(intent.customer.parsec_customer_id)
     take_send_token(gateway, customer_id=customer_id)  # the wait is here, before the claim and its lease
     started = now()
-    claimed = OrderIntent.objects.filter(pk=intent.pk, status=OrderIntent.Status.NEW).update(
-        status=OrderIntent.Status.SENDING, sent_at=started, sent_by=actor if getattr(actor, "pk", None) else None,
-        next_check_at=started + timedelta(seconds=send_lease_seconds()),
-    )
-    intent.refresh_from_db()
-    if not claimed:
+    claim = {"status": OrderIntent.Status.SENDING, "sent_at": started,
+             "sent_by": actor if getattr(actor, "pk", None) else None,
+             "next_check_at": started + timedelta(seconds=send_lease_seconds())}
+    if not OrderIntent.objects.filter(pk=intent.pk, status=OrderIntent.Status.NEW).update(**claim):
+        intent.refresh_from_db()
         return PlacementResult(intent, sent=False, message=messages.already_handled(intent))
+    for name, value in claim.items():  # what the UPDATE wrote, without reading it back
+        setattr(intent, name, value)
 
     request = NewOrder(
         exchange=intent.exchange, market_id=intent.market_native_id, outcome=intent.outcome, side=intent.side,

@@ -141,7 +141,7 @@ def funds_refusals(*, request: OrderRequest, exclude_intent: OrderIntent | None 
 def last_minute_refusal(intent: OrderIntent) -> str | None:
     """The rules that may have changed since the intent was written (deactivation, kill switch,
     expiry, and the money or shares other orders took meanwhile), checked just before sending."""
-    customer = Customer.objects.get(pk=intent.customer_id)
+    customer = intent.customer  # read with the intent, just now
     if not customer.is_active:
         return f"{customer} has been deactivated; the order was not sent."
     switch = selectors.engaged_kill_switch(customer=customer, exchange=intent.exchange, market_native_id=intent.market_native_id)

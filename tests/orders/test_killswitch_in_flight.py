@@ -83,3 +83,40 @@ def test_an_unknown_intent_found_placed_after_the_switch_is_cancelled(
     assert intent.status == OrderIntent.Status.PLACED
     assert switch.cancel_summary["cancelled"] == 1
     assert status_at_parsec(sandbox, sandbox_customer, intent.parsec_order_id) == "cancelled"
+
+
+def test_an_order_that_landed_while_frozen_is_cancelled_even_once_the_switch_is_released(
+        sandbox, sandbox_customer, operator, second_operator, fault, capture_enqueues, settings):
+    settings.ORDER_RECONCILE_SETTLE_SECONDS = 0
+    fault("drop")
+    intent = services.submit_intent(intent=resting_buy(sandbox_customer, operator), actor=operator).intent
+    switch, _ = services.engage_kill_switch(scope=KillSwitch.Scope.BUILDER, actor=second_operator, reason="drill")
+    services.release_kill_switch(switch=switch, actor=second_operator, reason="over")
+    intent = services.reconcile_intent(intent=intent)  # the answer is known only now
+    switch.refresh_from_db()
+    assert intent.status == OrderIntent.Status.PLACED and switch.cancel_summary["cancelled"] == 1
+    assert status_at_parsec(sandbox, sandbox_customer, intent.parsec_order_id) == "cancelled"
+    # an order sent after the release is not touched
+    later = services.submit_intent(intent=resting_buy(sandbox_customer, operator), actor=operator).intent
+    assert later.status == OrderIntent.Status.PLACED
+    assert status_at_parsec(sandbox, sandbox_customer, later.parsec_order_id) == "open"
+
+
+@pytest.mark.django_db
+def test_a_switch_whose_cancels_run_after_its_release_leaves_orders_placed_since_alone(trading_customer, operator):
+    """A builder-wide switch's cancels are a worker's task; if the worker died and the task comes
+    back after the release, it cancels only what the mirror knew before the release."""
+    from django.utils import timezone
+
+    from orders.models import Order
+    from tests import factories as f
+
+    market = f.market("polymarket")
+    before = f.order(trading_customer, market, status="open")
+    switch = KillSwitch.objects.create(scope=KillSwitch.Scope.BUILDER, reason="drill", engaged_by=operator)
+    services.release_kill_switch(switch=switch, actor=operator)
+    after = f.order(trading_customer, market, status="open")
+    Order.objects.filter(pk=after.pk).update(first_seen_at=timezone.now())
+    switch.refresh_from_db()
+    targets = set(services.orders_to_cancel(seen_before=switch.released_at).values_list("pk", flat=True))
+    assert targets == {before.pk}

@@ -87,3 +87,20 @@ def test_a_success_after_the_intent_was_declared_not_placed_is_kept_for_review(
     assert "Not placed" in intent.reconcile_note and created.id in intent.reconcile_note
     event = AuditEvent.objects.get(action="order.place")
     assert event.outcome == "ok" and event.response["late"] is True and event.response["declared_before"] == "not_placed"
+
+
+def test_the_rate_limiters_wait_comes_before_the_claim(sandbox, sandbox_customer, operator, capture_enqueues, monkeypatch):
+    """The limiter's wait has no upper bound: it must not sit inside a claimed send's lease."""
+    intent = resting_buy(sandbox_customer, operator)
+    limiter = get_client().limiter
+    seen: list[str] = []
+    original = type(limiter).acquire
+
+    def acquire(self, customer_id):
+        seen.append(OrderIntent.objects.get(pk=intent.pk).status)
+        return original(self, customer_id)
+
+    monkeypatch.setattr(type(limiter), "acquire", acquire)
+    result = services.submit_intent(intent=intent, actor=operator)
+    assert result.intent.status == OrderIntent.Status.PLACED
+    assert seen == [OrderIntent.Status.NEW]  # one token, taken before the intent was claimed
