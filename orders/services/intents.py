@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from approvals import services as approvals
 from approvals.models import ApprovalRequest
 from approvals.services import ApprovalError
+from core import formatting as fmt
 from orders import escrow
 from orders.models import OrderIntent
 from orders.services.common import intent_request, needs_four_eyes, now, order_market_id, record
@@ -82,9 +83,9 @@ def _check_callers_fee_auth(*, request: OrderRequest, actor) -> None:
     if needs_four_eyes(request.notional):
         limit = Decimal(settings.ORDER_FOUR_EYES_NOTIONAL_USDC)
         raise OrderValidationError({"size": [
-            f"This order's notional ({request.notional:.2f} USDC) is above {limit:.2f} USDC, so a second Operations user "
+            f"This order's notional ({fmt.usdc(request.notional)} USDC) is above {fmt.usdc(limit)} USDC, so a second Operations user "
             "must approve it, and a fee authorisation cannot wait for that: the back-office keeps no end-user signature. "
-            f"Send it without a fee_auth, or as orders of at most {limit:.2f} USDC each."
+            f"Send it without a fee_auth, or as orders of at most {fmt.usdc(limit)} USDC each."
         ]}, code="four_eyes_fee_order")
     try:
         escrow.check_fee_auth(fee_auth=request.fee_auth, config=escrow.escrow_config(), customer=request.customer,
@@ -115,8 +116,8 @@ def submit_for_approval(*, intent: OrderIntent, actor, reason: str = "") -> Appr
     request = approvals.request_approval(
         action="order.place", payload={"intent": str(intent.key)}, actor=actor, customer=intent.customer,
         reason=reason or intent.reason,
-        summary=f"{intent.side} {intent.size.normalize()} {intent.outcome} @ {intent.price.normalize()} "
-                f"({intent.notional:.2f} USDC) on {intent.market_title}"[:255],
+        summary=f"{intent.side} {fmt.size(intent.size)} {intent.outcome} @ {fmt.price(intent.price)} "
+                f"({fmt.usdc(intent.notional)} USDC) on {intent.market_title}"[:255],
     )
     OrderIntent.objects.filter(pk=intent.pk, approval__isnull=True).update(approval=request)
     intent.refresh_from_db()

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from django.conf import settings
 
+from core import formatting as fmt
 from customers.enums import TRADING_EXCHANGES, Exchange
 from customers.models import Customer, ExchangeLink
 from orders import selectors
@@ -81,13 +82,13 @@ def validate_order(*, request: OrderRequest, exclude_intent: OrderIntent | None 
     elif market is not None:
         tick = market.tick_size or DEFAULT_TICK
         if price % tick != 0:
-            fail("price", f"The price must be a multiple of this market's tick size ({tick.normalize()}).")
+            fail("price", f"The price must be a multiple of this market's tick size ({fmt.plain(tick)}).")
 
     size_ok = isinstance(size, Decimal) and size.is_finite() and size > 0
     if not size_ok:
         fail("size", "The size must be a positive number of contracts.")
     elif market is not None and market.min_order_size and size < market.min_order_size:
-        fail("size", f"This market's minimum order size is {market.min_order_size.normalize()} contracts.")
+        fail("size", f"This market's minimum order size is {fmt.size(market.min_order_size)} contracts.")
 
     if market is not None:
         refusal = kill_switch_refusal(customer=customer, exchange=exchange, market_native_id=order_market_id(market))
@@ -125,16 +126,16 @@ def funds_refusals(*, request: OrderRequest, exclude_intent: OrderIntent | None 
         available = snapshot.usdc - selectors.committed_buy_usdc(customer=customer, exchange=exchange, exclude_intent=exclude_intent)
         needed = request.notional + fee_usdc(request.fee_base_units)
         if needed > available:
-            return [("size", f"Not enough balance: this buy needs {needed:.2f} USDC and {max(available, Decimal(0)):.2f} USDC "
-                             f"is available (balance {snapshot.usdc:.2f} USDC minus open buy orders and orders being sent).")]
+            return [("size", f"Not enough balance: this buy needs {fmt.usdc(needed)} USDC and {fmt.usdc(max(available, Decimal(0)))} USDC "
+                             f"is available (balance {fmt.usdc(snapshot.usdc)} USDC minus open buy orders and orders being sent).")]
         return []
     market_id = order_market_id(request.market)
     held = selectors.position_size(customer=customer, exchange=exchange, market_native_id=market_id, outcome=request.outcome)
     available = held - selectors.committed_sell_size(customer=customer, exchange=exchange, market_native_id=market_id,
                                                      outcome=request.outcome, exclude_intent=exclude_intent)
     if request.size > available:
-        return [("size", f"Not enough position to sell: {customer} holds {held.normalize()} “{request.outcome}” "
-                         f"({max(available, Decimal(0)).normalize()} not already offered in open sell orders).")]
+        return [("size", f"Not enough position to sell: {customer} holds {fmt.size(held)} “{request.outcome}” "
+                         f"({fmt.size(max(available, Decimal(0)))} not already offered in open sell orders).")]
     return []
 
 

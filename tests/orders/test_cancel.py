@@ -8,6 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from core import formatting as fmt
 from orders import services
 from orders.models import Market, Order, OrderIntent
 from orders.services import OrderRequest
@@ -39,6 +40,7 @@ def test_cancel_one_order(sandbox, sandbox_customer, operator, capture_enqueues)
     keep, target = place(sandbox_customer, operator, m), place(sandbox_customer, operator, m, price="0.06")
     results = services.cancel_orders(actor=operator, reason="client asked", order_ids=[target.pk])
     assert [(r.order.pk, r.result) for r in results] == [(target.pk, "cancelled")]
+    assert results[0].message == f"Cancelled (filled 0 of {fmt.size(target.size)} before the cancel)."  # was '0 of 1E+1'
     assert status_at_sandbox(sandbox, sandbox_customer, target) == "cancelled"
     assert status_at_sandbox(sandbox, sandbox_customer, keep) == "open"
     target.refresh_from_db()
@@ -63,7 +65,8 @@ def test_an_order_filled_meanwhile_is_reported_as_already_filled(sandbox, sandbo
     assert status_at_sandbox(sandbox, sandbox_customer, order) == "filled"
     Order.objects.filter(pk=order.pk).update(status=Order.Status.OPEN, filled=0)  # the mirror had not seen it yet
     results = services.cancel_orders(actor=operator, reason="too late", order_ids=[order.pk])
-    assert results[0].result == "already_filled" and "Already filled" in results[0].message
+    assert results[0].result == "already_filled"
+    assert results[0].message == f"Already filled at Parsec (filled {fmt.size(order.size)} of {fmt.size(order.size)})."
     order.refresh_from_db()
     assert order.status == Order.Status.FILLED
 

@@ -73,3 +73,14 @@ def test_an_approved_fee_order_with_nothing_to_sign_it_ends_withdrawn(trading_cu
     intent.refresh_from_db()
     assert approved.result["ok"] is False and approved.result["code"] == "no_signer"
     assert intent.status == OrderIntent.Status.WITHDRAWN and intent.error_code == "no_signer" and "no end-user key" in intent.error_message
+
+
+def test_the_approval_summary_reads_as_the_screens_do(trading_customer, operator, settings):
+    """The stored summary said 'buy 2.5E+3 Yes @ 0.5 (1250.00 USDC)' (Decimal.normalize)."""
+    settings.ORDER_FOUR_EYES_NOTIONAL_USDC = Decimal("1")
+    market = f.market("polymarket")
+    intent = services.create_intent(actor=operator, request=OrderRequest(
+        customer=trading_customer, exchange="polymarket", market=market, outcome="Yes", side="buy",
+        price=Decimal("0.50"), size=Decimal("1500"), reason="big"))
+    request = services.submit_for_approval(intent=intent, actor=operator)
+    assert request.summary == f"buy 1,500 Yes @ 0.50 (750.00 USDC) on {intent.market_title}"[:255]
