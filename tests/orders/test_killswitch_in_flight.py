@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.urls import reverse
 
 from audit.models import AuditEvent
 from orders import services
@@ -40,7 +41,7 @@ def wait_for(intent: OrderIntent, status: str, seconds: float = 15) -> None:
 
 
 def test_a_switch_engaged_while_an_order_is_being_sent_cancels_it_once_placed(
-        sandbox, sandbox_customer, operator, second_operator, fault, capture_enqueues):
+        client, sandbox, sandbox_customer, operator, second_operator, fault, capture_enqueues):
     fault("latency", latency_ms=2000)
     intent = resting_buy(sandbox_customer, operator)
     outcome: dict = {}
@@ -68,6 +69,9 @@ def test_a_switch_engaged_while_an_order_is_being_sent_cancels_it_once_placed(
     assert status_at_parsec(sandbox, sandbox_customer, intent.parsec_order_id) == "cancelled"
     event = AuditEvent.objects.get(action="order.cancel.killswitch")
     assert event.outcome == "ok" and event.request["order_id"] == intent.parsec_order_id
+    client.force_login(second_operator)
+    page = client.get(reverse("admin:orders_killswitch_change", args=[switch.pk])).content.decode()
+    assert "On its way when frozen" in page and "1 order being sent or unknown; 1 caught and cancelled once placed" in page
 
 
 def test_an_unknown_intent_found_placed_after_the_switch_is_cancelled(
