@@ -7,7 +7,18 @@ from rest_framework import serializers
 from api.fields import DecimalStringField, StrictCharField, StrictIntegerField, StrictRegexField
 from api.schema import ErrorDetailSerializer
 from customers.enums import Exchange
-from orders.models import FeeEscrowRecord, Fill, Market, Order, OrderIntent, OrderType, Position, Settlement, Side
+from orders.models import (
+    FeeEscrowEvent,
+    FeeEscrowRecord,
+    Fill,
+    Market,
+    Order,
+    OrderIntent,
+    OrderType,
+    Position,
+    Settlement,
+    Side,
+)
 
 
 class MarketSerializer(serializers.ModelSerializer):
@@ -172,10 +183,20 @@ class OrderIntentSerializer(serializers.ModelSerializer):
         return intent_status_message(intent)
 
 
+class FeeEscrowEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = FeeEscrowEvent
+        fields = ["kind", "amount", "affiliate_amount", "treasury_amount", "reason", "block_number", "block_hash",
+                  "tx_hash", "log_index", "final", "seen_at", "dropped_at"]
+
+
 class FeeEscrowRecordSerializer(serializers.ModelSerializer):
     customer_external_id = serializers.CharField(source="customer.external_id", read_only=True)
     intent_key = serializers.UUIDField(source="intent.key", read_only=True, allow_null=True, default=None)
     flagged = serializers.SerializerMethodField(help_text="Our derivation differs from the escrow's record.")
+    chain_events = FeeEscrowEventSerializer(many=True, read_only=True, help_text=(
+        "The escrow contract's events for this record, oldest first, with their block and transaction; "
+        "dropped_at is set on an event a reorg removed."))
 
     class Meta:
         model = FeeEscrowRecord
@@ -184,7 +205,7 @@ class FeeEscrowRecordSerializer(serializers.ModelSerializer):
             "fee_base_units", "deadline", "affiliate_fee_bps", "has_affiliate", "state", "affiliate_base_units",
             "treasury_base_units", "refund_base_units", "refund_reason", "created_at", "pulled_at", "settled_at",
             "chain_state", "checked_at", "flagged", "discrepancy", "reconciliation", "chain_block", "chain_read_at",
-            "chain_error",
+            "chain_error", "chain_events",
         ]
 
     def get_flagged(self, record) -> bool:

@@ -226,6 +226,8 @@ class OrderIntentViewSet(MirrorReadViewSet):
 class FeeEscrowRecordFilterSet(filters.FilterSet):
     customer = CustomerRefFilter(field_name="customer")
     state = filters.MultipleChoiceFilter(choices=FeeEscrowRecord.State.choices)
+    reconciliation = filters.MultipleChoiceFilter(choices=FeeEscrowRecord.Reconciliation.choices,
+                                                  label="The verdict of the last reading of the chain")
     flagged = filters.BooleanFilter(method="filter_flagged", label="Differs from the escrow's record")
     fee_order_id = filters.CharFilter(lookup_expr="iexact")
     created = filters.IsoDateTimeFromToRangeFilter(field_name="created_at")
@@ -248,7 +250,7 @@ class FeeEscrowRecordViewSet(MirrorReadViewSet):
     """The builder's fee escrow records: one per fee_auth, its lifecycle and the split, as checked
     against the escrow's own record (``discrepancy`` non-empty = flagged)."""
 
-    queryset = FeeEscrowRecord.objects.select_related("customer", "intent")
+    queryset = FeeEscrowRecord.objects.select_related("customer", "intent").prefetch_related("chain_events")
     serializer_class = serializers.FeeEscrowRecordSerializer
     filterset_class = FeeEscrowRecordFilterSet
     ordering_fields = ["created_at"]

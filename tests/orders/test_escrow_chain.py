@@ -117,6 +117,11 @@ def test_a_partial_fill_then_a_cancel_distributes_the_filled_share_and_refunds_t
     api = operator_client.get(f"/api/escrow-records/{record.pk}/").json()
     assert (api["reconciliation"], api["chain_state"], api["chain_block"], api["chain_error"]) == (
         "matches", "partially_distributed", record.chain_block, "")
+    assert [(e["kind"], e["amount"], e["affiliate_amount"], e["treasury_amount"], e["reason"] or None, e["block_number"],
+             e["tx_hash"]) for e in api["chain_events"]] == chain
+    matching = operator_client.get("/api/escrow-records/", {"reconciliation": "matches"}).json()["results"]
+    assert record.pk in [r["id"] for r in matching]
+    assert operator_client.get("/api/escrow-records/", {"reconciliation": "stuck"}).json()["results"] == []
 
 
 def test_a_rejected_submission_refunds_the_fee(alice, operator, sandbox, capture_enqueues, follow_ups):
