@@ -138,6 +138,8 @@ MIDDLEWARE = [
 ROOT_URLCONF = "backoffice.urls"
 WSGI_APPLICATION = "backoffice.wsgi.application"
 LOGIN_URL = "admin:login"
+# A sign-in from a bookmarked /admin/login/ (no ?next=) lands on the dashboard, not /accounts/profile/.
+LOGIN_REDIRECT_URL = "admin:index"
 
 TEMPLATES = [
     {
@@ -253,6 +255,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# One date-time format everywhere, with its zone (backoffice/formats/en/formats.py; core.formatting.when).
+FORMAT_MODULE_PATH = ["backoffice.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
