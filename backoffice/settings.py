@@ -16,6 +16,8 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from django.templatetags.static import static
+from django.urls import reverse_lazy
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("BACKOFFICE_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -533,6 +535,12 @@ UNFOLD = {
     "SITE_SYMBOL": "query_stats",
     "SHOW_HISTORY": False,
     "DASHBOARD_CALLBACK": "backoffice.dashboard.dashboard_callback",
+    "STYLES": [lambda request: static("backoffice/admin.css")],
+    # The user menu: the second factor (enrol, or replace the device) and the password.
+    "ACCOUNT": {"navigation": [
+        {"title": "Two-factor sign-in", "link": reverse_lazy("admin:otp_enrol")},
+        {"title": "Change password", "link": reverse_lazy("admin:password_change")},
+    ]},
     "SIDEBAR": {
         "show_search": True,
         "show_all_applications": False,

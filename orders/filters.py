@@ -51,7 +51,6 @@ def leg_search(qs, value: str, *, ids: tuple[str, ...] = (), exact_ids: tuple[st
         return qs
     match = Q(customer_id__in=searched_customer_ids(value))
     match |= Q(market_id__in=list(Market.objects.filter(market_search(value)).values_list("pk", flat=True)))
-    match |= Q(market_native_id=value)
     for field in ids:
         match |= Q(**{f"{field}__icontains": value})
     for field in exact_ids:

@@ -18,18 +18,18 @@ from tests.factories import mirror_rows
 pytestmark = pytest.mark.django_db
 
 # Queries per changelist page (NetBox-style pinned counts): session, user, two permission
-# reads, the capped count, the page, the kill-switch banner and the sidebar's count of approvals
-# waiting (an approver's page); nothing per row.
+# reads, the capped count, the page, the kill-switch banner, the sidebar's count of approvals
+# waiting (an approver's page) and whether the member has a second factor (its banner); nothing per row.
 CHANGELISTS = {
-    "customers.customer": 8,
-    "customers.wallet": 8,
-    "customers.exchangelink": 8,
-    "customers.balancesnapshot": 8,
-    "sync.syncrun": 8,
-    "orders.market": 8,
-    "orders.order": 8,
-    "orders.fill": 8,
-    "orders.position": 8,
+    "customers.customer": 9,
+    "customers.wallet": 9,
+    "customers.exchangelink": 9,
+    "customers.balancesnapshot": 9,
+    "sync.syncrun": 9,
+    "orders.market": 9,
+    "orders.order": 9,
+    "orders.fill": 9,
+    "orders.position": 9,
 }
 
 
