@@ -43,7 +43,7 @@ class AuditEventAdmin(ReadOnlyAdminMixin, ModelAdmin):
     paginator = CappedCountPaginator
     show_full_result_count = False
     list_per_page = 100
-    fields = ["seq", "at", "actor_name", "actor", "action", "customer_display", "customer_ref", "reason", "outcome",
+    fields = ["seq", "at", "actor_name", "actor", "action", "customer_display", "customer_ref_display", "reason", "outcome",
               "request_display", "response_display", "prev_hash", "hash"]
     readonly_fields = fields
     actions = None
@@ -69,6 +69,10 @@ class AuditEventAdmin(ReadOnlyAdminMixin, ModelAdmin):
             return format_html('<span class="font-mono text-xs" title="{}">not mirrored ({}…)</span>',
                                obj.customer_ref, obj.customer_ref[:8])
         return "—"
+
+    @display(description="Parsec customer id")
+    def customer_ref_display(self, obj) -> str:
+        return format_html('<span class="font-mono text-xs" data-parsec-id>{}</span>', obj.customer_ref) if obj.customer_ref else "—"
 
     @display(description="Outcome", label={"ok": "success", "rejected": "warning", "error": "danger", "unknown": "info"})
     def outcome_display(self, obj):

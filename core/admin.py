@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 from datetime import time
+from decimal import Decimal
 
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.core.validators import EMPTY_VALUES
-from django.db import connections
+from django.db import connections, models
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -50,6 +51,36 @@ def headers_once_per_list() -> None:
 
     result_headers.once_per_list = True
     unfold_list.result_headers = result_headers
+
+
+def decimals_through_the_formatter() -> None:
+    """A Decimal the admin renders by itself (a DecimalField in a list or on a read-only page that no
+    column formats, a callable returning a Decimal) goes through ``core.formatting.size``: never
+    the column's 8 stored places (``0.62000000``), a 16-place quotient or ``1E+1``. Columns that
+    know better (a price at its tick, USDC) use ``number_column``."""
+    from unfold import fields, utils
+    from unfold.templatetags import unfold_list
+
+    if getattr(utils.display_for_field, "through_formatter", False):
+        return
+    field_original, value_original = utils.display_for_field, utils.display_for_value
+
+    def display_for_field(value, field, empty_value_display):
+        if isinstance(field, models.DecimalField) and not getattr(field, "flatchoices", None) and value not in (None, ""):
+            return formatting.size(value)
+        return field_original(value, field, empty_value_display)
+
+    def display_for_value(value, empty_value_display, boolean=False):
+        if not boolean and isinstance(value, Decimal | float) and not isinstance(value, bool):
+            return formatting.size(value)
+        return value_original(value, empty_value_display, boolean)
+
+    display_for_field.through_formatter = True
+    for module in (utils, fields, unfold_list):
+        if hasattr(module, "display_for_field"):
+            module.display_for_field = display_for_field
+        if hasattr(module, "display_for_value"):
+            module.display_for_value = display_for_value
 
 
 class CappedCountPaginator(Paginator):
@@ -263,7 +294,7 @@ def number_column(field: str, kind: str, description: str, *, ordering: bool = T
     return display(description=description, ordering=field if ordering else None)(column)
 
 
-def market_title_link(obj, *, chars: int = 48) -> str:
+def market_title_link(obj, *, chars: int = 40) -> str:
     """The market a row is about: its title, truncated (whole on hover), linked to the market page;
     the exchange-native id when the catalogue does not know it."""
     if getattr(obj, "market_id", None):
@@ -284,7 +315,7 @@ def short_id(value: str, *, chars: int = 12) -> str:
 
 
 STATUS_COLORS = {
-    "open": "info", "pending": "info", "partially_filled": "info", "running": "info", "new": "info", "sending": "info",
+    "open": "info", "assigned": "info", "reviewed": "success", "pending": "info", "partially_filled": "info", "running": "info", "new": "info", "sending": "info",
     "filled": "success", "succeeded": "success", "placed": "success", "ok": "success", "active": "success",
     "resolved": "success", "won": "success", "settled": "success", "released": "success",
     "cancelled": "", "closed": "", "expired": "", "skipped": "", "voided": "", "void": "", "lost": "",

@@ -8,6 +8,7 @@ class CoreConfig(AppConfig):
     verbose_name = "Core"
 
     def ready(self):
-        from core.admin import headers_once_per_list
+        from core.admin import decimals_through_the_formatter, headers_once_per_list
 
         headers_once_per_list()
+        decimals_through_the_formatter()

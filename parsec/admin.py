@@ -14,6 +14,7 @@ from unfold.admin import ModelAdmin
 from unfold.contrib.filters.admin import FieldTextFilter, RangeDateTimeFilter
 from unfold.decorators import display
 
+from core import formatting
 from core.admin import CappedCountPaginator, ReadOnlyAdminMixin
 
 from .models import OutboundCall
@@ -41,7 +42,7 @@ def name_customers(calls) -> None:
 @admin.register(OutboundCall)
 class OutboundCallAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = ("created_at", "method", "path_display", "customer_display", "exchange", "status_display",
-                    "error_code", "latency_display", "attempt", "retry_after")
+                    "error_code", "latency_display", "attempt_display")
     list_filter = (
         ("created_at", RangeDateTimeFilter),
         ("status_code", FieldTextFilter),
@@ -79,7 +80,7 @@ class OutboundCallAdmin(ReadOnlyAdminMixin, ModelAdmin):
 
     @display(description="Path", ordering="path")
     def path_display(self, obj: OutboundCall) -> str:
-        return format_html('<span class="font-mono text-xs" title="{}">{}</span>', obj.path, Truncator(obj.path).chars(60))
+        return format_html('<span class="font-mono text-xs" title="{}">{}</span>', obj.path, Truncator(obj.path).chars(44))
 
     @display(description="Customer", ordering="customer_id")
     def customer_display(self, obj: OutboundCall) -> str:
@@ -99,6 +100,11 @@ class OutboundCallAdmin(ReadOnlyAdminMixin, ModelAdmin):
         if obj.status_code is None:
             return "none", "no answer"
         return f"{str(obj.status_code)[0]}xx", str(obj.status_code)
+
+    @display(description="Attempt", ordering="attempt")
+    def attempt_display(self, obj: OutboundCall) -> str:
+        retry = f", retry after {formatting.size(obj.retry_after)} s" if obj.retry_after is not None else ""
+        return f"{obj.attempt}{retry}"
 
     @display(description="Latency", ordering="latency_ms")
     def latency_display(self, obj: OutboundCall) -> str:

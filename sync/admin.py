@@ -55,8 +55,8 @@ class IdleFanOutFilter(admin.SimpleListFilter):
 class SyncRunAdmin(MirrorAdmin):
     filterset_class = SyncRunFilterSet
     list_display = (
-        "started_at", "kind", "scope", "trigger", "status_badge", "duration", "calls_made", "rows_created",
-        "rows_updated", "rows_unchanged", "error_count", "progress",
+        "started_at", "kind", "scope", "trigger", "status_badge", "duration", "calls_made", "rows", "error_count",
+        "progress",
     )
     list_select_related = ("customer",)
     list_filter = (
@@ -94,6 +94,10 @@ class SyncRunAdmin(MirrorAdmin):
     @display(description="Duration")
     def duration(self, obj: SyncRun) -> str:
         return formatting.duration(obj.duration)
+
+    @display(description="Rows: new · changed · same")
+    def rows(self, obj: SyncRun) -> str:
+        return " · ".join(formatting.size(n) for n in (obj.rows_created, obj.rows_updated, obj.rows_unchanged))
 
     @display(description="Errors")
     def error_count(self, obj: SyncRun) -> int:

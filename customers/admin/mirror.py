@@ -83,10 +83,10 @@ class CustomerAdmin(EndUserAdminMixin, MirrorAdmin):
         filterset_range(CustomerFilterSet, "created", "created_at", "created at Parsec"),
     )
     inlines = (WalletInline, ExchangeLinkInline)
-    readonly_fields = ("related", "latest_balances", "raw_payload")
+    readonly_fields = ("parsec_id_display", "related", "latest_balances", "raw_payload")
     fieldsets = (
         (None, {"fields": (
-            "external_id", "parsec_customer_id", "email", "status", "tier", "qps_limit", "fee_escrow_enabled",
+            "external_id", "parsec_id_display", "email", "status", "tier", "qps_limit", "fee_escrow_enabled",
             "fee_bps", "api_key_last4", "related",
         )}),
         ("Balances", {"fields": ("latest_balances",)}),
@@ -116,6 +116,10 @@ class CustomerAdmin(EndUserAdminMixin, MirrorAdmin):
     @action(description="Deactivate", icon="person_off", permissions=["manage_enduser"])
     def deactivate_end_user(self, request, object_id):
         return HttpResponseRedirect(reverse("admin:customers_customer_deactivate", args=[int(object_id)]))
+
+    @display(description="Parsec customer id")
+    def parsec_id_display(self, obj: Customer) -> str:
+        return format_html('<span class="font-mono text-xs" data-parsec-id>{}</span>', obj.parsec_customer_id)
 
     @display(description="See")
     def related(self, obj: Customer) -> str:

@@ -121,8 +121,8 @@ class OrderAdmin(CustomerMarketColumns, MirrorAdmin):
     search_help_text = "Customer (external id or email), market title, or Parsec order id — any part of it"
     list_display = (
         "created_at", "customer_display", "market_display", "leg_display", "price_shown", "size_shown", "filled_shown",
-        "status_badge", "exchange", "order_id_short", "placed_by",
-    )
+        "status_badge", "exchange", "order_id_short",
+    )  # who placed it: a filter, and on the order's page
     list_display_links = ("created_at",)
     list_select_related = ("customer", "market")
     list_filter = (

@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from approvals import services as approvals
 from approvals.models import ApprovalRequest
 from approvals.services import ApprovalError
+from core import formatting
 from orders import escrow
 from orders.models import OrderIntent
 from orders.services.common import intent_request, needs_four_eyes, now, order_market_id, record
@@ -19,6 +20,10 @@ from orders.services.errors import OrderValidationError, TradingError
 from orders.services.validation import validate_order
 from orders.services.values import OrderRequest
 
+
+def _shown_price(leg) -> str:
+    """A leg's price at its market's tick, for the sentences people read."""
+    return formatting.price(leg.price, leg.market.tick_size if leg.market_id else None)
 
 def create_intent(*, request: OrderRequest, actor, key: uuid.UUID | str | None = None) -> OrderIntent:
     """Validate an order and write its intent (committed) — before any call to Parsec.
@@ -115,8 +120,8 @@ def submit_for_approval(*, intent: OrderIntent, actor, reason: str = "") -> Appr
     request = approvals.request_approval(
         action="order.place", payload={"intent": str(intent.key)}, actor=actor, customer=intent.customer,
         reason=reason or intent.reason,
-        summary=f"{intent.side} {intent.size.normalize()} {intent.outcome} @ {intent.price.normalize()} "
-                f"({intent.notional:.2f} USDC) on {intent.market_title}"[:255],
+        summary=f"{intent.side} {formatting.size(intent.size)} {intent.outcome} @ {_shown_price(intent)} "
+                f"({formatting.usdc(intent.notional)} USDC) on {intent.market_title}"[:255],
     )
     OrderIntent.objects.filter(pk=intent.pk, approval__isnull=True).update(approval=request)
     intent.refresh_from_db()

@@ -90,7 +90,7 @@ def test_the_timeline_merges_every_kind_and_filters_by_kind_and_date(operator_cl
     assert {"order", "cancel", "fill", "balance", "action", "alert"} <= set(kinds)
     timeline = operator_client.get(url, {"kind": ["fill", "balance"]}).context["timeline"]
     assert {e.kind for e in timeline} == {"fill", "balance"}
-    assert [e.detail for e in timeline if e.kind == "balance"] == ["-4 USDC"]
+    assert [e.detail for e in timeline if e.kind == "balance"] == ["-4.00 USDC"]
     yesterday = (timezone.now() - timedelta(days=1)).date()
     recent = operator_client.get(url, {"start": str(yesterday)}).context["timeline"]
     assert all(e.at.date() >= yesterday for e in recent) and "fill" not in {e.kind for e in recent}
