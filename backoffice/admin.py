@@ -4,6 +4,8 @@ and the staff users list (role, second factor, lock state)."""
 from __future__ import annotations
 
 import axes.admin  # registers axes' admins first, so the one below replaces it
+import django_otp.plugins.otp_static.admin  # likewise: registered first, replaced below
+import django_otp.plugins.otp_totp.admin  # noqa: F401
 from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib import admin, messages
@@ -12,6 +14,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group, User
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
+from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from unfold.admin import ModelAdmin
 from unfold.decorators import display
@@ -43,6 +46,7 @@ class StaffUserAdmin(DjangoUserAdmin, ModelAdmin):
     change_password_form = AdminPasswordChangeForm
     list_display = ("username", "full_name", "role", "two_factor", "lock_state", "is_active", "last_login")
     list_filter = ("is_active", "groups", "is_superuser")
+    filter_horizontal = ()  # Django's two-box picker is unstyled under Unfold; Unfold's multiple select is not
     search_fields = ("username", "first_name", "last_name", "email")
 
     def get_queryset(self, request):
@@ -75,10 +79,19 @@ class StaffUserAdmin(DjangoUserAdmin, ModelAdmin):
 
 
 class StaffGroupAdmin(DjangoGroupAdmin, ModelAdmin):
-    pass
+    filter_horizontal = ()
 
 
 admin.site.unregister(User)
 admin.site.unregister(Group)
 admin.site.register(User, StaffUserAdmin)
 admin.site.register(Group, StaffGroupAdmin)
+
+
+# The second factor's devices: django-otp registers plain Django admins, whose bare inputs are
+# invisible under Unfold; the same admins with Unfold's look.
+for _device_model in (TOTPDevice, StaticDevice):
+    _plain = admin.site._registry.get(_device_model)
+    if _plain is not None:
+        admin.site.unregister(_device_model)
+        admin.site.register(_device_model, type(f"{_device_model.__name__}Admin", (type(_plain), ModelAdmin), {"__module__": __name__}))

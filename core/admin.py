@@ -299,7 +299,7 @@ def market_title_link(obj, *, chars: int = 40) -> str:
     the exchange-native id when the catalogue does not know it."""
     if getattr(obj, "market_id", None):
         question = obj.market.question
-        return format_html('<a href="{}" title="{}" class="whitespace-normal">{}</a>',
+        return format_html('<a href="{}" title="{}" class="text-primary-600 bo-market">{}</a>',
                            reverse("admin:orders_market_change", args=[obj.market_id]), question,
                            Truncator(question).chars(chars))
     return format_html('<span class="font-mono text-xs" title="not in the market catalogue">{}</span>',

@@ -33,7 +33,8 @@ from customers.models import BalanceSnapshot, Customer, ExchangeLink, Wallet
 
 def customer_link(customer_id: int, label: str) -> str:
     """A customer by its external id, linked to its Customer 360 page."""
-    return format_html('<a href="{}" class="whitespace-nowrap">{}</a>', reverse("customer_360", args=[customer_id]), label)
+    return format_html('<a href="{}" class="text-primary-600 whitespace-nowrap">{}</a>', reverse("customer_360", args=[customer_id]),
+                       label)
 
 
 class CustomerColumn:

@@ -38,10 +38,9 @@ class CustomerMarketColumns:
     def market_display(self, obj) -> str:
         return market_title_link(obj)
 
-    @display(description="Outcome")
+    @display(description="Side")
     def leg_display(self, obj) -> str:
-        side = obj.get_side_display() if hasattr(obj, "get_side_display") else ""
-        return format_html('<span class="whitespace-nowrap">{} {}</span>', side, obj.outcome).strip()
+        return format_html('<span class="whitespace-nowrap">{} {}</span>', obj.get_side_display(), obj.outcome)
 
     price_shown = number_column("price", "price", "Price")
     size_shown = number_column("size", "size", "Size")
@@ -121,8 +120,8 @@ class OrderAdmin(CustomerMarketColumns, MirrorAdmin):
     search_help_text = "Customer (external id or email), market title, or Parsec order id — any part of it"
     list_display = (
         "created_at", "customer_display", "market_display", "leg_display", "price_shown", "size_shown", "filled_shown",
-        "status_badge", "exchange", "order_id_short",
-    )  # who placed it: a filter, and on the order's page
+        "status_badge", "order_id_short",
+    )  # the exchange and who placed it: filters, and on the order's page
     list_display_links = ("created_at",)
     list_select_related = ("customer", "market")
     list_filter = (
@@ -218,8 +217,9 @@ class PositionAdmin(CustomerMarketColumns, MirrorAdmin):
     search_help_text = "Customer (external id or email) or market title — any part of it"
     list_display = (
         "last_seen_at", "customer_display", "market_display", "outcome", "size_shown", "average_price_shown",
-        "current_price_shown", "unrealized_pnl", "open_badge", "exchange",
+        "current_price_shown", "unrealized_pnl", "open_badge",
     )
+    ordering = ("-last_seen_at", "-id")
     list_display_links = ("last_seen_at",)
     list_select_related = ("customer", "market")
     list_filter = (
@@ -232,9 +232,9 @@ class PositionAdmin(CustomerMarketColumns, MirrorAdmin):
     fields = ("exchange", "customer_display", "market_display", "market_native_id", "outcome", "size_shown",
               "average_price_shown", "current_price_shown", "unrealized_pnl", "is_open", "closed_at", "closed_reason",
               "first_seen_at", "last_seen_at", "raw_payload")
-    average_price_shown = number_column("average_price", "price", "Average price")
-    current_price_shown = number_column("current_price", "price", "Current price")
-    unrealized_pnl = number_column("unrealized_pnl", "signed_usdc", "Unrealized P&L (USDC)", ordering=False)
+    average_price_shown = number_column("average_price", "price", "Avg price")
+    current_price_shown = number_column("current_price", "price", "Mark")
+    unrealized_pnl = number_column("unrealized_pnl", "signed_usdc", "Unrealised P&L", ordering=False)
 
     @display(description="Open", ordering="is_open", label={"Open": "info", "Closed": ""})
     def open_badge(self, obj: Position) -> str:

@@ -60,11 +60,14 @@ OVERFLOW_JS = """() => {
   return wide;
 }"""
 
+# An input nobody sees: its text in its background's colour, or no box at all (no border, no
+# background of its own, no shadow: Django's bare inputs under Unfold's stylesheet, until focused).
 CONTRAST_JS = """() => {
+  const clear = (c) => !c || c === 'transparent' || /rgba\\(.*,\\s*0\\)$/.test(c);
   const background = (el) => {
     for (let node = el; node; node = node.parentElement) {
       const bg = getComputedStyle(node).backgroundColor;
-      if (bg && bg !== 'transparent' && !/rgba\\(.*,\\s*0\\)$/.test(bg)) return bg;
+      if (!clear(bg)) return bg;
     }
     return 'rgb(255, 255, 255)';
   };
@@ -72,8 +75,21 @@ CONTRAST_JS = """() => {
   document.querySelectorAll('input, select, textarea').forEach(el => {
     if (['hidden', 'checkbox', 'radio', 'submit', 'button'].includes(el.type)) return;
     const box = el.getBoundingClientRect();
-    if (box.width === 0 || box.height === 0 || getComputedStyle(el).visibility === 'hidden') return;
-    if (getComputedStyle(el).color === background(el)) bad.push(el.name || el.id || el.outerHTML.slice(0, 60));
+    const st = getComputedStyle(el);
+    if (box.width === 0 || box.height === 0 || st.visibility === 'hidden' || el.closest('[hidden], .hidden')) return;
+    const name = el.name || el.id || el.outerHTML.slice(0, 60);
+    if (st.color === background(el)) { bad.push(`${name}: text in its background's colour`); return; }
+    // The box may be the input's own or its wrapper's (a search field's frame holds its icon too).
+    const boxed = (node) => {
+      const s = getComputedStyle(node);
+      const around = background(node.parentElement);
+      const border = ['Top', 'Bottom', 'Left', 'Right'].some(side => parseFloat(s[`border${side}Width`]) > 0
+        && !clear(s[`border${side}Color`]) && s[`border${side}Color`] !== around);
+      return border || (!clear(s.backgroundColor) && s.backgroundColor !== around) || s.boxShadow !== 'none';
+    };
+    if (![el, el.parentElement, el.parentElement && el.parentElement.parentElement].some(n => n && boxed(n))) {
+      bad.push(`${name}: no visible box`);
+    }
   });
   return bad;
 }"""
