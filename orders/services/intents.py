@@ -87,9 +87,10 @@ def _check_callers_fee_auth(*, request: OrderRequest, actor) -> None:
     if needs_four_eyes(request.notional):
         limit = Decimal(settings.ORDER_FOUR_EYES_NOTIONAL_USDC)
         raise OrderValidationError({"size": [
-            f"This order's notional ({request.notional:.2f} USDC) is above {limit:.2f} USDC, so a second Operations user "
+            f"This order's notional ({formatting.usdc(request.notional)} USDC) is above {formatting.usdc(limit)} USDC, so a "
+            "second Operations user "
             "must approve it, and a fee authorisation cannot wait for that: the back-office keeps no end-user signature. "
-            f"Send it without a fee_auth, or as orders of at most {limit:.2f} USDC each."
+            f"Send it without a fee_auth, or as orders of at most {formatting.usdc(limit)} USDC each."
         ]}, code="four_eyes_fee_order")
     try:
         escrow.check_fee_auth(fee_auth=request.fee_auth, config=escrow.escrow_config(), customer=request.customer,
