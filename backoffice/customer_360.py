@@ -13,7 +13,6 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -24,7 +23,7 @@ from compliance.exports import day_range, escrow_rows
 from compliance.models import Alert, Review
 from core import formatting
 from core.money import usdc_from_base_units
-from customers.filters import customer_match
+from customers import filters as customer_filters
 from customers.models import BalanceSnapshot, Customer
 from customers.selectors import latest_balances
 from orders.models import Fill, KillSwitch, Order, Position, Settlement
@@ -211,14 +210,13 @@ def customer_360(request, pk: int):
 
 
 def customer_search(request):
-    """Find a customer by id, Parsec id or external id (``customer_match``), or by the start of an
-    external id or email; one match opens its page."""
+    """Find a customer by id, Parsec id or external id (``customer_match``), or by any part of an
+    external id or email (``customer_search``); one match opens its page."""
     _require_view(request)
     query = request.GET.get("q", "").strip()
     results = []
     if query:
-        condition = customer_match(query) | Q(external_id__istartswith=query) | Q(email__istartswith=query)
-        results = list(Customer.objects.filter(condition).order_by("external_id")[:50])
+        results = list(Customer.objects.filter(customer_filters.customer_search(query)).order_by("external_id")[:50])
         if len(results) == 1:
             return redirect("customer_360", pk=results[0].pk)
     return TemplateResponse(request, "backoffice/customer_search.html", {

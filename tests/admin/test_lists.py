@@ -120,3 +120,11 @@ def test_staff_list_shows_role_second_factor_and_lock_state(client, administrato
     page = client.get(reverse("admin:auth_user_changelist")).content.decode()
     for text in ("Operations", "Compliance", "Administrators", "set up", "not set up", "locked"):
         assert text in page, text
+
+
+def test_the_find_a_customer_box_takes_any_part_of_the_external_id(operator_client):
+    alice = f.customer(external_id="demo-alice")
+    f.customer(external_id="demo-bob")
+    response = operator_client.get(reverse("customer_360_search"), {"q": "lic"})
+    assert response.status_code == 302 and response["Location"] == reverse("customer_360", args=[alice.pk])
+    assert len(operator_client.get(reverse("customer_360_search"), {"q": "demo"}).context["results"]) == 2
