@@ -210,13 +210,16 @@ def customer_360(request, pk: int):
 
 
 def customer_search(request):
-    """Find a customer by id, Parsec id or external id (``customer_match``), or by any part of an
-    external id or email (``customer_search``); one match opens its page."""
+    """Find a customer by id, Parsec id or external id (``customer_match``, which opens it even when
+    the digits also occur in other ids), else by any part of an external id or email
+    (``customer_search``); one match opens its page."""
     _require_view(request)
     query = request.GET.get("q", "").strip()
     results = []
     if query:
-        results = list(Customer.objects.filter(customer_filters.customer_search(query)).order_by("external_id")[:50])
+        exact = list(Customer.objects.filter(customer_filters.customer_match(query))[:2])
+        results = exact if len(exact) == 1 else list(
+            Customer.objects.filter(customer_filters.customer_search(query)).order_by("external_id")[:50])
         if len(results) == 1:
             return redirect("customer_360", pk=results[0].pk)
     return TemplateResponse(request, "backoffice/customer_search.html", {
