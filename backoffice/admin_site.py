@@ -84,7 +84,8 @@ class BackofficeAdminSite(UnfoldAdminSite):
         user = request.user
         # The banner (templates/admin/base.html) stays until the member has an authenticator app.
         context["two_factor_missing"] = bool(
-            user.is_authenticated and user.is_staff and staff_auth.confirmed_device(user) is None)
+            user.is_authenticated and user.is_staff and not user.is_verified()
+            and staff_auth.confirmed_device(user) is None)
         context["two_factor_required"] = settings.OTP_REQUIRED
         return context
 
