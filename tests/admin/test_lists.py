@@ -128,3 +128,15 @@ def test_the_find_a_customer_box_takes_any_part_of_the_external_id(operator_clie
     response = operator_client.get(reverse("customer_360_search"), {"q": "lic"})
     assert response.status_code == 302 and response["Location"] == reverse("customer_360", args=[alice.pk])
     assert len(operator_client.get(reverse("customer_360_search"), {"q": "demo"}).context["results"]) == 2
+
+
+def test_the_customer_and_market_filters_autocomplete_from_any_part(operator_client):
+    alice = f.customer(external_id="demo-alice")
+    f.customer(external_id="demo-bob")
+    fed = f.market("kalshi", question="Will the Fed cut rates in December?")
+    f.market("kalshi", question="Will it snow in Paris?")
+    url = reverse("admin:autocomplete")
+    found = operator_client.get(url, {"term": "lic", "app_label": "orders", "model_name": "order", "field_name": "customer"})
+    assert found.status_code == 200 and [r["id"] for r in found.json()["results"]] == [str(alice.pk)]
+    found = operator_client.get(url, {"term": "fed cut", "app_label": "orders", "model_name": "order", "field_name": "market"})
+    assert found.status_code == 200 and [r["id"] for r in found.json()["results"]] == [str(fed.pk)]
