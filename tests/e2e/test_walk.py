@@ -3,7 +3,8 @@ list that has a row), as an Administrator signed in with the second factor, in a
 1440 px. Each page fails the walk on what a person would trip over:
 
 - a number in scientific notation (``1E+1``, ``2.5E+3``) or with more decimals than any precision
-  we show (``0.62000000``, a 16-decimal P&L), or a size with trailing zeros (``10.0000``);
+  we show (``0.62000000``, a 16-decimal P&L), a size with trailing zeros (``10.0000``), or an amount
+  without its thousands separator (``5993.20``);
 - a customer's Parsec UUID on screen where its external id exists;
 - a page wider than the window (sideways scroll), or a list table wider than its frame;
 - an input whose text colour is its background's (invisible until focused);
@@ -37,6 +38,7 @@ E_NOTATION = re.compile(r"(?<![\w.])\d+(?:\.\d+)?[eE][+-]\d+(?![\w])")
 TOO_MANY_DECIMALS = re.compile(r"(?<![\w.])-?\d[\d,]*\.\d{7,}(?![\w])")
 # 2 places are USDC's, 6 its base units' and 3 a 0.001 tick's: 4 or 5 ending in 00 are noise.
 TRAILING_ZEROS = re.compile(r"(?<![\w.])-?\d[\d,]*\.\d{2,3}00(?![\d\w])")
+NO_SEPARATORS = re.compile(r"(?<![\w.,:-])\d{4,}\.\d{2}(?![\w])")  # 5993.20: money needs its thousands separator
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 
 # What a person reads: the body's text without code blocks (raw payloads are Parsec's own
@@ -209,7 +211,7 @@ def check_page(page, url: str, customer_uuids: set[str], failures: list[str], ba
         return
     text = page.evaluate(VISIBLE_TEXT_JS)
     for pattern, what in ((E_NOTATION, "scientific notation"), (TOO_MANY_DECIMALS, "more decimals than any precision"),
-                          (TRAILING_ZEROS, "trailing zeros")):
+                          (TRAILING_ZEROS, "trailing zeros"), (NO_SEPARATORS, "no thousands separator")):
         found = sorted(set(pattern.findall(text)))
         if found:
             failures.append(f"{url}: {what}: {found[:5]}")
