@@ -79,6 +79,16 @@ class BackofficeAdminSite(UnfoldAdminSite):
             return False
         return not settings.OTP_REQUIRED or request.user.is_verified()
 
+    def each_context(self, request):
+        context = super().each_context(request)
+        user = request.user
+        # The banner (templates/admin/base.html) stays until the member has an authenticator app.
+        context["two_factor_missing"] = bool(
+            user.is_authenticated and user.is_staff and not user.is_verified()
+            and staff_auth.confirmed_device(user) is None)
+        context["two_factor_required"] = settings.OTP_REQUIRED
+        return context
+
     @method_decorator(never_cache)
     @method_decorator(login_not_required)
     def login(self, request, extra_context=None):

@@ -24,16 +24,21 @@ from compliance.exports import day_range, escrow_rows
 from compliance.models import Alert, Review
 from core import formatting
 from core.money import usdc_from_base_units
-from customers.filters import customer_match
+from customers import filters as customer_filters
 from customers.models import BalanceSnapshot, Customer
 from customers.selectors import latest_balances
 from orders.models import Fill, KillSwitch, Order, Position, Settlement
 from orders.pnl import customer_pnl, totals
 
 
-def _n(value: Decimal) -> str:
-    """A quantity or price without trailing zeros or exponent: 10, 0.31, 2.5."""
-    return format(value.normalize(), "f")
+def _size(value: Decimal) -> str:
+    return formatting.size(value)
+
+
+def _price(leg) -> str:
+    """A leg's price at its market's tick (when the catalogue knows the market)."""
+    market = leg.market if leg.market_id else None
+    return formatting.price(leg.price, market.tick_size if market else None)
 
 
 TIMELINE_KINDS = {
@@ -41,12 +46,14 @@ TIMELINE_KINDS = {
     "action": "Operator actions", "alert": "Alerts", "review": "Review notes",
 }
 PER_SOURCE = 100
+TIMELINE_PAGE = 50
 
 
 class TimelineFilter(forms.Form):
     start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     kind = forms.MultipleChoiceField(choices=list(TIMELINE_KINDS.items()), required=False)
+    before = forms.DateTimeField(required=False, widget=forms.HiddenInput)  # the page: entries older than this
 
     def clean(self):
         data = super().clean()
@@ -73,30 +80,36 @@ def _require_view(request) -> None:
         raise PermissionDenied
 
 
-def timeline(*, customer: Customer, start: date | None, end: date | None, kinds: list[str] | None) -> list[TimelineEntry]:
-    """Every source's newest PER_SOURCE entries in the range, merged newest first."""
+def timeline(*, customer: Customer, start: date | None, end: date | None, kinds: list[str] | None,
+             before: datetime | None = None, limit: int = PER_SOURCE * 2) -> list[TimelineEntry]:
+    """One page of the timeline: the ``limit`` newest entries of every source in the range (and
+    before ``before``, the previous page's oldest entry), merged newest first. Each source reads at
+    most ``limit`` rows, so a page costs the same however long the history."""
     today = timezone.now().date()
     since, until = day_range(start or date(2000, 1, 1), end or today + timedelta(days=1))
+    if before is not None:
+        until = min(until, before)
     wanted = set(kinds or TIMELINE_KINDS)
     entries: list[TimelineEntry] = []
 
     def newest(qs, field):
-        return qs.filter(**{f"{field}__gte": since, f"{field}__lt": until}).order_by(f"-{field}")[:PER_SOURCE]
+        return qs.filter(**{f"{field}__gte": since, f"{field}__lt": until}).order_by(f"-{field}")[:limit]
 
     if "order" in wanted:
         for o in newest(Order.objects.filter(customer=customer).select_related("placed_by_user", "market"), "created_at"):
             who = f" by {o.placed_by_user.get_username()}" if o.placed_by_user_id else ""
-            entries.append(TimelineEntry(o.created_at, "order", f"{o.side} {_n(o.size)} {o.outcome} @ {_n(o.price)}",
+            entries.append(TimelineEntry(o.created_at, "order", f"{o.side} {_size(o.size)} {o.outcome} @ {_price(o)}",
                                          f"{o.market_title[:90]} · {o.get_exchange_display()} · now {o.get_status_display()}{who}"))
     if "cancel" in wanted:
         cancelled = Order.objects.filter(customer=customer, status=Order.Status.CANCELLED).exclude(updated_at=None)
-        for o in newest(cancelled, "updated_at"):
-            entries.append(TimelineEntry(o.updated_at, "cancel", f"Cancelled {o.side} {_n(o.size)} {o.outcome} @ {_n(o.price)}",
-                                         f"{_n(o.filled)} of {_n(o.size)} filled · {o.parsec_order_id}"))
+        for o in newest(cancelled.select_related("market"), "updated_at"):
+            entries.append(TimelineEntry(o.updated_at, "cancel", f"Cancelled {o.side} {_size(o.size)} {o.outcome} @ {_price(o)}",
+                                         f"{_size(o.filled)} of {_size(o.size)} filled · {o.parsec_order_id}"))
     if "fill" in wanted:
-        for f in newest(Fill.objects.filter(customer=customer), "created_at"):
-            entries.append(TimelineEntry(f.created_at, "fill", f"Filled {f.side} {_n(f.size)} {f.outcome} @ {_n(f.price)}",
-                                         f"{'taker' if f.is_taker else 'maker'} · fee {_n(f.fee)} · order {f.parsec_order_id}"))
+        for f in newest(Fill.objects.filter(customer=customer).select_related("market"), "created_at"):
+            entries.append(TimelineEntry(f.created_at, "fill", f"Filled {f.side} {_size(f.size)} {f.outcome} @ {_price(f)}",
+                                         f"{'taker' if f.is_taker else 'maker'} · fee {formatting.usdc(f.fee, places=6)} USDC"
+                                         f" · order {f.parsec_order_id}"))
     if "settlement" in wanted:
         for st in newest(Settlement.objects.filter(customer=customer).select_related("market"), "settled_at"):
             entries.append(TimelineEntry(
@@ -107,7 +120,7 @@ def timeline(*, customer: Customer, start: date | None, end: date | None, kinds:
                 + (f" ({st.void_rule} rule)" if st.void_rule else "") + f" · inferred from {st.get_basis_display().lower()}",
                 link=reverse("admin:orders_market_change", args=[st.market_id])))
     if "balance" in wanted:
-        snapshots = list(BalanceSnapshot.objects.filter(customer=customer, taken_at__lt=until).order_by("-taken_at", "-id")[:PER_SOURCE * 3])
+        snapshots = list(BalanceSnapshot.objects.filter(customer=customer, taken_at__lt=until).order_by("-taken_at", "-id")[:limit * 3])
         snapshots.reverse()
         previous: dict[str, int] = {}
         for snap in snapshots:
@@ -115,16 +128,17 @@ def timeline(*, customer: Customer, start: date | None, end: date | None, kinds:
             previous[snap.exchange] = snap.usdc_base_units
             if before is not None and before != snap.usdc_base_units and snap.taken_at >= since:
                 delta = usdc_from_base_units(snap.usdc_base_units - before)
-                entries.append(TimelineEntry(snap.taken_at, "balance", f"{snap.get_exchange_display()} balance {snap.usdc:.2f} USDC",
-                                             f"{'+' if delta > 0 else ''}{delta.normalize():f} USDC"))
+                entries.append(TimelineEntry(snap.taken_at, "balance",
+                                             f"{snap.get_exchange_display()} balance {formatting.usdc(snap.usdc)} USDC",
+                                             f"{formatting.signed_usdc(delta)} USDC"))
     if "escrow" in wanted:
         records, stamp = escrow_rows(customer, since, until)
         if records is not None and stamp:
-            for record in records.order_by(f"-{stamp}")[:PER_SOURCE]:
-                usdc = {name: usdc_from_base_units(getattr(record, f"{name}_base_units")).normalize()
+            for record in records.filter(**{f"{stamp}__lt": until}).order_by(f"-{stamp}")[:limit]:
+                usdc = {name: formatting.usdc_base_units(getattr(record, f"{name}_base_units"), places=6)
                         for name in ("fee", "affiliate", "treasury", "refund")}
-                detail = (f"fee {usdc['fee']:f} USDC · affiliate {usdc['affiliate']:f} · treasury {usdc['treasury']:f} · "
-                          f"refunded {usdc['refund']:f}" + (" · differs from the escrow" if record.discrepancy else ""))
+                detail = (f"fee {usdc['fee']} USDC · affiliate {usdc['affiliate']} · treasury {usdc['treasury']} · "
+                          f"refunded {usdc['refund']}" + (" · differs from the escrow" if record.discrepancy else ""))
                 entries.append(TimelineEntry(getattr(record, stamp), "escrow",
                                              f"Fee escrow {record.get_state_display().lower()}", detail,
                                              link=f"/admin/orders/feeescrowrecord/{record.pk}/change/"))
@@ -141,16 +155,24 @@ def timeline(*, customer: Customer, start: date | None, end: date | None, kinds:
             entries.append(TimelineEntry(r.reviewed_at, "review", f"{r.get_disposition_display()} by {r.reviewer.get_username()}",
                                          r.note[:300], link=f"/admin/compliance/alert/{r.alert_id}/change/"))
     entries.sort(key=lambda entry: entry.at, reverse=True)
-    return entries[:PER_SOURCE * 2]
+    return entries[:limit]
 
 
 def customer_360(request, pk: int):
     _require_view(request)
     customer = get_object_or_404(Customer.objects.prefetch_related("wallets", "exchange_links"), pk=pk)
     filters = TimelineFilter(request.GET or None)
-    start = end = kinds = None
+    start = end = kinds = before = None
     if filters.is_bound and filters.is_valid():
         start, end, kinds = filters.cleaned_data["start"], filters.cleaned_data["end"], filters.cleaned_data["kind"]
+        before = filters.cleaned_data["before"]
+    entries = timeline(customer=customer, start=start, end=end, kinds=kinds, before=before, limit=TIMELINE_PAGE + 1)
+    older = None
+    if len(entries) > TIMELINE_PAGE:
+        entries = entries[:TIMELINE_PAGE]
+        query = request.GET.copy()
+        query["before"] = entries[-1].at.isoformat()
+        older = "?" + query.urlencode() + "#timeline"
     pnl = customer_pnl(customer=customer)
     exchanges = sorted({link.exchange for link in customer.exchange_links.all()} | {line.exchange for line in pnl})
     balances = {snap.exchange: snap for snap in latest_balances(customer=customer)}
@@ -175,7 +197,7 @@ def customer_360(request, pk: int):
         **admin.site.each_context(request), "title": f"Customer 360 · {customer.external_id}", "customer": customer,
         "per_exchange": per_exchange, "filters": filters,
         "open_orders": Order.objects.filter(customer=customer, status__in=Order.CANCELLABLE_STATUSES).select_related("market").order_by("-created_at")[:100],
-        "timeline": timeline(customer=customer, start=start, end=end, kinds=kinds),
+        "timeline": entries, "timeline_older": older, "timeline_newest": bool(before),
         "open_alerts": Alert.objects.filter(customer=customer, status__in=Alert.OPEN_STATUSES).count(),
         "freeze": KillSwitch.objects.filter(Q(scope=KillSwitch.Scope.BUILDER) | Q(scope=KillSwitch.Scope.CUSTOMER, customer=customer),
                                             released_at__isnull=True).order_by("scope").first(),
@@ -189,14 +211,16 @@ def customer_360(request, pk: int):
 
 
 def customer_search(request):
-    """Find a customer by id, Parsec id or external id (``customer_match``), or by the start of an
-    external id or email; one match opens its page."""
+    """Find a customer by id, Parsec id or external id (``customer_match``, which opens it even when
+    the digits also occur in other ids), else by any part of an external id or email
+    (``customer_search``); one match opens its page."""
     _require_view(request)
     query = request.GET.get("q", "").strip()
     results = []
     if query:
-        condition = customer_match(query) | Q(external_id__istartswith=query) | Q(email__istartswith=query)
-        results = list(Customer.objects.filter(condition).order_by("external_id")[:50])
+        exact = list(Customer.objects.filter(customer_filters.customer_match(query))[:2])
+        results = exact if len(exact) == 1 else list(
+            Customer.objects.filter(customer_filters.customer_search(query)).order_by("external_id")[:50])
         if len(results) == 1:
             return redirect("customer_360", pk=results[0].pk)
     return TemplateResponse(request, "backoffice/customer_search.html", {

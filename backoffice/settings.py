@@ -16,6 +16,8 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from django.templatetags.static import static
+from django.urls import reverse_lazy
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("BACKOFFICE_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -138,6 +140,8 @@ MIDDLEWARE = [
 ROOT_URLCONF = "backoffice.urls"
 WSGI_APPLICATION = "backoffice.wsgi.application"
 LOGIN_URL = "admin:login"
+# A sign-in from a bookmarked /admin/login/ (no ?next=) lands on the dashboard, not /accounts/profile/.
+LOGIN_REDIRECT_URL = "admin:index"
 
 TEMPLATES = [
     {
@@ -253,6 +257,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# One date-time format everywhere, with its zone (backoffice/formats/en/formats.py; core.formatting.when).
+FORMAT_MODULE_PATH = ["backoffice.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
@@ -529,6 +535,12 @@ UNFOLD = {
     "SITE_SYMBOL": "query_stats",
     "SHOW_HISTORY": False,
     "DASHBOARD_CALLBACK": "backoffice.dashboard.dashboard_callback",
+    "STYLES": [lambda request: static("backoffice/admin.css")],
+    # The user menu: the second factor (enrol, or replace the device) and the password.
+    "ACCOUNT": {"navigation": [
+        {"title": "Two-factor sign-in", "link": reverse_lazy("admin:otp_enrol")},
+        {"title": "Change password", "link": reverse_lazy("admin:password_change")},
+    ]},
     "SIDEBAR": {
         "show_search": True,
         "show_all_applications": False,

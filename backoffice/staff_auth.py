@@ -20,6 +20,7 @@ from django.utils.safestring import mark_safe
 from django_otp import login as otp_login
 from django_otp.forms import OTPAuthenticationFormMixin
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from unfold.widgets import BASE_INPUT_CLASSES
 
 
 class UsernameNotInPasswordValidator:
@@ -67,10 +68,16 @@ def needs_enrolment(user) -> bool:
     )
 
 
+# Unfold's input look (border, background, text colour): Django's bare inputs are borderless and
+# transparent under Unfold's stylesheet, invisible until focused.
+INPUT_CLASSES = " ".join(BASE_INPUT_CLASSES)
+
+
 def token_field() -> forms.CharField:
     return forms.CharField(
         label="Authenticator code", max_length=8, required=False,
-        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric",
+                                      "class": INPUT_CLASSES}),
         help_text="The 6-digit code your authenticator app shows for the Parsec back-office.",
     )
 
@@ -82,6 +89,9 @@ class StaffLoginForm(OTPAuthenticationFormMixin, AuthenticationForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        for name in ("username", "password"):
+            self.fields[name].widget.attrs["class"] = INPUT_CLASSES
+        self.fields["username"].widget.attrs["autofocus"] = ""
         if not settings.OTP_REQUIRED:
             del self.fields["otp_token"]
 

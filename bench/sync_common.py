@@ -15,6 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 PG = "postgres://postgres@127.0.0.1:5432"
+MAINTENANCE_DB = f"{PG}/postgres"  # where databases are created and dropped; not "test", which CI recreates
 
 
 @contextmanager
@@ -23,7 +24,7 @@ def scratch_database(name: str, **env):
     import psycopg
 
     db = f"{name}_{os.getpid()}"
-    with psycopg.connect(f"{PG}/test", autocommit=True) as conn:
+    with psycopg.connect(MAINTENANCE_DB, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{db}"')
         conn.execute(f'CREATE DATABASE "{db}"')
     os.environ.update({"DATABASE_URL": f"{PG}/{db}", "DJANGO_SETTINGS_MODULE": "backoffice.settings", **env})
@@ -39,7 +40,7 @@ def scratch_database(name: str, **env):
         from django.db import connections
 
         connections.close_all()
-        with psycopg.connect(f"{PG}/test", autocommit=True) as conn:
+        with psycopg.connect(MAINTENANCE_DB, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
 
 

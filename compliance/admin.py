@@ -16,11 +16,13 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
 from unfold.admin import ModelAdmin
+from unfold.contrib.filters.admin import AutocompleteSelectFilter
 from unfold.decorators import display
 
 from compliance import exports, services
 from compliance.models import Alert, Review
-from core.admin import CappedCountPaginator, ReadOnlyAdminMixin, admin_page, require_permission
+from core.admin import CappedCountPaginator, ReadOnlyAdminMixin, admin_page, require_permission, status_badge
+from customers.admin import customer_link
 from customers.filters import customer_match
 from customers.models import Customer
 
@@ -74,8 +76,11 @@ class StatementForm(forms.Form):
 
 @admin.register(Alert)
 class AlertAdmin(ReadOnlyAdminMixin, ModelAdmin):
-    list_display = ("id", "severity_display", "rule", "title", "customer", "status", "assigned_to", "raised_at")
-    list_filter = ("status", "rule", "severity")
+    list_display = ("raised_at", "severity_display", "rule", "title", "customer_display", "status_badge", "assigned_to")
+    list_display_links = ("raised_at",)
+    list_filter = ("status", "rule", "severity", ("customer", AutocompleteSelectFilter))
+    list_filter_submit = True
+    status_badge = status_badge()
     list_select_related = ("customer", "assigned_to")
     search_fields = ("title",)
     search_help_text = "A customer (id, Parsec customer id or external id), or words of the title"
@@ -87,6 +92,10 @@ class AlertAdmin(ReadOnlyAdminMixin, ModelAdmin):
     @display(description="Severity", label={"high": "danger", "medium": "warning", "low": "info"})
     def severity_display(self, obj: Alert) -> str:
         return obj.severity
+
+    @display(description="Customer", ordering="customer__external_id")
+    def customer_display(self, obj: Alert) -> str:
+        return customer_link(obj.customer_id, obj.customer.external_id)
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
@@ -191,7 +200,7 @@ class AlertAdmin(ReadOnlyAdminMixin, ModelAdmin):
 
 @admin.register(Review)
 class ReviewAdmin(ReadOnlyAdminMixin, ModelAdmin):
-    list_display = ("id", "alert", "disposition", "reviewer", "reviewed_at", "closed_at")
+    list_display = ("reviewed_at", "alert", "disposition", "reviewer", "closed_at")
     list_filter = ("disposition",)
     list_select_related = ("alert", "reviewer")
     paginator = CappedCountPaginator

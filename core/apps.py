@@ -6,3 +6,9 @@ class CoreConfig(AppConfig):
 
     name = "core"
     verbose_name = "Core"
+
+    def ready(self):
+        from core.admin import decimals_through_the_formatter, headers_once_per_list
+
+        headers_once_per_list()
+        decimals_through_the_formatter()

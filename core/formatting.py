@@ -8,7 +8,7 @@ Machine-readable outputs (CSV columns meant for spreadsheets, the API's JSON num
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from core.money import usdc_from_base_units
@@ -108,3 +108,20 @@ def when(value, *, seconds: bool = True, empty: str = EMPTY) -> str:
     if isinstance(value, date):
         return value.strftime(DATE_FORMAT)
     return str(value)
+
+
+def duration(value, *, empty: str = EMPTY) -> str:
+    """A duration a person reads at a glance: ``3 ms``, ``3.2 s``, ``2 min 5 s``, ``1 h 3 min``."""
+    if value is None or value == "":
+        return empty
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(to_decimal(value) or 0)
+    if seconds < 0:
+        return empty
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    whole = int(seconds)
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60} s"
+    return f"{whole // 3600} h {whole % 3600 // 60} min"

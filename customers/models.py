@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from core import formatting
 from core.money import usdc_from_base_units
 from customers.enums import Exchange
 
@@ -179,7 +180,7 @@ class BalanceSnapshot(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.customer} {self.exchange} {self.usdc}"
+        return f"{self.customer} {self.exchange} {formatting.usdc(self.usdc)} USDC"
 
     @property
     def usdc(self) -> Decimal:

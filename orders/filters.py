@@ -8,8 +8,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from customers.enums import Exchange
-from customers.filters import MAX_PK_DIGITS, CustomerRefFilter
-from orders.models import Fill, Market, Order, Position, Side
+from customers.filters import MAX_PK_DIGITS, CustomerRefFilter, searched_customer_ids
+from orders.models import Fill, Market, Order, Position, Settlement, Side
 
 
 class MarketRefFilter(filters.CharFilter):
@@ -32,6 +32,32 @@ class MarketRefFilter(filters.CharFilter):
         return qs.filter(market_native_id=value)
 
 
+def market_search(value: str) -> Q:
+    """A search box's markets: a substring of the question (trigram index on PostgreSQL), or exactly
+    one of its ids."""
+    value = value.strip()
+    return Q(parsec_id=value) | Q(exchange_market_id=value) | Q(order_market_id=value) | Q(question__icontains=value)
+
+
+def leg_search(qs, value: str, *, ids: tuple[str, ...] = (), exact_ids: tuple[str, ...] = ()):
+    """Orders, fills or positions a search box names: by customer (external id or email, a
+    substring), market (title, a substring, or an id) or one of the row's own ids (a substring).
+
+    The customers and markets are looked up first, in their small tables, so the big table is read
+    through its indexed foreign keys (and the ids' trigram indexes) rather than joined and scanned.
+    """
+    value = value.strip()
+    if not value:
+        return qs
+    match = Q(customer_id__in=searched_customer_ids(value))
+    match |= Q(market_id__in=list(Market.objects.filter(market_search(value)).values_list("pk", flat=True)))
+    for field in ids:
+        match |= Q(**{f"{field}__icontains": value})
+    for field in exact_ids:
+        match |= Q(**{field: value})
+    return qs.filter(match)
+
+
 class MarketFilterSet(filters.FilterSet):
     q = filters.CharFilter(method="filter_q", label="Question, parsec_id or native id")
     exchange = filters.ChoiceFilter(choices=Exchange.choices)
@@ -50,13 +76,11 @@ class MarketFilterSet(filters.FilterSet):
         return qs.filter(overdue) if value else qs.exclude(overdue)
 
     def filter_q(self, qs, name, value):
-        value = value.strip()
-        return qs.filter(
-            Q(parsec_id=value) | Q(exchange_market_id=value) | Q(order_market_id=value) | Q(question__icontains=value)
-        )
+        return qs.filter(market_search(value))
 
 
 class OrderFilterSet(filters.FilterSet):
+    q = filters.CharFilter(method="filter_q", label="Customer (external id, email), market title or Parsec order id")
     customer = CustomerRefFilter(field_name="customer")
     exchange = filters.ChoiceFilter(choices=Exchange.choices)
     status = filters.MultipleChoiceFilter(choices=Order.Status.choices)
@@ -77,8 +101,12 @@ class OrderFilterSet(filters.FilterSet):
         lookup = Q(status__in=Order.LIVE_STATUSES)
         return qs.filter(lookup if value else ~lookup)
 
+    def filter_q(self, qs, name, value):
+        return leg_search(qs, value, ids=("parsec_order_id",))
+
 
 class FillFilterSet(filters.FilterSet):
+    q = filters.CharFilter(method="filter_q", label="Customer (external id, email), market title, fill or order id")
     customer = CustomerRefFilter(field_name="customer")
     exchange = filters.ChoiceFilter(choices=Exchange.choices)
     market = MarketRefFilter(label="Market")
@@ -92,8 +120,13 @@ class FillFilterSet(filters.FilterSet):
         model = Fill
         fields: list[str] = []
 
+    def filter_q(self, qs, name, value):
+        # Fills' ids match exactly: a trigram index would be paid on every fill a sync inserts.
+        return leg_search(qs, value, exact_ids=("fill_id", "parsec_order_id"))
+
 
 class PositionFilterSet(filters.FilterSet):
+    q = filters.CharFilter(method="filter_q", label="Customer (external id, email) or market title")
     customer = CustomerRefFilter(field_name="customer")
     exchange = filters.ChoiceFilter(choices=Exchange.choices)
     market = MarketRefFilter(label="Market")
@@ -103,4 +136,16 @@ class PositionFilterSet(filters.FilterSet):
 
     class Meta:
         model = Position
+        fields: list[str] = []
+
+    def filter_q(self, qs, name, value):
+        return leg_search(qs, value)
+
+
+class SettlementFilterSet(filters.FilterSet):
+    customer = CustomerRefFilter(field_name="customer")
+    market = MarketRefFilter(label="Market")
+
+    class Meta:
+        model = Settlement
         fields: list[str] = []

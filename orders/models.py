@@ -16,6 +16,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core import formatting
 from core.money import usdc_from_base_units
 from customers.enums import Exchange
 from customers.models import Customer
@@ -245,7 +246,7 @@ class Order(MarketLeg, models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.side} {self.size} {self.outcome} @ {self.price} ({self.parsec_order_id})"
+        return f"{self.side} {formatting.size(self.size)} {self.outcome} @ {formatting.plain(self.price)} ({self.parsec_order_id})"
 
     @classmethod
     def next_status(cls, current: str | None, incoming: str) -> str:
@@ -322,7 +323,7 @@ class Fill(MarketLeg, models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.side} {self.size} {self.outcome} @ {self.price} ({self.fill_id})"
+        return f"{self.side} {formatting.size(self.size)} {self.outcome} @ {formatting.plain(self.price)} ({self.fill_id})"
 
 
 class ClosedReason(models.TextChoices):
@@ -376,7 +377,7 @@ class Position(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.size} {self.outcome} of {self.market_native_id}"
+        return f"{formatting.size(self.size)} {self.outcome} of {self.market_native_id}"
 
     @property
     def cost_basis(self) -> Decimal:
@@ -448,7 +449,7 @@ class Settlement(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.size} {self.outcome} of {self.market_native_id}: {self.get_result_display()}"
+        return f"{formatting.size(self.size)} {self.outcome} of {self.market_native_id}: {self.get_result_display()}"
 
     @property
     def amount_usdc(self) -> Decimal:
@@ -558,7 +559,8 @@ class OrderIntent(MarketLeg, models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.side} {self.size} {self.outcome} @ {self.price} for {self.customer_id} ({self.get_status_display()})"
+        return (f"{self.side} {formatting.size(self.size)} {self.outcome} @ {formatting.plain(self.price)} for "
+                f"{self.customer.external_id} ({self.get_status_display()})")
 
     @property
     def is_final(self) -> bool:
@@ -703,7 +705,7 @@ class FeeEscrowRecord(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Fee {self.fee_order_id[:10]}… {self.fee_base_units} base units ({self.get_state_display()})"
+        return f"Fee {self.fee_order_id[:10]}… {formatting.usdc_base_units(self.fee_base_units, places=6)} USDC ({self.get_state_display()})"
 
     @property
     def fee_usdc(self) -> Decimal:

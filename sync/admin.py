@@ -12,7 +12,16 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from unfold.decorators import display
 
-from core.admin import MirrorAdmin, admin_page, filterset_filter, filterset_range, require_permission
+from core import formatting
+from core.admin import (
+    MirrorAdmin,
+    admin_page,
+    filterset_autocomplete,
+    filterset_filter,
+    filterset_range,
+    require_permission,
+    status_badge,
+)
 from customers.admin import customer_link
 from customers.models import Customer
 from sync.filters import SyncRunFilterSet
@@ -20,21 +29,45 @@ from sync.models import SyncRun
 from sync.services import running_customer_ids, sync_customer_now
 
 
+class IdleFanOutFilter(admin.SimpleListFilter):
+    """The beat's fan-out runs every few seconds; one that scheduled nobody says nothing, so those
+    rows are hidden unless asked for."""
+
+    title = "fan-out runs that scheduled nothing"
+    parameter_name = "idle_fan_out"
+
+    def lookups(self, request, model_admin):
+        return [("show", "Show them")]
+
+    def choices(self, changelist):
+        yield {"selected": self.value() is None, "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+               "display": "Hidden"}
+        yield {"selected": self.value() == "show",
+               "query_string": changelist.get_query_string({self.parameter_name: "show"}), "display": "Shown"}
+
+    def queryset(self, request, queryset):
+        if self.value() == "show":
+            return queryset
+        return queryset.exclude(kind=SyncRun.Kind.SCHEDULE, status=SyncRun.Status.SUCCEEDED, progress_total=0)
+
+
 @admin.register(SyncRun)
 class SyncRunAdmin(MirrorAdmin):
     filterset_class = SyncRunFilterSet
     list_display = (
-        "started_at", "kind", "scope", "trigger", "status", "duration", "calls_made", "rows_created",
-        "rows_updated", "rows_unchanged", "error_count", "progress",
+        "started_at", "kind", "scope", "trigger", "status_badge", "duration", "calls_made", "rows", "error_count",
+        "progress",
     )
     list_select_related = ("customer",)
     list_filter = (
+        IdleFanOutFilter,
         filterset_filter(SyncRunFilterSet, "kind", "kind"),
         filterset_filter(SyncRunFilterSet, "status", "status"),
         filterset_filter(SyncRunFilterSet, "trigger", "trigger"),
-        filterset_filter(SyncRunFilterSet, "customer", "customer", text=True),
+        filterset_autocomplete(SyncRunFilterSet, "customer", "customer", "customer"),
         filterset_range(SyncRunFilterSet, "started", "started_at", "started at"),
     )
+    status_badge = status_badge()
     readonly_fields = ("scope", "duration", "progress", "errors_display")
     exclude = ("errors",)
     change_form_before_template = "sync/syncrun_progress.html"
@@ -57,6 +90,14 @@ class SyncRunAdmin(MirrorAdmin):
         if obj.exchange:
             parts.append(obj.get_exchange_display())
         return format_html_join(" · ", "{}", ((part,) for part in parts))
+
+    @display(description="Duration")
+    def duration(self, obj: SyncRun) -> str:
+        return formatting.duration(obj.duration)
+
+    @display(description="Rows: new · changed · same")
+    def rows(self, obj: SyncRun) -> str:
+        return " · ".join(formatting.size(n) for n in (obj.rows_created, obj.rows_updated, obj.rows_unchanged))
 
     @display(description="Errors")
     def error_count(self, obj: SyncRun) -> int:

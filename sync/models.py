@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from core import formatting
 from customers.enums import Exchange
 
 
@@ -74,7 +75,7 @@ class SyncRun(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} {self.started_at:%Y-%m-%d %H:%M:%S}"
+        return f"{self.get_kind_display()} {formatting.when(self.started_at)}"
 
     @property
     def is_finished(self) -> bool:

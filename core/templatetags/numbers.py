@@ -41,3 +41,8 @@ def plain(value):
 @register.filter
 def when(value):
     return formatting.when(value)
+
+
+@register.filter
+def duration(value):
+    return formatting.duration(value)

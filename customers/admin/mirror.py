@@ -13,7 +13,18 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from unfold.decorators import action, display
 
-from core.admin import MirrorAdmin, ReadOnlyInline, changelist_link, filterset_filter, filterset_range
+from core import formatting
+from core.admin import (
+    MirrorAdmin,
+    ReadOnlyInline,
+    changelist_link,
+    filterset_autocomplete,
+    filterset_filter,
+    filterset_range,
+    number_column,
+    status_badge,
+    usdc_units_html,
+)
 from customers import selectors
 from customers.admin.endusers import EndUserAdminMixin
 from customers.filters import BalanceSnapshotFilterSet, CustomerFilterSet, ExchangeLinkFilterSet, WalletFilterSet
@@ -21,7 +32,9 @@ from customers.models import BalanceSnapshot, Customer, ExchangeLink, Wallet
 
 
 def customer_link(customer_id: int, label: str) -> str:
-    return format_html('<a href="{}">{}</a>', reverse("admin:customers_customer_change", args=[customer_id]), label)
+    """A customer by its external id, linked to its Customer 360 page."""
+    return format_html('<a href="{}" class="text-primary-600 whitespace-nowrap">{}</a>', reverse("customer_360", args=[customer_id]),
+                       label)
 
 
 class CustomerColumn:
@@ -30,7 +43,6 @@ class CustomerColumn:
     @display(description="Customer")
     def customer_display(self, obj) -> str:
         return customer_link(obj.customer_id, obj.customer.external_id)
-
 
 
 
@@ -59,11 +71,12 @@ class CustomerAdmin(EndUserAdminMixin, MirrorAdmin):
     filterset_class = CustomerFilterSet
     search_filter = "q"
     search_fields = ("external_id",)
-    search_help_text = "External id, email or Parsec customer id"
+    search_help_text = "External id or email (any part of it), or Parsec customer id"
     list_display = (
-        "external_id", "email", "status", "tier", "qps_limit", "fee_escrow_enabled", "api_key_last4",
-        "created_at", "last_synced_at", "related",
+        "external_id", "email", "status_badge", "tier", "qps_limit", "fee_escrow_enabled", "created_at",
+        "last_full_sync_at", "related",
     )
+    status_badge = status_badge()
     list_filter = (
         filterset_filter(CustomerFilterSet, "status", "status"),
         filterset_filter(CustomerFilterSet, "exchange", "linked exchange"),
@@ -71,10 +84,10 @@ class CustomerAdmin(EndUserAdminMixin, MirrorAdmin):
         filterset_range(CustomerFilterSet, "created", "created_at", "created at Parsec"),
     )
     inlines = (WalletInline, ExchangeLinkInline)
-    readonly_fields = ("related", "latest_balances", "raw_payload")
+    readonly_fields = ("parsec_id_display", "related", "latest_balances", "raw_payload")
     fieldsets = (
         (None, {"fields": (
-            "external_id", "parsec_customer_id", "email", "status", "tier", "qps_limit", "fee_escrow_enabled",
+            "external_id", "parsec_id_display", "email", "status", "tier", "qps_limit", "fee_escrow_enabled",
             "fee_bps", "api_key_last4", "related",
         )}),
         ("Balances", {"fields": ("latest_balances",)}),
@@ -105,6 +118,10 @@ class CustomerAdmin(EndUserAdminMixin, MirrorAdmin):
     def deactivate_end_user(self, request, object_id):
         return HttpResponseRedirect(reverse("admin:customers_customer_deactivate", args=[int(object_id)]))
 
+    @display(description="Parsec customer id")
+    def parsec_id_display(self, obj: Customer) -> str:
+        return format_html('<span class="font-mono text-xs" data-parsec-id>{}</span>', obj.parsec_customer_id)
+
     @display(description="See")
     def related(self, obj: Customer) -> str:
         return customer_cross_links(obj.pk)
@@ -116,7 +133,7 @@ class CustomerAdmin(EndUserAdminMixin, MirrorAdmin):
             return "No balance read yet."
         return format_html_join(
             "", "<div>{}: {} USDC <span class='text-gray-500'>({})</span></div>",
-            ((snap.get_exchange_display(), snap.usdc, snap.taken_at.strftime("%Y-%m-%d %H:%M:%S UTC")) for snap in rows),
+            ((snap.get_exchange_display(), formatting.usdc(snap.usdc), formatting.when(snap.taken_at)) for snap in rows),
         )
 
     def has_sync_customer_permission(self, request, obj=None) -> bool:
@@ -161,10 +178,10 @@ class WalletAdmin(CustomerColumn, MirrorAdmin):
     search_filter = "address"
     search_fields = ("address",)
     search_help_text = "EOA or Safe address"
-    list_display = ("address", "wallet_type", "safe_address", "customer_display", "chain_id", "created_at")
+    list_display = ("created_at", "customer_display", "address", "wallet_type", "safe_address", "chain_id")
     list_select_related = ("customer",)
     list_filter = (
-        filterset_filter(WalletFilterSet, "customer", "customer", text=True),
+        filterset_autocomplete(WalletFilterSet, "customer", "customer", "customer"),
         filterset_filter(WalletFilterSet, "wallet_type", "type"),
     )
     readonly_fields = ("raw_payload",)
@@ -174,10 +191,10 @@ class WalletAdmin(CustomerColumn, MirrorAdmin):
 @admin.register(ExchangeLink)
 class ExchangeLinkAdmin(CustomerColumn, MirrorAdmin):
     filterset_class = ExchangeLinkFilterSet
-    list_display = ("customer_display", "exchange", "mode", "linked_at", "last_seen_at")
+    list_display = ("linked_at", "customer_display", "exchange", "mode", "last_seen_at")
     list_select_related = ("customer",)
     list_filter = (
-        filterset_filter(ExchangeLinkFilterSet, "customer", "customer", text=True),
+        filterset_autocomplete(ExchangeLinkFilterSet, "customer", "customer", "customer"),
         filterset_filter(ExchangeLinkFilterSet, "exchange", "exchange"),
         filterset_filter(ExchangeLinkFilterSet, "mode", "mode"),
     )
@@ -186,20 +203,17 @@ class ExchangeLinkAdmin(CustomerColumn, MirrorAdmin):
 @admin.register(BalanceSnapshot)
 class BalanceSnapshotAdmin(CustomerColumn, MirrorAdmin):
     filterset_class = BalanceSnapshotFilterSet
-    list_display = ("taken_at", "customer_display", "exchange", "usdc", "allowance_display")
+    list_display = ("taken_at", "customer_display", "exchange", "usdc_shown", "allowance_display")
     list_select_related = ("customer",)
     list_filter = (
-        filterset_filter(BalanceSnapshotFilterSet, "customer", "customer", text=True),
+        filterset_autocomplete(BalanceSnapshotFilterSet, "customer", "customer", "customer"),
         filterset_filter(BalanceSnapshotFilterSet, "exchange", "exchange"),
         filterset_range(BalanceSnapshotFilterSet, "taken", "taken_at", "taken at"),
     )
-    readonly_fields = ("usdc", "raw_payload")
-    exclude = ("raw",)
+    readonly_fields = ("customer_display", "usdc_shown", "allowance_display", "raw_payload")
+    exclude = ("raw", "customer", "usdc_base_units", "allowance_base_units", "allowance_unlimited")
+    usdc_shown = number_column("usdc_base_units", "usdc_units", "USDC")
 
-    @display(description="USDC")
-    def usdc(self, obj: BalanceSnapshot):
-        return obj.usdc
-
-    @display(description="Allowance (base units)")
+    @display(description="Allowance (USDC)")
     def allowance_display(self, obj: BalanceSnapshot) -> str:
-        return "unlimited" if obj.allowance_unlimited else ("—" if obj.allowance_base_units is None else str(obj.allowance_base_units))
+        return "unlimited" if obj.allowance_unlimited else usdc_units_html(obj.allowance_base_units)

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 
-from core import formatting as fmt
+from core import formatting
 from core.db import assert_no_transaction
 from customers.models import Customer
 from orders.models import Order
@@ -69,7 +69,7 @@ def cancel_one(*, order: Order, actor, reason: str, action: str) -> CancelResult
         if current is not None and current.status in CLOSED_AT_PARSEC:
             mirror_existing(order, current)
             result = "already_filled" if current.status == "filled" else "already_closed"
-            text = f"Already {current.status} at Parsec (filled {fmt.size(current.filled)} of {fmt.size(order.size)})."
+            text = f"Already {current.status} at Parsec (filled {formatting.size(current.filled)} of {formatting.size(order.size)})."
             record(actor=actor, action=action, customer=order.customer, reason=reason, request=request,
                    outcome="rejected", response={"result": result, "status": current.status})
             return CancelResult(order, result, text, filled=Decimal(str(current.filled)))
@@ -85,7 +85,7 @@ def cancel_one(*, order: Order, actor, reason: str, action: str) -> CancelResult
     order.refresh_from_db()
     escrow_status = _escrow_status(order)
     filled = Decimal(str(returned.filled))
-    text = f"Cancelled (filled {fmt.size(filled)} of {fmt.size(order.size)} before the cancel)."
+    text = f"Cancelled (filled {formatting.size(filled)} of {formatting.size(order.size)} before the cancel)."
     if escrow_status:
         text += f" Fee escrow: {escrow_status}."
     record(actor=actor, action=action, customer=order.customer, reason=reason, request=request, outcome="ok",

@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from approvals import services as approvals
 from approvals.models import ApprovalRequest
 from approvals.services import ApprovalError
-from core import formatting as fmt
+from core import formatting
 from orders import escrow
 from orders.models import OrderIntent
 from orders.services.common import intent_request, needs_four_eyes, now, order_market_id, record
@@ -20,6 +20,10 @@ from orders.services.errors import OrderValidationError, TradingError
 from orders.services.validation import validate_order
 from orders.services.values import OrderRequest
 
+
+def _shown_price(leg) -> str:
+    """A leg's price at its market's tick, for the sentences people read."""
+    return formatting.price(leg.price, leg.market.tick_size if leg.market_id else None)
 
 def create_intent(*, request: OrderRequest, actor, key: uuid.UUID | str | None = None) -> OrderIntent:
     """Validate an order and write its intent (committed) — before any call to Parsec.
@@ -83,9 +87,10 @@ def _check_callers_fee_auth(*, request: OrderRequest, actor) -> None:
     if needs_four_eyes(request.notional):
         limit = Decimal(settings.ORDER_FOUR_EYES_NOTIONAL_USDC)
         raise OrderValidationError({"size": [
-            f"This order's notional ({fmt.usdc(request.notional)} USDC) is above {fmt.usdc(limit)} USDC, so a second Operations user "
+            f"This order's notional ({formatting.usdc(request.notional)} USDC) is above {formatting.usdc(limit)} USDC, so a "
+            "second Operations user "
             "must approve it, and a fee authorisation cannot wait for that: the back-office keeps no end-user signature. "
-            f"Send it without a fee_auth, or as orders of at most {fmt.usdc(limit)} USDC each."
+            f"Send it without a fee_auth, or as orders of at most {formatting.usdc(limit)} USDC each."
         ]}, code="four_eyes_fee_order")
     try:
         escrow.check_fee_auth(fee_auth=request.fee_auth, config=escrow.escrow_config(), customer=request.customer,
@@ -116,8 +121,8 @@ def submit_for_approval(*, intent: OrderIntent, actor, reason: str = "") -> Appr
     request = approvals.request_approval(
         action="order.place", payload={"intent": str(intent.key)}, actor=actor, customer=intent.customer,
         reason=reason or intent.reason,
-        summary=f"{intent.side} {fmt.size(intent.size)} {intent.outcome} @ {fmt.price(intent.price)} "
-                f"({fmt.usdc(intent.notional)} USDC) on {intent.market_title}"[:255],
+        summary=f"{intent.side} {formatting.size(intent.size)} {intent.outcome} @ {_shown_price(intent)} "
+                f"({formatting.usdc(intent.notional)} USDC) on {intent.market_title}"[:255],
     )
     OrderIntent.objects.filter(pk=intent.pk, approval__isnull=True).update(approval=request)
     intent.refresh_from_db()

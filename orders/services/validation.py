@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from django.conf import settings
 
-from core import formatting as fmt
+from core import formatting
 from customers.enums import TRADING_EXCHANGES, Exchange
 from customers.models import Customer, ExchangeLink
 from orders import selectors
@@ -82,13 +82,13 @@ def validate_order(*, request: OrderRequest, exclude_intent: OrderIntent | None 
     elif market is not None:
         tick = market.tick_size or DEFAULT_TICK
         if price % tick != 0:
-            fail("price", f"The price must be a multiple of this market's tick size ({fmt.plain(tick)}).")
+            fail("price", f"The price must be a multiple of this market's tick size ({formatting.size(tick)}).")
 
     size_ok = isinstance(size, Decimal) and size.is_finite() and size > 0
     if not size_ok:
         fail("size", "The size must be a positive number of contracts.")
     elif market is not None and market.min_order_size and size < market.min_order_size:
-        fail("size", f"This market's minimum order size is {fmt.size(market.min_order_size)} contracts.")
+        fail("size", f"This market's minimum order size is {formatting.size(market.min_order_size)} contracts.")
 
     if market is not None:
         refusal = kill_switch_refusal(customer=customer, exchange=exchange, market_native_id=order_market_id(market))
@@ -126,16 +126,17 @@ def funds_refusals(*, request: OrderRequest, exclude_intent: OrderIntent | None 
         available = snapshot.usdc - selectors.committed_buy_usdc(customer=customer, exchange=exchange, exclude_intent=exclude_intent)
         needed = request.notional + fee_usdc(request.fee_base_units)
         if needed > available:
-            return [("size", f"Not enough balance: this buy needs {fmt.usdc(needed)} USDC and {fmt.usdc(max(available, Decimal(0)))} USDC "
-                             f"is available (balance {fmt.usdc(snapshot.usdc)} USDC minus open buy orders and orders being sent).")]
+            return [("size", f"Not enough balance: this buy needs {formatting.usdc(needed)} USDC and "
+                             f"{formatting.usdc(max(available, Decimal(0)))} USDC is available (balance "
+                             f"{formatting.usdc(snapshot.usdc)} USDC minus open buy orders and orders being sent).")]
         return []
     market_id = order_market_id(request.market)
     held = selectors.position_size(customer=customer, exchange=exchange, market_native_id=market_id, outcome=request.outcome)
     available = held - selectors.committed_sell_size(customer=customer, exchange=exchange, market_native_id=market_id,
                                                      outcome=request.outcome, exclude_intent=exclude_intent)
     if request.size > available:
-        return [("size", f"Not enough position to sell: {customer} holds {fmt.size(held)} “{request.outcome}” "
-                         f"({fmt.size(max(available, Decimal(0)))} not already offered in open sell orders).")]
+        return [("size", f"Not enough position to sell: {customer} holds {formatting.size(held)} “{request.outcome}” "
+                         f"({formatting.size(max(available, Decimal(0)))} not already offered in open sell orders).")]
     return []
 
 
@@ -181,7 +182,8 @@ def live_order_book(*, market: Market, outcome: str, depth: int = 10) -> tuple[d
         book = client().get_orderbook(parsec_id=market.parsec_id, outcome=outcome or None, depth=depth)
     except Exception as exc:
         return None, explain(exc).message
-    bids = [(level.price.normalize(), level.size.normalize()) for level in book.bids[:depth]]
-    asks = [(level.price.normalize(), level.size.normalize()) for level in book.asks[:depth]]
+    # Decimal("1E+3").normalize() prints as 1E+3: the levels keep plain digits (formatting.plain).
+    bids = [(Decimal(formatting.plain(level.price)), Decimal(formatting.plain(level.size))) for level in book.bids[:depth]]
+    asks = [(Decimal(formatting.plain(level.price)), Decimal(formatting.plain(level.size))) for level in book.asks[:depth]]
     rows = [(bids[i] if i < len(bids) else None, asks[i] if i < len(asks) else None) for i in range(max(len(bids), len(asks)))]
     return {"rows": rows, "timestamp": book.timestamp}, ""

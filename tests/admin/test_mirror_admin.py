@@ -18,18 +18,18 @@ from tests.factories import mirror_rows
 pytestmark = pytest.mark.django_db
 
 # Queries per changelist page (NetBox-style pinned counts): session, user, two permission
-# reads, the capped count, the page, the kill-switch banner and the sidebar's count of approvals
-# waiting (an approver's page); nothing per row.
+# reads, the capped count, the page, the kill-switch banner, the sidebar's count of approvals
+# waiting (an approver's page) and whether the member has a second factor (its banner); nothing per row.
 CHANGELISTS = {
-    "customers.customer": 8,
-    "customers.wallet": 8,
-    "customers.exchangelink": 8,
-    "customers.balancesnapshot": 8,
-    "sync.syncrun": 8,
-    "orders.market": 8,
-    "orders.order": 8,
-    "orders.fill": 8,
-    "orders.position": 8,
+    "customers.customer": 9,
+    "customers.wallet": 9,
+    "customers.exchangelink": 9,
+    "customers.balancesnapshot": 9,
+    "sync.syncrun": 9,
+    "orders.market": 9,
+    "orders.order": 9,
+    "orders.fill": 9,
+    "orders.position": 9,
 }
 
 
@@ -94,7 +94,9 @@ def test_order_list_shows_market_titles_and_links_to_the_customer(operator_clien
     order = mirror_rows(1)["orders"][0]
     content = operator_client.get(changelist("orders.order")).content.decode()
     assert order.market.question in content
-    assert reverse("admin:customers_customer_change", args=[order.customer_id]) in content
+    assert reverse("admin:orders_market_change", args=[order.market_id]) in content
+    assert f'href="{reverse("customer_360", args=[order.customer_id])}"' in content
+    assert f">{order.customer.external_id}</a>" in content
 
 
 def test_customer_page_links_across_to_orders_fills_positions_and_balances(operator_client):
@@ -102,7 +104,7 @@ def test_customer_page_links_across_to_orders_fills_positions_and_balances(opera
     content = operator_client.get(reverse("admin:customers_customer_change", args=[customer.pk])).content.decode()
     for label in ("orders.order", "orders.fill", "orders.position", "customers.balancesnapshot"):
         assert f"{changelist(label)}?customer={customer.pk}" in content, label
-    assert "1.000000 USDC" in content  # latest balance per exchange
+    assert "1.00 USDC" in content and "1.000000" not in content  # latest balance per exchange, two places
 
 
 def test_the_customer_filter_keeps_only_that_customers_rows(operator_client):

@@ -90,7 +90,7 @@ def test_the_timeline_merges_every_kind_and_filters_by_kind_and_date(operator_cl
     assert {"order", "cancel", "fill", "balance", "action", "alert"} <= set(kinds)
     timeline = operator_client.get(url, {"kind": ["fill", "balance"]}).context["timeline"]
     assert {e.kind for e in timeline} == {"fill", "balance"}
-    assert [e.detail for e in timeline if e.kind == "balance"] == ["-4 USDC"]
+    assert [e.detail for e in timeline if e.kind == "balance"] == ["-4.00 USDC"]
     yesterday = (timezone.now() - timedelta(days=1)).date()
     recent = operator_client.get(url, {"start": str(yesterday)}).context["timeline"]
     assert all(e.at.date() >= yesterday for e in recent) and "fill" not in {e.kind for e in recent}
@@ -120,3 +120,19 @@ def test_search_opens_the_only_match_and_lists_several(operator_client, db):
     assert operator_client.get(search, {"q": str(one.pk)})["Location"] == opened  # our id, as everywhere (customer_match)
     several = operator_client.get(search, {"q": "alpha"})
     assert several.status_code == 200 and len(several.context["results"]) == 2
+
+
+def test_the_timeline_pages_fifty_at_a_time_without_gaps_or_repeats(operator_client, db):
+    customer = f.customer()
+    market = f.market("kalshi")
+    start = timezone.now() - timedelta(hours=2)
+    orders = [f.order(customer, market, status="filled", at=start + timedelta(minutes=i)) for i in range(60)]
+    page = operator_client.get(reverse("customer_360", args=[customer.pk]), {"kind": "order"})
+    first = [entry.at for entry in page.context["timeline"]]
+    assert len(first) == 50 and first == sorted(first, reverse=True) and first[0] == orders[-1].created_at
+    older = page.context["timeline_older"]
+    assert older and 'id="timeline-older"' in page.content.decode()
+    second_page = operator_client.get(reverse("customer_360", args=[customer.pk]) + older)
+    second = [entry.at for entry in second_page.context["timeline"]]
+    assert len(second) == 10 and second[0] < first[-1] and second[-1] == orders[0].created_at
+    assert second_page.context["timeline_older"] is None and second_page.context["timeline_newest"]

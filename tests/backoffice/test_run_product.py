@@ -42,8 +42,20 @@ def test_run_product_serves_everything_with_demo_data_and_stops_on_ctrl_c(tmp_pa
             assert time.monotonic() < deadline, output
             time.sleep(1)
             output = (tmp_path / "run.log").read_text()
-        assert re.search(r"demo Operations user 'operator' / '[^']+' \(printed once\)", output)
         assert "placed 51 demo orders" in output and "surveillance: " in output
+        # One closing block, after the worker's banner: every persona with its password, the control-plane key.
+        time.sleep(1)
+        output = (tmp_path / "run.log").read_text()
+        block = output[output.index("The back-office is running"):]
+        assert output.index(" ready.") < output.index("The back-office is running"), output
+        assert output.index("beat: Starting...") < output.index("The back-office is running"), output
+        assert re.search(r"^    boss +from DJANGO_SUPERUSER_PASSWORD  \(Administrator\)$", block, re.M), block
+        passwords = {}
+        for name in ("operator", "operator2", "compliance"):
+            found = re.search(rf"^    {name} +(\S+)  \((Operations|Compliance)\)$", block, re.M)
+            assert found, block
+            passwords[name] = found.group(1)
+        assert re.search(r"Sandbox control plane: http://127\.0\.0\.1:\d+/_sandbox/  key \S{20,}", block), block
 
         session = requests.Session()
         login = session.get(f"http://127.0.0.1:{web_port}/admin/login/", timeout=10)
@@ -53,6 +65,13 @@ def test_run_product_serves_everything_with_demo_data_and_stops_on_ctrl_c(tmp_pa
             "username": "boss", "password": "a-long-demo-password", "csrfmiddlewaretoken": token, "next": "/admin/",
         }, headers={"Referer": f"http://127.0.0.1:{web_port}/admin/login/"})
         assert index.status_code == 200 and "Operations dashboard" in index.text
+        # The listed persona password signs in, and a sign-in without ?next= lands on the dashboard.
+        persona = requests.Session()
+        persona.get(f"http://127.0.0.1:{web_port}/admin/login/", timeout=10)
+        landed = persona.post(f"http://127.0.0.1:{web_port}/admin/login/", timeout=30, data={
+            "username": "operator", "password": passwords["operator"], "csrfmiddlewaretoken": persona.cookies["csrftoken"],
+        }, headers={"Referer": f"http://127.0.0.1:{web_port}/admin/login/"})
+        assert landed.status_code == 200 and landed.url.endswith("/admin/") and "Operations dashboard" in landed.text
         customers = session.get(f"http://127.0.0.1:{web_port}/admin/customers/customer/", timeout=30)
         assert "demo-alice" in customers.text
         assert requests.get(f"http://127.0.0.1:{sandbox_port}/_sandbox/health", timeout=5).ok

@@ -68,3 +68,23 @@ def test_template_filters_use_the_same_formatter():
     ).render(Context({"a": Decimal("2.5E+3"), "b": Decimal("5993.2"), "c": 137500, "d": Decimal("0.5"),
                       "tick": Decimal("0.001"), "e": datetime(2026, 11, 30, 4, 43, 39, tzinfo=UTC)}))
     assert rendered == "2,500 5,993.20 0.137500 0.500 2026-11-30 04:43:39 UTC"
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    (timedelta(microseconds=3242), "3 ms"), (timedelta(seconds=3, milliseconds=240), "3.2 s"),
+    (timedelta(seconds=125), "2 min 5 s"), (timedelta(hours=1, minutes=3, seconds=9), "1 h 3 min"),
+    (Decimal("0.5"), "500 ms"), (None, "—"), (timedelta(seconds=-1), "—"),
+])
+def test_durations_read_like_seconds_not_a_timedelta(value, shown):
+    assert formatting.duration(value) == shown
+
+
+def test_djangos_own_date_rendering_uses_the_same_format_with_its_zone():
+    """The admin's lists and read-only fields render datetimes through Django's formats."""
+    from django.utils import formats
+    from django.utils import timezone as dj_timezone
+
+    moment = datetime(2026, 11, 30, 4, 41, 29, tzinfo=UTC)
+    assert formats.localize(dj_timezone.template_localtime(moment)) == "2026-11-30 04:41:29 UTC"
+    assert Template("{{ t }} {{ t|date }} {{ d }}").render(Context({"t": moment, "d": date(2026, 3, 1)})) == (
+        "2026-11-30 04:41:29 UTC 2026-11-30 2026-03-01")

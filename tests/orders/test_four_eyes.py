@@ -33,6 +33,17 @@ def test_expired_requests_withdraw_their_orders(trading_customer, operator, sett
     assert intent.status == OrderIntent.Status.WITHDRAWN and intent.error_code == "approval_expired"
 
 
+def test_the_approver_reads_the_order_in_plain_numbers(trading_customer, operator, settings):
+    """It read "buy 2.5E+3 Yes @ 0.1": the summary goes through the one formatter."""
+    settings.ORDER_FOUR_EYES_NOTIONAL_USDC = Decimal("1")
+    market = f.market("polymarket", question="Will the walk pass?")
+    intent = services.create_intent(actor=operator, request=OrderRequest(
+        customer=trading_customer, exchange="polymarket", market=market, outcome="Yes", side="buy", price=Decimal("0.10"),
+        size=Decimal("2500"), reason="big"))
+    request = services.submit_for_approval(intent=intent, actor=operator)
+    assert request.summary == "buy 2,500 Yes @ 0.10 (250.00 USDC) on Will the walk pass?"
+
+
 def test_a_large_order_is_sent_only_after_a_second_operator_approves(client, sandbox, sandbox_customer, operator, second_operator, settings, capture_enqueues):
     from django.urls import reverse
 

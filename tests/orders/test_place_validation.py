@@ -105,6 +105,18 @@ def test_size_must_reach_the_market_minimum(trading_customer, market):
     assert "positive number" in refusal(**order(trading_customer, market, size=Decimal("0")))["size"][0]
 
 
+def test_refusals_read_in_plain_numbers(trading_customer):
+    """A minimum of 10 read "1E+1 contracts" (Decimal.normalize) and a holding of 100 "1E+2"."""
+    market = f.market("polymarket", min_order_size=Decimal("10.00000000"))
+    assert "minimum order size is 10 contracts" in refusal(**order(trading_customer, market, size=Decimal("4")))["size"][0]
+    f.position(trading_customer, market, "Yes", "100")
+    sell = refusal(**order(trading_customer, market, side="sell", size=Decimal("2500")))["size"][0]
+    assert "holds 100 “Yes”" in sell and "E+" not in sell
+    f.balance(trading_customer, "polymarket", "1200")
+    buy = refusal(**order(trading_customer, market, size=Decimal("2500"), price=Decimal("0.55")))["size"][0]
+    assert "needs 1,375.00 USDC and 1,200.00 USDC is available (balance 1,200.00 USDC" in buy
+
+
 def test_an_unknown_outcome_is_refused(trading_customer, market):
     assert "not an outcome" in refusal(**order(trading_customer, market, outcome="Maybe"))["outcome"][0]
 

@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -26,6 +27,8 @@ from urllib.parse import urlparse
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+
+from backoffice.management.commands.seed_demo import PERSONAS, demo_credentials, remember_credentials
 
 ROOT = Path(settings.BASE_DIR)
 
@@ -137,22 +140,36 @@ class Command(BaseCommand):
         )
         if not _wait_http(f"http://{host}:{port}/admin/login/", 60, web):
             raise CommandError("The web server did not start; see its output above.")
-
-        self.stdout.write(self.style.SUCCESS(
-            f"\nThe back-office is running: http://{host}:{port}/admin/\n"
-            f"  Parsec endpoint: {sandbox_url}\n"
-            f"  Sign in as {username!r}"
-            + (f" with password {password!r} (printed once; keep it)" if password
-               else " (its password was printed when it was created; set DJANGO_SUPERUSER_PASSWORD to change it)")
-            + "\n"
-            "  Ctrl-C stops the sandbox, the web server, the worker and the scheduler.\n"
-        ))
+        # The sign-in block comes last, after the worker's and the scheduler's banners, so it is what
+        # the terminal shows.
+        for name in ("worker", "beat"):
+            self.supervisor.wait_ready(name, seconds=60)
+        self.supervisor.write_block(self._ready_block(host, port, sandbox_url, username, password,
+                                                      sandbox=not opts["no_sandbox"]))
         while True:
             self.supervisor.check()
             time.sleep(1)
 
+    def _ready_block(self, host, port, sandbox_url, username, password, *, sandbox: bool) -> str:
+        """One block at the end of the start-up: where to go, every persona and its password, the
+        sandbox's control-plane key."""
+        known = demo_credentials()
+        accounts = [(username, "Administrator", password or known.get(username)
+                     or ("from DJANGO_SUPERUSER_PASSWORD" if os.environ.get("DJANGO_SUPERUSER_PASSWORD") else None))]
+        accounts += [(name, role, known.get(name)) for name, role in PERSONAS]
+        width = max(len(name) for name, _, _ in accounts)
+        lines = ["", "=" * 72, f"The back-office is running: http://{host}:{port}/admin/", f"  Parsec endpoint: {sandbox_url}",
+                 "  Sign in as:"]
+        for name, role, secret in accounts:
+            shown = secret or f"unknown here: set one with `manage.py changepassword {name}`"
+            lines.append(f"    {name:<{width}}  {shown}  ({role})")
+        if sandbox:
+            lines.append(f"  Sandbox control plane: {sandbox_url}/_sandbox/  key {settings.PARSEC_SANDBOX_ADMIN_KEY}")
+        lines += ["  Ctrl-C stops the sandbox, the web server, the worker and the scheduler.", "=" * 72, ""]
+        return "\n".join(lines)
+
     def _ensure_superuser(self) -> tuple[str, str | None]:
-        """The admin account: from the environment, or generated with a password printed once."""
+        """The admin account: from the environment, or generated (and kept for the closing block)."""
         from django.contrib.auth import get_user_model
 
         user_model = get_user_model()
@@ -162,6 +179,8 @@ class Command(BaseCommand):
         if user is None:
             password = env_password or secrets.token_urlsafe(12)
             user_model.objects.create_superuser(username=username, email="", password=password)
+            if not env_password:
+                remember_credentials(username, password)
             return username, (None if env_password else password)
         if env_password and not user.check_password(env_password):
             user.set_password(env_password)
@@ -199,6 +218,29 @@ class Supervisor:
         self.stdout, self.stderr = stdout, stderr
         self.max_restarts, self.backoff, self.backoff_max, self.stable_seconds = max_restarts, backoff, backoff_max, stable_seconds
         self.children: list[Child] = []
+        self.ready: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    # A line a child prints once its banner is out and it serves.
+    READY_MARKERS = {"worker": " ready.", "beat": "beat: Starting..."}
+
+    def wait_ready(self, name: str, *, seconds: float) -> bool:
+        event = self.ready.get(name)
+        return event.wait(seconds) if event else False
+
+    def write_block(self, text: str) -> None:
+        with self._lock:
+            self.stdout.write(text)
+
+    def _relay(self, name: str, stream) -> None:
+        """Copy a child's output to ours line by line (so lines never interleave), noting when it is ready."""
+        marker = self.READY_MARKERS.get(name)
+        for line in iter(stream.readline, ""):
+            with self._lock:
+                self.stdout.write(line.rstrip("\n"))
+            if marker and marker in line:
+                self.ready.setdefault(name, threading.Event()).set()
+        stream.close()
 
     def spawn(self, name: str, argv: list[str], env: dict) -> subprocess.Popen:
         process = self._start(name, argv, env)
@@ -206,8 +248,11 @@ class Supervisor:
         return process
 
     def _start(self, name: str, argv: list[str], env: dict) -> subprocess.Popen:
-        process = subprocess.Popen(argv, cwd=ROOT, env=env, start_new_session=True)
-        self.stdout.write(f"Started {name} (pid {process.pid}): {' '.join(argv[1:4])}…")
+        self.ready.setdefault(name, threading.Event())
+        process = subprocess.Popen(argv, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True, errors="replace", bufsize=1)
+        threading.Thread(target=self._relay, args=(name, process.stdout), daemon=True, name=f"relay-{name}").start()
+        self.write_block(f"Started {name} (pid {process.pid}): {' '.join(argv[1:4])}…")
         return process
 
     def check(self) -> None:
