@@ -24,10 +24,10 @@ from sync_common import scratch_database
 
 LOAD_SQL = CUSTOMERS_SQL + """
 INSERT INTO orders_market (parsec_id, exchange, exchange_market_id, order_market_id, condition_id, event_id, question,
-    group_title, outcomes, market_type, status, raw, first_seen_at, last_seen_at)
+    group_title, outcomes, market_type, status, winning_outcome, raw, first_seen_at, last_seen_at)
 SELECT CASE WHEN i %% 2 = 0 THEN 'kalshi:' ELSE 'polymarket:' END || 'BENCH-' || i,
     CASE WHEN i %% 2 = 0 THEN 'kalshi' ELSE 'polymarket' END, 'BENCH-' || i, 'BENCH-' || i, '', '',
-    'Will bench market ' || i || ' resolve Yes?', '', '[{"name": "Yes"}, {"name": "No"}]', 'binary', 'active', '{}',
+    'Will bench market ' || i || ' resolve Yes?', '', '[{"name": "Yes"}, {"name": "No"}]', 'binary', 'active', '', '{}',
     now(), now()
 FROM generate_series(0, 499) i;
 INSERT INTO orders_order (parsec_order_id, exchange, customer_id, market_id, market_native_id, outcome, side, price, size,
