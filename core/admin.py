@@ -321,6 +321,9 @@ STATUS_COLORS = {
     "cancelled": "", "closed": "", "expired": "", "skipped": "", "voided": "", "void": "", "lost": "",
     "rejected": "warning", "partial": "warning", "not_placed": "warning", "unknown": "warning", "deactivated": "warning",
     "failed": "danger", "error": "danger", "frozen": "danger", "engaged": "danger",
+    # fee escrow records
+    "authorised": "info", "pulled": "info", "distributed": "success", "partially_distributed": "success",
+    "refunded": "", "refused": "warning",
 }
 
 

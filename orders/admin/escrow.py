@@ -18,9 +18,10 @@ from django.utils.html import format_html, format_html_join
 from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
 
-from core.admin import ReadOnlyAdminMixin
+from core.admin import ReadOnlyAdminMixin, number_column, status_badge
 from core.formatting import plain
 from core.money import usdc_from_base_units
+from customers.admin import customer_link
 from orders import escrow, escrow_events, fees
 from orders.models import FeeEscrowRecord
 
@@ -46,8 +47,9 @@ class FlaggedFilter(admin.SimpleListFilter):
 
 @admin.register(FeeEscrowRecord)
 class FeeEscrowRecordAdmin(ReadOnlyAdminMixin, ModelAdmin):
-    list_display = ("fee_order_short", "customer", "state", "fee", "affiliate", "treasury", "refund", "chain_state",
-                    "flag", "on_chain", "created_at")
+    list_display = ("created_at", "customer_display", "fee_order_short", "state_badge", "fee", "affiliate", "treasury",
+                    "refund", "flag", "on_chain")
+    list_display_links = ("created_at",)
     list_filter = ("state", "reconciliation", FlaggedFilter)
     list_select_related = ("customer",)
     search_fields = ("fee_order_id", "payer", "customer__external_id", "order__parsec_order_id", "chain_events__tx_hash")
@@ -86,21 +88,16 @@ class FeeEscrowRecordAdmin(ReadOnlyAdminMixin, ModelAdmin):
     def fee_order_short(self, obj: FeeEscrowRecord) -> str:
         return format_html('<span class="font-mono text-xs" title="{}">{}…</span>', obj.fee_order_id, obj.fee_order_id[:12])
 
-    @display(description="Fee (USDC)")
-    def fee(self, obj):
-        return _usdc(obj.fee_base_units)
+    # USDC to 6 decimals (fees are small), the exact base units on hover.
+    fee = number_column("fee_base_units", "usdc_units6", "Fee (USDC)")
+    affiliate = number_column("affiliate_base_units", "usdc_units6", "Affiliate")
+    treasury = number_column("treasury_base_units", "usdc_units6", "Treasury")
+    refund = number_column("refund_base_units", "usdc_units6", "Refunded")
+    state_badge = status_badge("state", "State")
 
-    @display(description="Affiliate")
-    def affiliate(self, obj):
-        return _usdc(obj.affiliate_base_units)
-
-    @display(description="Treasury")
-    def treasury(self, obj):
-        return _usdc(obj.treasury_base_units)
-
-    @display(description="Refunded")
-    def refund(self, obj):
-        return _usdc(obj.refund_base_units)
+    @display(description="Customer", ordering="customer__external_id")
+    def customer_display(self, obj) -> str:
+        return customer_link(obj.customer_id, obj.customer.external_id)
 
     @display(description="Check", label={
         "matches the chain": "success", "pending on chain": "info", "not checked": "info", "chain unreachable": "warning",

@@ -17,13 +17,15 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.text import Truncator
 from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
 
-from core.admin import ReadOnlyAdminMixin, admin_page, require_permission
+from core.admin import STATUS_COLORS, ReadOnlyAdminMixin, admin_page, require_permission
 from core.errors import DomainError
 from customers.models import Customer
 from orders import escrow, services
+from orders.admin.mirror import CustomerMarketColumns
 from orders.forms import CancelForm, EscrowOrderForm, KillSwitchForm, ReasonForm
 from orders.messages import intent_state_label, intent_status_message
 from orders.models import KillSwitch, Market, OrderIntent
@@ -63,10 +65,16 @@ class TradingAdminMixin(ReadOnlyAdminMixin):
         return admin_page(self, request, template, context, title=title)
 
 
+# An intent's status as a badge (awaiting approval and needs review ask for someone's attention).
+INTENT_STATE_COLORS = {**STATUS_COLORS, "awaiting_approval": "warning",
+                       "needs_review": "danger", "withdrawn": ""}
+
+
 @admin.register(OrderIntent)
-class OrderIntentAdmin(TradingAdminMixin, ModelAdmin):
-    list_display = ("key_display", "customer", "exchange", "side", "size", "outcome", "price", "market_title",
-                    "state", "created_by", "created_at")
+class OrderIntentAdmin(CustomerMarketColumns, TradingAdminMixin, ModelAdmin):
+    list_display = ("created_at", "customer_display", "market_display", "leg_display", "price_shown", "size_shown",
+                    "state", "created_by", "key_display")
+    list_display_links = ("created_at",)
     list_filter = ("status", "exchange", "source")
     list_select_related = ("customer", "market", "created_by")
     search_fields = ("key", "parsec_order_id", "customer__external_id")
@@ -77,9 +85,9 @@ class OrderIntentAdmin(TradingAdminMixin, ModelAdmin):
         return format_html('<a href="{}" class="font-mono text-xs">{}</a>',
                            reverse("admin:orders_orderintent_detail", args=[obj.key]), str(obj.key)[:8])
 
-    @display(description="Status", ordering="status")
-    def state(self, obj: OrderIntent) -> str:
-        return intent_state_label(obj)
+    @display(description="Status", ordering="status", label=INTENT_STATE_COLORS)
+    def state(self, obj: OrderIntent) -> tuple[str, str]:
+        return obj.status, intent_state_label(obj)
 
     def get_urls(self):
         view = self.admin_site.admin_view
@@ -300,8 +308,8 @@ ENGAGE_TARGETS_SHOWN = 50
 
 @admin.register(KillSwitch)
 class KillSwitchAdmin(TradingAdminMixin, ModelAdmin):
-    list_display = ("id", "state_badge", "scope", "target", "reason", "engaged_by", "engaged_at", "released_by", "released_at")
-    list_display_links = ("id", "state_badge")
+    list_display = ("engaged_at", "state_badge", "scope", "target", "reason_short", "engaged_by", "released_at", "released_by")
+    list_display_links = ("engaged_at", "state_badge")
     list_filter = ("scope",)
     list_select_related = ("customer", "engaged_by", "released_by")
     actions_list = ("engage",)
@@ -309,6 +317,10 @@ class KillSwitchAdmin(TradingAdminMixin, ModelAdmin):
     @display(description="State", label={"Engaged": "danger", "Released": "info"})
     def state_badge(self, obj: KillSwitch) -> str:
         return "Engaged" if obj.is_engaged else "Released"
+
+    @display(description="Why")
+    def reason_short(self, obj: KillSwitch) -> str:
+        return format_html('<span title="{}">{}</span>', obj.reason, Truncator(obj.reason).chars(60))
 
     @display(description="Target")
     def target(self, obj: KillSwitch) -> str:
