@@ -100,6 +100,11 @@ def key_of(event: AuditEvent, keys: dict[str, bytes] | None = None) -> str | Non
     return next((kid for kid, key in keys.items() if _verifies(event, key)), None)
 
 
+class ChainKeyUnavailable(RuntimeError):
+    """The chain's head verifies under no key this process holds: nothing is appended under a
+    key that would leave a row no one can verify."""
+
+
 # The key id this process last wrote with: one HMAC per append confirms it still keys the head.
 _writing: dict[str, str] = {}
 
@@ -107,9 +112,11 @@ _writing: dict[str, str] = {}
 def writing_key(head_event: AuditEvent | None) -> tuple[str, bytes]:
     """(key id, key) the next row is hashed with: the key the head was written with, so rows
     written after a deploy of a new key but before ``rotate_audit_key`` stay in the old key's
-    segment. An empty log (or one whose head predates keying) starts under the current key. A head
-    no known key verifies is logged loudly and the current key is used: ``verify_audit_log``
-    names what happened."""
+    segment. An empty log (or one whose head predates keying) starts under the current key.
+
+    A head no known key verifies (a process still without the key the chain was rotated to, or a
+    changed head) refuses the write, loudly: a row hashed under another key would break the
+    append-only chain for good."""
     keys = known_keys()
     current = key_id()
     if head_event is None or head_event.hash == legacy_hash(head_event):
@@ -119,10 +126,14 @@ def writing_key(head_event: AuditEvent | None) -> tuple[str, bytes]:
         return cached, keys[cached]
     found = key_of(head_event, keys)
     if found is None:
-        logger.critical("audit chain head seq %s verifies under no known key (a row changed, or its key is missing "
-                        "from AUDIT_CHAIN_PREVIOUS_KEYS); writing under the current key %s: run verify_audit_log",
-                        head_event.seq, current)
-        return current, keys[current]
+        rotated_to = (AuditEvent.objects.filter(action=ROTATED_ACTION).order_by("-seq")
+                      .values_list("request__new_key_id", flat=True).first())
+        needed = f"; the chain was rotated to key id {rotated_to}" if rotated_to and rotated_to not in keys else ""
+        message = (f"the audit log's head (seq {head_event.seq}) verifies under no key this process holds "
+                   f"(AUDIT_CHAIN_KEY {current}, AUDIT_CHAIN_PREVIOUS_KEYS){needed}; refusing to append. "
+                   "Deploy the chain's key, or run verify_audit_log if the head was changed.")
+        logger.critical(message)
+        raise ChainKeyUnavailable(message)
     _writing["key_id"] = found
     return found, keys[found]
 

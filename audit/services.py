@@ -26,6 +26,7 @@ from django.utils import timezone
 from audit.chain import (  # noqa: F401 (the chain's public names)
     ROTATED_ACTION,
     ChainBreak,
+    ChainKeyUnavailable,
     canonical_content,
     compute_hash,
     key_id,
@@ -166,7 +167,10 @@ def _append(*, rotate: bool = False, **fields) -> AuditEvent:
         if rotate:
             key = _rotation_key(head, fields)
         else:
-            _, key = writing_key(head)
+            try:
+                _, key = writing_key(head)
+            except ChainKeyUnavailable as exc:
+                raise AuditError(str(exc)) from exc
         event = AuditEvent(
             seq=seq, at=timezone.now().astimezone(UTC), actor=fields["user"], actor_name=fields["actor_name"],
             action=fields["action"], customer=fields["customer"], customer_ref=fields["customer_ref"],

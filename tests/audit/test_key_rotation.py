@@ -246,3 +246,21 @@ def test_the_rotation_row_cannot_be_written_through_record_action(keys):
     with pytest.raises(services.AuditError, match="written only by rotate_chain_key"):
         services.record_action(actor="system", action=ROTATED_ACTION, outcome="ok",
                                request={"old_key_id": OLD_ID, "new_key_id": "ffffffffffff"})
+
+
+def test_a_process_without_the_key_the_chain_was_rotated_to_refuses_to_append(keys):
+    """A process left on the old configuration after the rotation (a missed host in a deploy) must
+    not hash a row under the retired key: that row would break the append-only chain for good."""
+    record(2)
+    keys(NEW, OLD)
+    rotate()
+    keys(OLD)  # the missed host: still OLD as AUDIT_CHAIN_KEY, never heard of NEW
+    with pytest.raises(services.AuditError) as refused:
+        record(1)
+    assert str(refused.value) == (
+        f"the audit log's head (seq 3) verifies under no key this process holds (AUDIT_CHAIN_KEY {OLD_ID}, "
+        f"AUDIT_CHAIN_PREVIOUS_KEYS); the chain was rotated to key id {NEW_ID}; refusing to append. Deploy the "
+        "chain's key, or run verify_audit_log if the head was changed.")
+    assert AuditEvent.objects.count() == 3
+    keys(NEW, OLD)
+    assert verify().startswith("Audit log intact: 3 event(s) verified")
