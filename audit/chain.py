@@ -119,11 +119,13 @@ def writing_key(head_event: AuditEvent | None) -> tuple[str, bytes]:
     append-only chain for good."""
     keys = known_keys()
     current = key_id()
-    if head_event is None or head_event.hash == legacy_hash(head_event):
+    if head_event is None:
         return current, keys[current]
     cached = _writing.get("key_id")
     if cached in keys and _verifies(head_event, keys[cached]):
         return cached, keys[cached]
+    if head_event.hash == legacy_hash(head_event):
+        return current, keys[current]
     found = key_of(head_event, keys)
     if found is None:
         rotated_to = (AuditEvent.objects.filter(action=ROTATED_ACTION).order_by("-seq")
