@@ -21,7 +21,7 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -105,12 +105,18 @@ class ChainKeyUnavailable(RuntimeError):
     key that would leave a row no one can verify."""
 
 
-# The key id this process last wrote with: one HMAC per append confirms it still keys the head.
+# The key this process last wrote (or checkpointed) with, and the hash of that row: while the head
+# is still that row, the next append needs neither the head's content nor an HMAC to pick its key.
 _writing: dict[str, str] = {}
 
 
-def writing_key(head_event: AuditEvent | None) -> tuple[str, bytes]:
-    """(key id, key) the next row is hashed with: the key the head was written with, so rows
+def remember(kid: str, head_hash: str) -> None:
+    _writing.update(key_id=kid, hash=head_hash)
+
+
+def writing_key(head_hash: str, load_head: Callable[[], AuditEvent]) -> tuple[str, bytes]:
+    """(key id, key) the next row is hashed with: the key the head (hash ``head_hash``, "" for an
+    empty log; ``load_head`` fetches the row when its key must be found) was written with, so rows
     written after a deploy of a new key but before ``rotate_audit_key`` stay in the old key's
     segment. An empty log (or one whose head predates keying) starts under the current key.
 
@@ -119,14 +125,14 @@ def writing_key(head_event: AuditEvent | None) -> tuple[str, bytes]:
     append-only chain for good."""
     keys = known_keys()
     current = key_id()
-    if head_event is None:
+    if not head_hash:
         return current, keys[current]
-    cached = _writing.get("key_id")
-    if cached in keys and _verifies(head_event, keys[cached]):
-        return cached, keys[cached]
-    if head_event.hash == legacy_hash(head_event):
-        return current, keys[current]
+    if _writing.get("hash") == head_hash and _writing.get("key_id") in keys:
+        return _writing["key_id"], keys[_writing["key_id"]]
+    head_event = load_head()
     found = key_of(head_event, keys)
+    if found is None and head_event.hash == legacy_hash(head_event):
+        found = current
     if found is None:
         rotated_to = (AuditEvent.objects.filter(action=ROTATED_ACTION).order_by("-seq")
                       .values_list("request__new_key_id", flat=True).first())
@@ -136,7 +142,7 @@ def writing_key(head_event: AuditEvent | None) -> tuple[str, bytes]:
                    "Deploy the chain's key, or run verify_audit_log if the head was changed.")
         logger.critical(message)
         raise ChainKeyUnavailable(message)
-    _writing["key_id"] = found
+    remember(found, head_hash)
     return found, keys[found]
 
 

@@ -30,7 +30,16 @@ from pathlib import Path
 
 from django.conf import settings
 
-from audit.chain import ChainBreak, compute_hash, head, known_keys, unknown_key_problem, writing_key
+from audit.chain import (
+    ChainBreak,
+    chain_key,
+    compute_hash,
+    head,
+    key_id,
+    known_keys,
+    unknown_key_problem,
+    writing_key,
+)
 from audit.models import AuditEvent
 
 logger = logging.getLogger("audit.checkpoint")
@@ -84,7 +93,7 @@ def write(*, reason: str) -> Checkpoint:
     rewritten without the key is never anchored."""
     seq, hash_ = head()
     event = AuditEvent.objects.get(seq=seq) if seq else None
-    kid, key = writing_key(event)
+    kid, key = writing_key(hash_, lambda: event)
     if event is not None and not hmac.compare_digest(compute_hash(event, key), event.hash):
         raise ValueError(f"the audit log's head (seq {seq}) does not verify; not checkpointing it")
     checkpoint = Checkpoint(seq=seq, hash=hash_, at=_now(), key_id=kid, reason=reason).signed(key)
@@ -93,7 +102,7 @@ def write(*, reason: str) -> Checkpoint:
 
 
 def write_reset() -> Checkpoint:
-    kid, key = writing_key(None)
+    kid, key = key_id(), chain_key()  # an emptied log starts under the current key
     checkpoint = Checkpoint(seq=0, hash="", at=_now(), key_id=kid, reason=RESET).signed(key)
     _append(checkpoint)
     return checkpoint

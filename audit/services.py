@@ -32,6 +32,7 @@ from audit.chain import (  # noqa: F401 (the chain's public names)
     key_id,
     key_of,
     known_keys,
+    remember,
     verify_chain,
     writing_key,
 )
@@ -162,13 +163,13 @@ def _append(*, rotate: bool = False, **fields) -> AuditEvent:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
         # SQLite: every transaction here begins IMMEDIATE (settings), so appends are serialized.
-        head = AuditEvent.objects.order_by("-seq").first()
-        seq, prev_hash = (head.seq + 1, head.hash) if head else (1, "")
+        head = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
+        seq, prev_hash = (head[0] + 1, head[1]) if head else (1, "")
         if rotate:
-            key = _rotation_key(head, fields)
+            kid, key = _rotation_key(AuditEvent.objects.get(seq=head[0]) if head else None, fields)
         else:
             try:
-                _, key = writing_key(head)
+                kid, key = writing_key(prev_hash, lambda: AuditEvent.objects.get(seq=head[0]))
             except ChainKeyUnavailable as exc:
                 raise AuditError(str(exc)) from exc
         event = AuditEvent(
@@ -179,10 +180,11 @@ def _append(*, rotate: bool = False, **fields) -> AuditEvent:
         )
         event.hash = compute_hash(event, key)
         event.save(force_insert=True)
+    remember(kid, event.hash)
     return event
 
 
-def _rotation_key(head: AuditEvent | None, fields: dict) -> bytes:
+def _rotation_key(head: AuditEvent | None, fields: dict) -> tuple[str, bytes]:
     """Under the chain's lock: the head must be under a retired key this process holds; the
     rotation row names both key ids and the old head, and is hashed under the current key."""
     new = key_id()
@@ -196,7 +198,7 @@ def _rotation_key(head: AuditEvent | None, fields: dict) -> bytes:
                          "new key as AUDIT_CHAIN_KEY, with this one in AUDIT_CHAIN_PREVIOUS_KEYS, then rotate.")
     fields["request"] = {"old_key_id": old, "new_key_id": new, "old_head_seq": head.seq, "old_head_hash": head.hash,
                          "scheme": "hmac-sha256"}
-    return known_keys()[new]
+    return new, known_keys()[new]
 
 
 def rotate_chain_key(*, actor, reason: str) -> AuditEvent:
