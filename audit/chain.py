@@ -185,9 +185,18 @@ def _segments(keyed_from: int, keys: dict[str, bytes]) -> tuple[str, dict[int, t
     if rotations:
         return rotations[min(rotations)][0], rotations
     first = AuditEvent.objects.filter(seq=keyed_from).first()
-    # Never rotated: the key that verifies the first keyed row (the current one when none does,
-    # and the walk names the break).
-    return (key_of(first, keys) if first is not None else None) or key_id(), rotations
+    # Never rotated: the key that verifies the first keyed row. When none does, a checkpoint signed
+    # by a key this process lacks names the key the rows were most likely written with (the old
+    # key deployed away without moving it to AUDIT_CHAIN_PREVIOUS_KEYS); otherwise the current
+    # key, and the walk names the break.
+    found = key_of(first, keys) if first is not None else None
+    return found or _checkpointed_unknown_key(keys) or key_id(), rotations
+
+
+def _checkpointed_unknown_key(keys: dict[str, bytes]) -> str | None:
+    from audit.checkpoints import key_ids  # the checkpoints sit above the chain
+
+    return next((kid for kid in key_ids() if kid not in keys), None)
 
 
 def verify_chain(*, chunk_size: int = 2000) -> tuple[int, ChainBreak | None]:

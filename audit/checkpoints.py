@@ -108,6 +108,21 @@ def write_reset() -> Checkpoint:
     return checkpoint
 
 
+def key_ids() -> list[str]:
+    """The key ids the checkpoint file's lines name, newest first (signatures unchecked)."""
+    if not path().exists():
+        return []
+    named = []
+    for line in reversed(path().read_text().splitlines()):
+        try:
+            kid = json.loads(line).get("key_id")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(kid, str) and kid not in named:
+            named.append(kid)
+    return named
+
+
 @dataclass
 class Reading:
     """The checkpoint file as read: the checkpoints since the last reset, and the first line that

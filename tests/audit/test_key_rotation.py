@@ -264,3 +264,16 @@ def test_a_process_without_the_key_the_chain_was_rotated_to_refuses_to_append(ke
     assert AuditEvent.objects.count() == 3
     keys(NEW, OLD)
     assert verify().startswith("Audit log intact: 3 event(s) verified")
+
+
+def test_deploying_the_new_key_without_keeping_the_old_one_is_key_unknown_not_a_rewrite(keys):
+    """The operator's likely slip: AUDIT_CHAIN_KEY replaced, the old key not moved to
+    AUDIT_CHAIN_PREVIOUS_KEYS. The rows are fine; the checkpoints name the key they need."""
+    record(2)
+    assert "intact" in verify()
+    keys(NEW)
+    expected = f"Audit log KEY_UNKNOWN at seq 1 (id {AuditEvent.objects.get(seq=1).pk}): rows from seq 1 were written under key id {OLD_ID}"
+    assert verify().startswith(f"REFUSED {expected}"), verify()
+    assert rotate().startswith(f"REFUSED Refusing to rotate the audit key: {expected}"), rotate()
+    keys(NEW, OLD)
+    assert f"key id {OLD_ID} -> {NEW_ID} after head seq 2" in rotate()
