@@ -21,7 +21,7 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -175,7 +175,8 @@ def _rows(chunk_size: int) -> Iterator[AuditEvent]:
     return AuditEvent.objects.order_by("seq").iterator(chunk_size=chunk_size)
 
 
-def _segments(keyed_from: int, keys: dict[str, bytes]) -> tuple[str, dict[int, tuple[str, str]]]:
+def _segments(keyed_from: int, keys: dict[str, bytes],
+              checkpoint_key_ids: Iterable[str]) -> tuple[str, dict[int, tuple[str, str]]]:
     """(the first keyed segment's key id, {rotation row seq: (old key id, new key id)}). Rotation
     rows are trusted only as far as the walk verifies them, row by row."""
     rotations = {
@@ -190,23 +191,19 @@ def _segments(keyed_from: int, keys: dict[str, bytes]) -> tuple[str, dict[int, t
     # key deployed away without moving it to AUDIT_CHAIN_PREVIOUS_KEYS); otherwise the current
     # key, and the walk names the break.
     found = key_of(first, keys) if first is not None else None
-    return found or _checkpointed_unknown_key(keys) or key_id(), rotations
+    unknown = next((kid for kid in checkpoint_key_ids if kid not in keys), None)
+    return found or unknown or key_id(), rotations
 
 
-def _checkpointed_unknown_key(keys: dict[str, bytes]) -> str | None:
-    from audit.checkpoints import key_ids  # the checkpoints sit above the chain
-
-    return next((kid for kid in key_ids() if kid not in keys), None)
-
-
-def verify_chain(*, chunk_size: int = 2000) -> tuple[int, ChainBreak | None]:
+def verify_chain(*, chunk_size: int = 2000, checkpoint_key_ids: Iterable[str] = ()) -> tuple[int, ChainBreak | None]:
     """Recompute every row's hash in order, each segment under its own key; return (rows checked,
-    the first break or None)."""
+    the first break or None). ``checkpoint_key_ids``: the key ids the checkpoints name, which tell
+    a never-rotated chain under a key this process lacks (KEY_UNKNOWN) from a rewrite."""
     keyed_from = (
         AuditEvent.objects.filter(action=KEYED_ACTION).order_by("seq").values_list("seq", flat=True).first() or 1
     )
     keys = known_keys()
-    segment, rotations = _segments(keyed_from, keys)
+    segment, rotations = _segments(keyed_from, keys, checkpoint_key_ids)
     checked, prev_seq, prev_hash = 0, 0, ""
     rows = _rows(chunk_size)
     for event in rows:

@@ -38,6 +38,7 @@ from audit.chain import (
     key_id,
     known_keys,
     unknown_key_problem,
+    verify_chain,
     writing_key,
 )
 from audit.models import AuditEvent
@@ -197,3 +198,10 @@ def compare(*, chunk_size: int = 1000) -> ChainBreak | None:
                 return ChainBreak(number, None, f"row {number} is not the row the checkpoint of {wanted[number].at} saw: "
                                                 "the log was rewritten from here", "RECHAINED")
     return None
+
+
+def verify() -> tuple[int, ChainBreak | None]:
+    """The whole check: every row against its key's segment, then the log against the checkpoints.
+    (rows checked, the first break or None)."""
+    checked, broken = verify_chain(checkpoint_key_ids=key_ids())
+    return checked, broken if broken is not None else compare()

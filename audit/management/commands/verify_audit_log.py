@@ -8,16 +8,13 @@ hold: a retired key dropped from AUDIT_CHAIN_PREVIOUS_KEYS). A clean run writes 
 from django.core.management.base import BaseCommand, CommandError
 
 from audit import checkpoints
-from audit.chain import verify_chain
 
 
 class Command(BaseCommand):
     help = "Verify the audit log's keyed hash chain and compare it with the checkpoints kept outside the database."
 
     def handle(self, *args, **options):
-        checked, broken = verify_chain()
-        if broken is None:
-            broken = checkpoints.compare()
+        checked, broken = checkpoints.verify()
         if broken is not None:
             raise CommandError(broken.describe(checked), returncode=1)
         checkpoint = checkpoints.write(reason="verify")
