@@ -107,11 +107,12 @@ class ChainKeyUnavailable(RuntimeError):
 
 # The key this process last wrote (or checkpointed) with, and the hash of that row: while the head
 # is still that row, the next append needs neither the head's content nor an HMAC to pick its key.
-_writing: dict[str, str] = {}
+# One tuple, replaced in one assignment, so a thread never reads one row's hash with another's key.
+_writing: list[tuple[str, str]] = [("", "")]
 
 
 def remember(kid: str, head_hash: str) -> None:
-    _writing.update(key_id=kid, hash=head_hash)
+    _writing[0] = (kid, head_hash)
 
 
 def writing_key(head_hash: str, load_head: Callable[[], AuditEvent]) -> tuple[str, bytes]:
@@ -127,8 +128,9 @@ def writing_key(head_hash: str, load_head: Callable[[], AuditEvent]) -> tuple[st
     current = key_id()
     if not head_hash:
         return current, keys[current]
-    if _writing.get("hash") == head_hash and _writing.get("key_id") in keys:
-        return _writing["key_id"], keys[_writing["key_id"]]
+    cached_id, cached_hash = _writing[0]
+    if cached_hash == head_hash and cached_id in keys:
+        return cached_id, keys[cached_id]
     head_event = load_head()
     found = key_of(head_event, keys)
     if found is None and head_event.hash == legacy_hash(head_event):
