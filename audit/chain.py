@@ -205,6 +205,7 @@ def verify_chain(*, chunk_size: int = 2000, checkpoint_key_ids: Iterable[str] = 
         AuditEvent.objects.filter(action=KEYED_ACTION).order_by("seq").values_list("seq", flat=True).first() or 1
     )
     keys = known_keys()
+    checkpoint_key_ids = list(checkpoint_key_ids)
     segment, rotations = _segments(keyed_from, keys, checkpoint_key_ids)
     checked, prev_seq, prev_hash = 0, 0, ""
     rows = _rows(chunk_size)
@@ -224,8 +225,11 @@ def verify_chain(*, chunk_size: int = 2000, checkpoint_key_ids: Iterable[str] = 
                                                                     f"rows before it are under key id {segment}")
                 segment = new
             if segment not in keys:
-                return checked, ChainBreak(event.seq, event.pk, unknown_key_problem(f"rows from seq {event.seq} were",
-                                                                                   segment), "KEY_UNKNOWN")
+                problem = unknown_key_problem(f"rows from seq {event.seq} were", segment)
+                if checkpoint_key_ids and segment not in checkpoint_key_ids:
+                    problem += (f"; no checkpoint names key id {segment} either: if it was never this log's key, "
+                                "the rows naming it were forged")
+                return checked, ChainBreak(event.seq, event.pk, problem, "KEY_UNKNOWN")
             if not _verifies(event, keys[segment]):
                 following = next(rows, None)
                 following_key = None if following is None else keys.get(rotations.get(following.seq, ("", segment))[1])

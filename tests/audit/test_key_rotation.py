@@ -277,3 +277,19 @@ def test_deploying_the_new_key_without_keeping_the_old_one_is_key_unknown_not_a_
     assert rotate().startswith(f"REFUSED Refusing to rotate the audit key: {expected}"), rotate()
     keys(NEW, OLD)
     assert f"key id {OLD_ID} -> {NEW_ID} after head seq 2" in rotate()
+
+
+def test_a_forged_rotation_row_naming_a_key_no_one_had_is_flagged(keys):
+    """Someone who can insert into the table but holds no key appends a rotation row to a key id of
+    their own: the walk cannot verify it (KEY_UNKNOWN), and says no checkpoint ever named that key."""
+    record(2)
+    assert "intact" in verify()
+    head = AuditEvent.objects.get(seq=2)
+    AuditEvent(seq=3, at=head.at, actor_name="system", action=ROTATED_ACTION, reason="forged", outcome="ok",
+               request={"old_key_id": OLD_ID, "new_key_id": "0123456789ab", "old_head_seq": 2,
+                        "old_head_hash": head.hash, "scheme": "hmac-sha256"},
+               prev_hash=head.hash, hash="f" * 64).save(force_insert=True)  # the app role may insert the next row
+    report = verify()
+    assert report.startswith("REFUSED Audit log KEY_UNKNOWN at seq 3"), report
+    assert ("no checkpoint names key id 0123456789ab either: if it was never this log's key, the rows naming it "
+            "were forged") in report
