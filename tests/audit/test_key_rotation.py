@@ -293,3 +293,33 @@ def test_a_forged_rotation_row_naming_a_key_no_one_had_is_flagged(keys):
     assert report.startswith("REFUSED Audit log KEY_UNKNOWN at seq 3"), report
     assert ("no checkpoint names key id 0123456789ab either: if it was never this log's key, the rows naming it "
             "were forged") in report
+
+
+def test_rotation_end_to_end_through_the_environment(tmp_path):
+    """The operator's steps as processes: the keys come from the environment, never appear in any
+    output, and a retired key dropped too early stops verify_audit_log with KEY_UNKNOWN."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "AUDIT_", "DATABASE_", "SECRET_KEY"))}
+    base.update({"BACKOFFICE_VAR_DIR": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+                 "AUDIT_CHECKPOINT_DIR": str(tmp_path / "checkpoints")})
+
+    def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "manage.py", *args], cwd=root, env={**base, **env},
+                              capture_output=True, text=True, timeout=300)
+
+    old, new = {"AUDIT_CHAIN_KEY": OLD}, {"AUDIT_CHAIN_KEY": NEW, "AUDIT_CHAIN_PREVIOUS_KEYS": OLD}
+    assert manage("migrate", "--noinput", "-v0", **old).returncode == 0
+    seed = "from audit.services import record_action as r; [r(actor='system', action='x.y', outcome='ok') for _ in range(2)]"
+    assert manage("shell", "-c", seed, **old).returncode == 0
+    assert manage("shell", "-c", seed, **new).returncode == 0  # the window: deployed, not yet rotated
+    steps = [manage("verify_audit_log", **new), manage("rotate_audit_key", "--reason", "yearly", **new),
+             manage("verify_audit_log", **new), manage("verify_audit_log", AUDIT_CHAIN_KEY=NEW)]
+    assert [s.returncode for s in steps] == [0, 0, 0, 1], [s.stdout + s.stderr for s in steps]
+    assert f"Audit key rotated: key id {OLD_ID} -> {NEW_ID} after head seq 4; rotation row seq 5" in steps[1].stdout
+    assert "Audit log intact: 5 event(s) verified" in steps[2].stdout
+    assert "KEY_UNKNOWN at seq 1" in steps[3].stderr and f"key id {OLD_ID}" in steps[3].stderr
+    assert not any(key in s.stdout + s.stderr for s in steps for key in (OLD, NEW))
