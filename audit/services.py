@@ -23,7 +23,19 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from audit.chain import ChainBreak, canonical_content, compute_hash, verify_chain  # noqa: F401 (the chain's public names)
+from audit.chain import (  # noqa: F401 (the chain's public names)
+    ROTATED_ACTION,
+    ChainBreak,
+    ChainKeyUnavailable,
+    canonical_content,
+    compute_hash,
+    key_id,
+    key_of,
+    known_keys,
+    remember,
+    verify_chain,
+    writing_key,
+)
 from audit.models import AuditEvent
 from core.db import assert_no_transaction, in_caller_transaction
 
@@ -124,6 +136,8 @@ def record_action(*, actor, action: str, customer=None, reason: str = "", reques
     action = (action or "").strip()
     if not action or len(action) > 100:
         raise AuditError("An audit action is a dotted verb of 1 to 100 characters, e.g. 'order.place'.")
+    if action == ROTATED_ACTION:
+        raise AuditError(f"{ROTATED_ACTION} rows are written only by rotate_chain_key (manage.py rotate_audit_key).")
     if outcome not in OUTCOMES:
         raise AuditError(f"Unknown audit outcome {outcome!r}; expected one of {sorted(OUTCOMES)}.")
     user, actor_name = _actor_fields(actor)
@@ -143,7 +157,7 @@ def record_action(*, actor, action: str, customer=None, reason: str = "", reques
     raise AssertionError("unreachable")
 
 
-def _append(**fields) -> AuditEvent:
+def _append(*, rotate: bool = False, **fields) -> AuditEvent:
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
@@ -151,14 +165,54 @@ def _append(**fields) -> AuditEvent:
         # SQLite: every transaction here begins IMMEDIATE (settings), so appends are serialized.
         head = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
         seq, prev_hash = (head[0] + 1, head[1]) if head else (1, "")
+        if rotate:
+            kid, key = _rotation_key(AuditEvent.objects.get(seq=head[0]) if head else None, fields)
+        else:
+            try:
+                kid, key = writing_key(prev_hash, lambda: AuditEvent.objects.get(seq=head[0]))
+            except ChainKeyUnavailable as exc:
+                raise AuditError(str(exc)) from exc
         event = AuditEvent(
             seq=seq, at=timezone.now().astimezone(UTC), actor=fields["user"], actor_name=fields["actor_name"],
             action=fields["action"], customer=fields["customer"], customer_ref=fields["customer_ref"],
             reason=fields["reason"], request=fields["request"], outcome=fields["outcome"],
             response=fields["response"], prev_hash=prev_hash,
         )
-        event.hash = compute_hash(event)
+        event.hash = compute_hash(event, key)
         event.save(force_insert=True)
+    remember(kid, event.hash)
+    return event
+
+
+def _rotation_key(head: AuditEvent | None, fields: dict) -> tuple[str, bytes]:
+    """Under the chain's lock: the head must be under a retired key this process holds; the
+    rotation row names both key ids and the old head, and is hashed under the current key."""
+    new = key_id()
+    if head is None:
+        raise AuditError("The audit log is empty: there is nothing to rotate (its first row will use AUDIT_CHAIN_KEY).")
+    old = key_of(head)
+    if old is None:
+        raise AuditError(f"The audit log's head (seq {head.seq}) verifies under no known key; run verify_audit_log.")
+    if old == new:
+        raise AuditError(f"The chain is already under AUDIT_CHAIN_KEY (key id {new}): nothing to rotate. Deploy the "
+                         "new key as AUDIT_CHAIN_KEY, with this one in AUDIT_CHAIN_PREVIOUS_KEYS, then rotate.")
+    fields["request"] = {"old_key_id": old, "new_key_id": new, "old_head_seq": head.seq, "old_head_hash": head.hash,
+                         "scheme": "hmac-sha256"}
+    return new, known_keys()[new]
+
+
+def rotate_chain_key(*, actor, reason: str) -> AuditEvent:
+    """Move the chain to AUDIT_CHAIN_KEY: append the ``audit.key_rotated`` row (under the new key)
+    that closes the old key's segment. The caller has verified the chain first."""
+    assert_no_transaction("rotate_chain_key()", error=AuditError)
+    if not str(reason or "").strip():
+        raise AuditError("A key rotation needs a reason (why the key is being replaced).")
+    user, actor_name = _actor_fields(actor)
+    event = _append(rotate=True, user=user, actor_name=actor_name, action=ROTATED_ACTION, customer=None,
+                    customer_ref="", reason=str(reason).strip(), request={}, outcome=AuditEvent.Outcome.OK,
+                    response={})
+    logger.warning("audit chain key rotated at seq %s: key id %s -> %s", event.seq, event.request["old_key_id"],
+                   event.request["new_key_id"])
     return event
 
 

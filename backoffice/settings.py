@@ -44,6 +44,11 @@ def _weak_key(value: str) -> bool:
     return len(value) < 50 or len(set(value)) < 5 or value.startswith("django-insecure-")
 
 
+def _previous_chain_keys() -> list[str]:
+    """AUDIT_CHAIN_PREVIOUS_KEYS: the audit chain's retired keys, comma-separated (audit.chain)."""
+    return [key.strip() for key in env.str("AUDIT_CHAIN_PREVIOUS_KEYS", default="").split(",") if key.strip()]
+
+
 def _production_guards() -> None:
     """Production refuses to start without its secrets, and with a guard down unless that guard is
     named in INSECURE_PRODUCTION_ACKNOWLEDGED (e.g. "OTP_REQUIRED" on a rehearsal system)."""
@@ -59,6 +64,8 @@ def _production_guards() -> None:
         "SECRET_KEY": "SECRET_KEY is weak (at least 50 characters, 5 different, not django-insecure-…)"
         if _weak_key(secret_key) else "",
         "AUDIT_CHAIN_KEY": "AUDIT_CHAIN_KEY is weak (at least 50 characters, 5 different)" if _weak_key(chain_key) else "",
+        "AUDIT_CHAIN_PREVIOUS_KEYS": "AUDIT_CHAIN_PREVIOUS_KEYS holds a weak key (each: at least 50 characters, 5 "
+        "different)" if any(_weak_key(k) for k in _previous_chain_keys()) else "",
         "DEBUG": "DEBUG is on (tracebacks and settings would be shown to anyone)" if env.bool("DEBUG", default=False) else "",
         "OTP_REQUIRED": "OTP_REQUIRED is off (staff would sign in with a password alone)"
         if not env.bool("OTP_REQUIRED", default=True) else "",
@@ -76,6 +83,11 @@ SECRET_KEY = env.str("SECRET_KEY", default="") or _development_secret_key()
 # The audit chain's HMAC key (audit.chain): from the environment, never in the database, and not
 # SECRET_KEY (which signs sessions and so lives on every web process that renders a page).
 AUDIT_CHAIN_KEY = env.str("AUDIT_CHAIN_KEY", default="") or _development_secret_key("audit_chain_key")
+# Retired chain keys: rows and checkpoints they signed still verify (README "Security model", rotation).
+AUDIT_CHAIN_PREVIOUS_KEYS = _previous_chain_keys()
+if AUDIT_CHAIN_KEY in AUDIT_CHAIN_PREVIOUS_KEYS or SECRET_KEY in AUDIT_CHAIN_PREVIOUS_KEYS:
+    raise ImproperlyConfigured("AUDIT_CHAIN_PREVIOUS_KEYS holds AUDIT_CHAIN_KEY or SECRET_KEY: a retired key is "
+                               "neither the current one nor the session key.")
 # Checkpoints of the chain's head, appended outside the database (and to the log stream).
 AUDIT_CHECKPOINT_DIR = env.str("AUDIT_CHECKPOINT_DIR", default=str(VAR_DIR / "audit-checkpoints"))
 AUDIT_CHECKPOINT_INTERVAL = env.int("AUDIT_CHECKPOINT_INTERVAL", default=300)

@@ -214,11 +214,21 @@ def production_env(**overrides) -> dict:
     ({"AUDIT_CHAIN_KEY": "same-as-the-secret-key-" + "z" * 40, "SECRET_KEY": "same-as-the-secret-key-" + "z" * 40},
      "AUDIT_CHAIN_KEY must differ from SECRET_KEY"),
     ({"AUDIT_CHAIN_KEY": "short"}, "AUDIT_CHAIN_KEY is weak"),
+    ({"AUDIT_CHAIN_PREVIOUS_KEYS": "r3t1red-" + "Qm8&v" * 10 + ",tooshort"}, "AUDIT_CHAIN_PREVIOUS_KEYS holds a weak key"),
+    ({"AUDIT_CHAIN_KEY": "c0rrent-" + "Yp4*s" * 10, "AUDIT_CHAIN_PREVIOUS_KEYS": "c0rrent-" + "Yp4*s" * 10},
+     "AUDIT_CHAIN_PREVIOUS_KEYS holds AUDIT_CHAIN_KEY or SECRET_KEY"),
 ])
 def test_production_refuses_to_start_with_a_guard_down(overrides, refusal):
     result = _manage("check", env=production_env(**overrides))
     assert result.returncode == 1, result.stdout + result.stderr
     assert refusal in result.stderr, result.stderr[-2000:]
+
+
+def test_retired_audit_keys_start_and_are_never_shown():
+    retired = "r3t1red-" + "Qm8&v" * 10
+    assert _manage("check", env=production_env(AUDIT_CHAIN_PREVIOUS_KEYS=f"{retired}, {retired}x")).returncode == 0
+    refused = _manage("check", env=production_env(AUDIT_CHAIN_PREVIOUS_KEYS=f"{retired},short-retired-key"))
+    assert refused.returncode == 1 and "short-retired-key" not in refused.stdout + refused.stderr
 
 
 def test_a_named_acknowledgement_lets_production_start_with_a_guard_down():
