@@ -246,7 +246,7 @@ class SettlementAdmin(CustomerMarketColumns, MirrorAdmin):
     """What each holding paid when its market was resolved or voided, and how the sync inferred it."""
 
     list_display = ("settled_at", "customer_display", "market_display", "outcome", "result_badge", "size_shown",
-                    "payout_shown", "amount_shown", "basis", "exchange")
+                    "payout_shown", "amount_shown", "basis_short")
     list_display_links = ("settled_at",)
     list_select_related = ("customer", "market")
     list_filter = (*customer_market_filters(SettlementFilterSet), "exchange", "result", "kind", "basis")
@@ -260,3 +260,8 @@ class SettlementAdmin(CustomerMarketColumns, MirrorAdmin):
     average_price_shown = number_column("average_price", "price", "Average price")
     payout_shown = number_column("payout_per_share", "price", "Payout per share")
     amount_shown = number_column("amount_base_units", "usdc_units", "Amount (USDC)")
+
+    @display(description="Inferred from", ordering="basis")
+    def basis_short(self, obj: Settlement) -> str:
+        # The choice's value names it in a word; its sentence is on hover and on the settlement's page.
+        return format_html('<span title="{}">{}</span>', obj.get_basis_display(), obj.basis)

@@ -73,17 +73,12 @@ INTENT_STATE_COLORS = {**STATUS_COLORS, "awaiting_approval": "warning",
 @admin.register(OrderIntent)
 class OrderIntentAdmin(CustomerMarketColumns, TradingAdminMixin, ModelAdmin):
     list_display = ("created_at", "customer_display", "market_display", "leg_display", "price_shown", "size_shown",
-                    "state", "created_by", "key_display")
+                    "state", "created_by")  # the time opens the intent's page
     list_display_links = ("created_at",)
     list_filter = ("status", "exchange", "source")
     list_select_related = ("customer", "market", "created_by")
     search_fields = ("key", "parsec_order_id", "customer__external_id")
     date_hierarchy = None
-
-    @display(description="Intent")
-    def key_display(self, obj: OrderIntent) -> str:
-        return format_html('<a href="{}" class="font-mono text-xs">{}</a>',
-                           reverse("admin:orders_orderintent_detail", args=[obj.key]), str(obj.key)[:8])
 
     @display(description="Status", ordering="status", label=INTENT_STATE_COLORS)
     def state(self, obj: OrderIntent) -> tuple[str, str]:
