@@ -246,7 +246,7 @@ class SettlementAdmin(CustomerMarketColumns, MirrorAdmin):
     """What each holding paid when its market was resolved or voided, and how the sync inferred it."""
 
     list_display = ("settled_at", "customer_display", "market_display", "outcome", "result_badge", "size_shown",
-                    "payout_shown", "amount_shown", "basis_short")
+                    "amount_shown", "basis_short")  # the payout per share is on the settlement's page
     list_display_links = ("settled_at",)
     list_select_related = ("customer", "market")
     list_filter = (*customer_market_filters(SettlementFilterSet), "exchange", "result", "kind", "basis")
