@@ -29,5 +29,7 @@ def test_a_placement_costs_a_pinned_number_of_statements(sandbox, sandbox_custom
     statements = [q["sql"] for q in ctx.captured_queries if q["sql"].split()[0].upper() not in ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE")]
     # 17 on SQLite: intent, kill switch, balance, committed orders and intents, the claim, the call
     # log, the outcome, the mirror's upsert (6, orders.sync), the order link, the audit row (2), the
-    # kill-switch check after placing. A little room for PostgreSQL's upsert.
-    assert len(statements) <= 18, "\n".join(s[:160] for s in statements)
+    # kill-switch check after placing. PostgreSQL adds two: the outcome's SET LOCAL
+    # synchronous_commit and the audit chain's advisory lock (SQLite's writes are serialised anyway).
+    pinned = 19 if connection.vendor == "postgresql" else 17
+    assert len(statements) <= pinned, "\n".join(s[:160] for s in statements)
