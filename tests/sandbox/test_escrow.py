@@ -206,7 +206,9 @@ def test_queued_pulls_count_against_what_the_payer_can_pay(sandbox, client, poly
     assert place(client, customer, poly_markets[5], price=0.05, size=20, fee_auth=first)[0] == 200
     status, body = place(client, customer, poly_markets[5], price=0.05, size=20, fee_auth=wallet.fee_auth(100_000))
     assert (status, body["code"]) == (402, "insufficient_funds"), body
-    assert record(sandbox, first["order_id"])["status"] == "pulled"
+    # Pulled, and distributed if a resting sell of another test on this session's market filled
+    # the order meanwhile (CI's PostgreSQL pass saw that): either way the fee left the wallet.
+    assert record(sandbox, first["order_id"])["status"] in ("pulled", "distributed")
     assert chain.usdc_balance(sandbox, wallet.address) == 50_000
 
 
