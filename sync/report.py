@@ -162,6 +162,7 @@ class ReadDigests:
 
     link_pk: int | None = None
     stored: dict = field(default_factory=dict)
+    same_this_run: set = field(default_factory=set)  # the steps whose read hashed as stored, in this run
 
     @staticmethod
     def of(payloads: list) -> str:
@@ -174,14 +175,31 @@ class ReadDigests:
         stored = self.stored.get(step)
         if not isinstance(stored, dict) or stored.get("digest") != digest:
             return False
-        return time.time() - float(stored.get("at", 0)) < settings.SYNC_DIGEST_MAX_AGE_SECONDS
+        same = time.time() - float(stored.get("at", 0)) < settings.SYNC_DIGEST_MAX_AGE_SECONDS
+        if same:
+            self.same_this_run.add(step)
+        return same
 
-    def settle(self, step: str, digest: str, *, complete: bool) -> None:
-        """Store ``digest`` for ``step`` after a complete write, or drop it after an incomplete one."""
+    def settle(self, step: str, digest: str, *, complete: bool, flags: dict | None = None) -> None:
+        """Store ``digest`` for ``step`` after a complete write (with ``flags`` about what the step
+        found), or drop it after an incomplete one."""
         if complete:
-            wanted = {**self.stored, step: {"digest": digest, "at": int(time.time())}}
+            wanted = {**self.stored, step: {"digest": digest, "at": int(time.time()), **(flags or {})}}
         else:
             wanted = {k: v for k, v in self.stored.items() if k != step}
+        self._store(wanted)
+
+    def flag(self, step: str, name: str) -> bool:
+        stored = self.stored.get(step)
+        return isinstance(stored, dict) and stored.get(name) is True
+
+    def set_flag(self, step: str, name: str, value: bool) -> None:
+        """Change a flag of a stored digest (nothing when the step has none)."""
+        stored = self.stored.get(step)
+        if isinstance(stored, dict) and stored.get(name) is not value:
+            self._store({**self.stored, step: {**stored, name: value}})
+
+    def _store(self, wanted: dict) -> None:
         if wanted != self.stored and self.link_pk is not None:
             ExchangeLink.objects.filter(pk=self.link_pk).update(sync_digests=wanted)
         self.stored = wanted

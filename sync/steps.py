@@ -391,23 +391,34 @@ def sync_positions(*, client: ParsecClient, customer: Customer, exchange: str, r
     if digests.unchanged("positions", digest):
         report.unchanged += len(positions)
         # A holding Parsec never listed (its market settled before the mirror read it) leaves
-        # the list unchanged: it still needs its settlement.
-        settle_ended_holdings(client=client, customer=customer, exchange=exchange, report=report, now=timezone.now())
+        # the list unchanged: it still needs its settlement. Nothing to look at only when the
+        # fills read was unchanged too and the last look found nothing waiting (a market that
+        # ends later is the markets sync's to follow and settle).
+        if not (digests.same_this_run >= {"fills", "positions"} and digests.flag("positions", QUIET)):
+            quiet = settle_ended_holdings(client=client, customer=customer, exchange=exchange, report=report, now=timezone.now())
+            digests.set_flag("positions", QUIET, quiet)
         return True
     now = timezone.now()
     rows = orders_sync.position_rows(positions, customer=customer, exchange=exchange, now=now)
     result = report.add(orders_sync.replace_positions(rows, customer=customer, exchange=exchange, now=now))
-    settle_ended_holdings(client=client, customer=customer, exchange=exchange, report=report, now=now)
-    digests.settle("positions", digest, complete=not result.rejected and all(row["market_id"] for row in rows))
+    quiet = settle_ended_holdings(client=client, customer=customer, exchange=exchange, report=report, now=now)
+    digests.settle("positions", digest, complete=not result.rejected and all(row["market_id"] for row in rows),
+                   flags={QUIET: quiet})
     return True
 
 
-def settle_ended_holdings(*, client: ParsecClient, customer: Customer, exchange: str, report: SyncReport, now: datetime) -> None:
+# The positions digest's flag: the last look at ended holdings found none waiting on a market.
+QUIET = "settled_quiet"
+
+
+def settle_ended_holdings(*, client: ParsecClient, customer: Customer, exchange: str, report: SyncReport, now: datetime) -> bool:
     """A holding no longer listed, or never listed, may have been settled: read the markets it
-    waits on (by parsec_id, outside any transaction) and write the settlements they explain."""
+    waits on (by parsec_id, outside any transaction) and write the settlements they explain.
+    True when nothing was waiting and nothing was settled (a quiet look)."""
     waiting = settlements.needs_market_read(customer_ids=[customer.pk], exchange=exchange)
     unknown = {(exchange, native) for native in settlements.unlisted_holdings_at_unknown_markets(customer=customer, exchange=exchange)}
     if waiting or unknown:
         follow_markets(client=client, report=report, market_pks=waiting, unknown=unknown, now=now)
     inferred = settlements.infer_settlements(customer_ids=[customer.pk], exchange=exchange, now=now)
     report.created += inferred.settled
+    return not waiting and not unknown and not inferred.settled
