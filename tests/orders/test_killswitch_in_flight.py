@@ -4,27 +4,16 @@ and counted on the switch: no order stays open at Parsec in a frozen scope."""
 
 from __future__ import annotations
 
-import threading
-import time
-from decimal import Decimal
-
 import pytest
-from django.db import connection
 from django.urls import reverse
 
 from audit.models import AuditEvent
 from orders import services
-from orders.models import KillSwitch, Market, OrderIntent
-from orders.services import OrderRequest
+from orders.models import KillSwitch, OrderIntent
+from tests.orders.in_flight import resting_buy, send_in_background, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-
-def resting_buy(customer, operator) -> OrderIntent:
-    market = Market.objects.filter(exchange="polymarket", market_type="binary", status="active").order_by("pk").first()
-    return services.create_intent(actor=operator, request=OrderRequest(
-        customer=customer, exchange="polymarket", market=market, outcome="Yes", side="buy", price=Decimal("0.05"),
-        size=max(market.min_order_size or Decimal(1), Decimal(10)), reason="in flight"))
 
 
 def status_at_parsec(sandbox, customer, order_id: str) -> str:
@@ -33,29 +22,12 @@ def status_at_parsec(sandbox, customer, order_id: str) -> str:
     return next(str(o.status) for o in orders if o.id == order_id)
 
 
-def wait_for(intent: OrderIntent, status: str, seconds: float = 15) -> None:
-    deadline = time.monotonic() + seconds
-    while OrderIntent.objects.get(pk=intent.pk).status != status:
-        assert time.monotonic() < deadline, f"intent never reached {status}"
-        time.sleep(0.05)
-
 
 def test_a_switch_engaged_while_an_order_is_being_sent_cancels_it_once_placed(
         client, sandbox, sandbox_customer, operator, second_operator, fault, capture_enqueues):
     fault("latency", latency_ms=2000)
     intent = resting_buy(sandbox_customer, operator)
-    outcome: dict = {}
-
-    def send():
-        try:
-            outcome["result"] = services.submit_intent(intent=intent, actor=operator)
-        except Exception as exc:  # surfaced below
-            outcome["error"] = exc
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=send)
-    thread.start()
+    thread, outcome = send_in_background(intent, operator)
     wait_for(intent, OrderIntent.Status.SENDING)
     switch, results = services.engage_kill_switch(scope=KillSwitch.Scope.CUSTOMER, actor=second_operator,
                                                   reason="drill", customer=sandbox_customer)

@@ -4,29 +4,20 @@ the intent was decided without it is still recorded, for a person to review."""
 
 from __future__ import annotations
 
-import threading
 import time
-from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from audit.models import AuditEvent
 from orders import services
-from orders.models import Market, OrderIntent
-from orders.services import OrderRequest
+from orders.models import OrderIntent
 from orders.services.outcomes import record_placed
 from parsec.client import get_client
+from tests.orders.in_flight import resting_buy, send_in_background, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-
-def resting_buy(customer, operator) -> OrderIntent:
-    market = Market.objects.filter(exchange="polymarket", market_type="binary", status="active").order_by("pk").first()
-    return services.create_intent(actor=operator, request=OrderRequest(
-        customer=customer, exchange="polymarket", market=market, outcome="Yes", side="buy", price=Decimal("0.05"),
-        size=max(market.min_order_size or Decimal(1), Decimal(10)), reason="slow send"))
 
 
 def orders_at_sandbox(sandbox, customer) -> list:
@@ -39,23 +30,9 @@ def test_a_slow_send_is_not_declared_not_placed_while_parsec_is_placing_it(
     settings.ORDER_SENDING_STALE_SECONDS = 1  # the 60 s threshold, shortened
     settings.ORDER_RECONCILE_SETTLE_SECONDS = 0.5
     fault("latency", latency_ms=3000)
-    intent = resting_buy(sandbox_customer, operator)
-    outcome: dict = {}
-
-    def send():
-        try:
-            outcome["result"] = services.submit_intent(intent=intent, actor=operator)
-        except Exception as exc:  # surfaced below
-            outcome["error"] = exc
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=send)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while OrderIntent.objects.get(pk=intent.pk).status != OrderIntent.Status.SENDING:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    intent = resting_buy(sandbox_customer, operator, reason="slow send")
+    thread, outcome = send_in_background(intent, operator)
+    wait_for(intent, OrderIntent.Status.SENDING)
     time.sleep(1.5)  # past the shortened threshold, while Parsec still holds the request
     services.sweep_order_intents()
     time.sleep(0.6)
@@ -71,7 +48,7 @@ def test_a_slow_send_is_not_declared_not_placed_while_parsec_is_placing_it(
 
 def test_a_success_after_the_intent_was_declared_not_placed_is_kept_for_review(
         sandbox, sandbox_customer, operator, capture_enqueues):
-    intent = resting_buy(sandbox_customer, operator)
+    intent = resting_buy(sandbox_customer, operator, reason="slow send")
     created = sandbox.sdk().orders.create(
         exchange="polymarket", market_id=intent.market_native_id, outcome="Yes", side="buy", price=float(intent.price),
         size=float(intent.size), extra_headers={"X-Builder-Customer-Id": str(sandbox_customer.parsec_customer_id)})
@@ -91,7 +68,7 @@ def test_a_success_after_the_intent_was_declared_not_placed_is_kept_for_review(
 
 def test_the_rate_limiters_wait_comes_before_the_claim(sandbox, sandbox_customer, operator, capture_enqueues, monkeypatch):
     """The limiter's wait has no upper bound: it must not sit inside a claimed send's lease."""
-    intent = resting_buy(sandbox_customer, operator)
+    intent = resting_buy(sandbox_customer, operator, reason="slow send")
     limiter = get_client().limiter
     seen: list[str] = []
     original = type(limiter).acquire
