@@ -1,6 +1,7 @@
 """README command 1: `manage.py run_product` starts the sandbox, the web server, a worker and
 the scheduler with demo data, and Ctrl-C stops all of it."""
 
+import contextlib
 import os
 import re
 import signal
@@ -27,12 +28,26 @@ def _embedded_env(tmp_path) -> dict:
     return env
 
 
+def _as_a_background_job() -> None:
+    """What a non-interactive shell does to a command it starts with ``&`` (and what a CI runner or
+    an xdist worker may pass down): SIGINT ignored. Ctrl-C must stop the product all the same."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _kill_leftovers(process: subprocess.Popen, output: str) -> None:
+    """A failed run must not leave the product running: its children live in sessions of their own."""
+    for pid in {int(pid) for pid in re.findall(r"Started \w+ \(pid (\d+)\)", output)} | {process.pid}:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+
+
 def test_run_product_serves_everything_with_demo_data_and_stops_on_ctrl_c(tmp_path):
     web_port, sandbox_port = free_port(), free_port()
     log = open(tmp_path / "run.log", "w+")  # noqa: SIM115
     process = subprocess.Popen(
         [sys.executable, "manage.py", "run_product", "--port", str(web_port), "--sandbox-port", str(sandbox_port), "--concurrency", "1"],
         cwd=ROOT, env=_embedded_env(tmp_path), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        preexec_fn=_as_a_background_job,
     )
     try:
         deadline = time.monotonic() + 240
@@ -92,7 +107,11 @@ def test_run_product_serves_everything_with_demo_data_and_stops_on_ctrl_c(tmp_pa
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGINT)
-        process.wait(timeout=60)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            _kill_leftovers(process, (tmp_path / "run.log").read_text())
+            raise AssertionError("run_product did not stop within 60 s of Ctrl-C") from None
     for port in (web_port, sandbox_port):
         try:
             requests.get(f"http://127.0.0.1:{port}/", timeout=2)

@@ -76,6 +76,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         self.supervisor = Supervisor(self.stdout, self.stderr, max_restarts=opts["max_restarts"])
+        # Ctrl-C (and SIGTERM) stop everything, also when the shell that started us ignored SIGINT
+        # (a non-interactive shell does so for a command started with `&`; Python keeps it ignored).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
         try:
             self._run(opts)
