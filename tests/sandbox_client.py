@@ -6,6 +6,7 @@ Imports of the product stay inside the functions: the benchmarks import this bef
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -22,10 +23,30 @@ SANDBOX_ADMIN_KEY = "sandbox-admin-test-key"
 SANDBOX_BUILDER_KEY = "pk_sandbox_demo_builder_key"
 
 
+# Ports for the servers tests start, below the kernel's ephemeral range (32768-60999 here): a port
+# the kernel hands out by bind(0) can be given, before our server binds it, to any outgoing
+# connection or to another worker's bind(0) (seen: run_product's "Port ... is taken" once in 8
+# suite runs). Each xdist worker draws from its own slice, never handing out one port twice.
+_PORT_FLOOR, _PORT_SLICE = 20000, 1500
+_ports_handed: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    start = _PORT_FLOOR + (int(worker) if worker.isdigit() else 0) % 8 * _PORT_SLICE
+    offset = random.randrange(_PORT_SLICE)
+    for step in range(_PORT_SLICE):
+        port = start + (offset + step) % _PORT_SLICE
+        if port in _ports_handed:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # someone listens there (or it lingers): the next one
+        _ports_handed.add(port)
+        return port
+    raise RuntimeError(f"no free port in {start}-{start + _PORT_SLICE - 1}")
 
 
 @dataclass
