@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -57,6 +58,7 @@ class SandboxProcess:
     process: subprocess.Popen
     log_path: Path
     database: Path | None = None  # its SQLite file
+    extra_env: dict | None = None  # the settings it was started with beyond the defaults
 
     def control(self, method: str, path: str, **kwargs) -> requests.Response:
         """Call the sandbox control plane (/_sandbox/...)."""
@@ -68,6 +70,19 @@ class SandboxProcess:
     def mine(self) -> dict:
         """Mine the sandbox chain now (what the sandbox queued goes into a block): no waiting for its cadence."""
         return self.control("POST", "chain/mine").json()
+
+    def quotes_hold_for(self, seconds: float) -> None:
+        """Return when the makers will not requote for at least ``seconds``: they requote every
+        ``SANDBOX_MM_STEP_SECONDS`` of the sandbox's clock, and a requote between a test's read of
+        the book and its order refills the levels the test counted on (seen: a fill-or-kill sized
+        past the depth it read filled, once in 9 suite runs)."""
+        step = float((self.extra_env or {}).get("SANDBOX_MM_STEP_SECONDS", 60))
+        if seconds >= step:
+            raise ValueError(f"the makers requote every {step:g} s: cannot hold {seconds:g} s")
+        now = datetime.fromisoformat(self.control("GET", "clock").json()["now"].replace("Z", "+00:00")).timestamp()
+        left = step - now % step
+        if left < seconds:
+            time.sleep(left + 0.1)
 
     def sdk(self, **kwargs):
         import parsec_api
@@ -111,7 +126,7 @@ def start_sandbox(tmp_dir: Path, *, seed: int = 7, extra_env: dict | None = None
             raise RuntimeError(f"sandbox exited with {process.returncode}:\n{log_path.read_text()}")
         try:
             if requests.get(f"{base_url}/_sandbox/health", timeout=1).ok:
-                return SandboxProcess(base_url, SANDBOX_BUILDER_KEY, SANDBOX_ADMIN_KEY, process, log_path, database)
+                return SandboxProcess(base_url, SANDBOX_BUILDER_KEY, SANDBOX_ADMIN_KEY, process, log_path, database, extra_env)
         except requests.ConnectionError:
             pass
         time.sleep(0.2)

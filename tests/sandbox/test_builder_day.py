@@ -48,6 +48,12 @@ def markets(client):
     return by_key
 
 
+@pytest.fixture
+def quotes_hold(sandbox):
+    """For a test that reads the book and then trades on what it read: no requote in between."""
+    sandbox.quotes_hold_for(15)
+
+
 def order_market_id(market: dict) -> str:
     return market.get("condition_id") or market["exchange_market_id"]
 
@@ -225,7 +231,7 @@ def test_order_validation_order_and_codes(client, markets):
     assert error_of(excinfo)["code"] == "missing_parameter"
 
 
-def test_every_order_type_on_both_exchanges(client, markets):
+def test_every_order_type_on_both_exchanges(client, markets, quotes_hold):
     customer_id = new_user(client)
     onboard_both(client, customer_id)
     poly = markets[("polymarket", "binary")][1]
@@ -282,7 +288,7 @@ def test_every_order_type_on_both_exchanges(client, markets):
     assert error_of(excinfo)["code"] == "order_not_found"
 
 
-def test_list_filters_market_status_and_time_window(client, markets):
+def test_list_filters_market_status_and_time_window(client, markets, quotes_hold):
     """The list endpoints a sync reads: market_id, status and start_ts/end_ts narrow them, newest first."""
     customer_id = new_user(client)
     onboard_both(client, customer_id)
@@ -316,7 +322,7 @@ def test_list_filters_market_status_and_time_window(client, markets):
     assert listed(client.positions.with_raw_response.list, market_id=order_market_id(second)) == []
 
 
-def test_customers_cross_each_other_and_the_resting_side_is_maker(client, markets):
+def test_customers_cross_each_other_and_the_resting_side_is_maker(client, markets, quotes_hold):
     buyer, seller = new_user(client), new_user(client)
     onboard_both(client, buyer)
     onboard_both(client, seller)
