@@ -140,7 +140,10 @@ def _builder(key_or_id: str) -> Builder:
 
 def _clock_state() -> dict:
     now = clock.now()
-    return {"now": now.isoformat().replace("+00:00", "Z"), "unix": int(now.timestamp()), "offset_seconds": clock.offset()}
+    return {"now": now.isoformat().replace("+00:00", "Z"), "unix": int(now.timestamp()), "offset_seconds": clock.offset(),
+            # When the makers requote next (a test or a rehearsal that reads a book and trades on it).
+            "maker_step_seconds": conf.SANDBOX_MM_STEP_SECONDS,
+            "next_requote_in_seconds": round(engine.seconds_to_next_requote(now), 3)}
 
 
 def get_clock(request, body):

@@ -429,6 +429,11 @@ def maker_step(now: datetime) -> int:
     return int(now.timestamp()) // conf.SANDBOX_MM_STEP_SECONDS
 
 
+def seconds_to_next_requote(now: datetime) -> float:
+    """How long the makers' quotes hold: they requote when ``maker_step`` changes."""
+    return (maker_step(now) + 1) * conf.SANDBOX_MM_STEP_SECONDS - now.timestamp()
+
+
 def _on_tick(price: Decimal, tick: Decimal) -> Decimal:
     return (price / tick).to_integral_value(rounding=ROUND_DOWN) * tick
 

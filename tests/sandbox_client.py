@@ -13,7 +13,6 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -58,7 +57,6 @@ class SandboxProcess:
     process: subprocess.Popen
     log_path: Path
     database: Path | None = None  # its SQLite file
-    extra_env: dict | None = None  # the settings it was started with beyond the defaults
 
     def control(self, method: str, path: str, **kwargs) -> requests.Response:
         """Call the sandbox control plane (/_sandbox/...)."""
@@ -72,17 +70,15 @@ class SandboxProcess:
         return self.control("POST", "chain/mine").json()
 
     def quotes_hold_for(self, seconds: float) -> None:
-        """Return when the makers will not requote for at least ``seconds``: they requote every
-        ``SANDBOX_MM_STEP_SECONDS`` of the sandbox's clock, and a requote between a test's read of
-        the book and its order refills the levels the test counted on (seen: a fill-or-kill sized
-        past the depth it read filled, once in 9 suite runs)."""
-        step = float((self.extra_env or {}).get("SANDBOX_MM_STEP_SECONDS", 60))
-        if seconds >= step:
-            raise ValueError(f"the makers requote every {step:g} s: cannot hold {seconds:g} s")
-        now = datetime.fromisoformat(self.control("GET", "clock").json()["now"].replace("Z", "+00:00")).timestamp()
-        left = step - now % step
-        if left < seconds:
-            time.sleep(left + 0.1)
+        """Return when the makers will not requote for at least ``seconds`` (the sandbox's clock
+        says when they next do): a requote between a test's read of the book and its order refills
+        the levels the test counted on (seen: a fill-or-kill sized past the depth it read filled,
+        once in 9 suite runs)."""
+        state = self.control("GET", "clock").json()
+        if seconds >= state["maker_step_seconds"]:
+            raise ValueError(f"the makers requote every {state['maker_step_seconds']} s: cannot hold {seconds:g} s")
+        if state["next_requote_in_seconds"] < seconds:
+            time.sleep(state["next_requote_in_seconds"] + 0.1)
 
     def sdk(self, **kwargs):
         import parsec_api
@@ -126,7 +122,7 @@ def start_sandbox(tmp_dir: Path, *, seed: int = 7, extra_env: dict | None = None
             raise RuntimeError(f"sandbox exited with {process.returncode}:\n{log_path.read_text()}")
         try:
             if requests.get(f"{base_url}/_sandbox/health", timeout=1).ok:
-                return SandboxProcess(base_url, SANDBOX_BUILDER_KEY, SANDBOX_ADMIN_KEY, process, log_path, database, extra_env)
+                return SandboxProcess(base_url, SANDBOX_BUILDER_KEY, SANDBOX_ADMIN_KEY, process, log_path, database)
         except requests.ConnectionError:
             pass
         time.sleep(0.2)

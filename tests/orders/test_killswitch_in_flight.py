@@ -15,12 +15,10 @@ from tests.orders.in_flight import resting_buy, send_in_background, wait_for
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-
 def status_at_parsec(sandbox, customer, order_id: str) -> str:
     orders = sandbox.sdk().orders.list(exchange="polymarket", status="all",
                                        extra_headers={"X-Builder-Customer-Id": str(customer.parsec_customer_id)})
     return next(str(o.status) for o in orders if o.id == order_id)
-
 
 
 def test_a_switch_engaged_while_an_order_is_being_sent_cancels_it_once_placed(

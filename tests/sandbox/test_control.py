@@ -4,6 +4,7 @@ and clear 400/404s for bad input (market lifecycle actions: tests/sandbox/test_m
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from decimal import Decimal
 
 import pytest
@@ -47,6 +48,9 @@ def test_clock_advances_and_never_goes_back(own_sandbox):
     after = call(own_sandbox, "POST", "clock/advance", json={"seconds": 90}).json()
     assert after["offset_seconds"] == before["offset_seconds"] + 90
     assert after["unix"] >= before["unix"] + 90
+    # When the makers requote next, on the moved clock: at the next multiple of their step.
+    assert after["maker_step_seconds"] == 60
+    assert after["next_requote_in_seconds"] == pytest.approx(60 - datetime.fromisoformat(after["now"]).timestamp() % 60, abs=0.002)
     for body in ({"seconds": -1}, {}, {"seconds": "soon"}, {"seconds": True}):
         response = call(own_sandbox, "POST", "clock/advance", json=body)
         assert response.status_code == 400, body
